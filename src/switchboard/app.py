@@ -1,0 +1,59 @@
+"""The composition root: builds the adapters and the supervisor and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+
+from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
+from switchboard.config import Config
+from switchboard.daemon import Supervisor
+
+log = logging.getLogger("switchboard.daemon")
+
+
+async def run_daemon(config: Config, stop: asyncio.Event) -> int:
+    """Run until ``stop`` is set (then drain and return 0) or the app is taken over (1)."""
+    async with aiohttp.ClientSession() as session:
+        ari_cfg = config.ari
+        client = AriClient(session, ari_cfg.url, ari_cfg.username, ari_cfg.password)
+        supervisor = Supervisor(client, ari_cfg.app, lambda: config.call)
+        stream = EventStream(
+            session,
+            ari_cfg.url,
+            ari_cfg.username,
+            ari_cfg.password,
+            ari_cfg.app,
+            on_event=supervisor.on_event,
+            on_connect=supervisor.reconcile,
+        )
+        stream_task = asyncio.create_task(stream.run(), name="ari-stream")
+        stop_task = asyncio.create_task(stop.wait(), name="stop")
+        log.info("daemon.started", extra={"app": ari_cfg.app, "ari": ari_cfg.url})
+        await asyncio.wait({stream_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if stream_task.done():
+            code = _stream_ended(stream_task)
+        else:
+            log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
+            left = await supervisor.drain(config.daemon.drain_timeout)
+            log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
+        for task in (stream_task, stop_task):
+            task.cancel()
+        await asyncio.gather(stream_task, stop_task, return_exceptions=True)
+        log.info("daemon.stopped", extra={"exit_code": code})
+        return code
+
+
+def _stream_ended(task: asyncio.Task[None]) -> int:
+    exc = task.exception() if not task.cancelled() else None
+    if isinstance(exc, ApplicationTakenOver):
+        log.error(
+            "daemon.app_taken_over",
+            extra={"detail": "another client connected as this ARI application; stopping"},
+        )
+    else:
+        log.error("daemon.stream_failed", extra={"error": repr(exc)})
+    return 1

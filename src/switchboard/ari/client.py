@@ -1,0 +1,257 @@
+"""A thin ARI REST client on aiohttp.
+
+It speaks HTTP and nothing else: no call logic, no retries that change meaning.
+Every non-2xx answer becomes :class:`AriError` carrying status and body; a
+network failure is an :class:`AriUnavailable` (status 0). Callers decide what a
+404 means (usually: the channel is gone).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from .events import Bridge, Channel, parse_bridge, parse_channel
+
+Params = Mapping[str, str | int]
+
+
+class AriError(Exception):
+    """Asterisk answered a REST call with an error status."""
+
+    def __init__(self, status: int, body: str, method: str = "", path: str = "") -> None:
+        super().__init__(f"ARI {method} {path} -> {status}: {body[:300]}")
+        self.status = status
+        self.body = body
+        self.method = method
+        self.path = path
+
+
+class AriUnavailable(AriError):
+    """Asterisk could not be reached (refused, reset, timed out)."""
+
+    def __init__(self, reason: str, method: str = "", path: str = "") -> None:
+        super().__init__(0, reason, method, path)
+
+
+def basic_auth_header(username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def segment(value: str) -> str:
+    """Percent-encode one path segment (ids may hold '/', '@', spaces ...)."""
+    return quote(value, safe="")
+
+
+class AriClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        request_timeout: float = 10.0,
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/") + "/ari"
+        self._headers = {"Authorization": basic_auth_header(username, password)}
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Params | None = None,
+        body: Any = None,
+    ) -> Any:
+        """One REST call; ``path`` must already have its segments encoded."""
+        url = URL(self._base + path, encoded=True)
+        query = {k: str(v) for k, v in (params or {}).items()}
+        data = json.dumps(body) if body is not None else None
+        headers = dict(self._headers)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self._session.request(
+                method, url, params=query, data=data, headers=headers, timeout=self._timeout
+            ) as resp:
+                text = await resp.text()
+                if resp.status >= 300:
+                    raise AriError(resp.status, text, method, path)
+                return json.loads(text) if text.strip() else None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AriUnavailable(f"{type(exc).__name__}: {exc}", method, path) from exc
+        except ValueError as exc:  # 2xx with a body that is not JSON
+            raise AriError(502, f"invalid JSON from Asterisk: {exc}", method, path) from exc
+
+    # -- channels -----------------------------------------------------------------------
+    async def list_channels(self) -> list[Channel]:
+        raw = await self.request("GET", "/channels")
+        return [parse_channel(c) for c in raw or [] if isinstance(c, dict) and "id" in c]
+
+    async def get_channel(self, channel_id: str) -> Channel:
+        return parse_channel(await self.request("GET", f"/channels/{segment(channel_id)}"))
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{segment(channel_id)}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{segment(channel_id)}", {"reason": reason})
+
+    async def continue_in_dialplan(
+        self,
+        channel_id: str,
+        *,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+        label: str | None = None,
+    ) -> None:
+        params: dict[str, str | int] = {}
+        for key, value in (
+            ("context", context),
+            ("extension", extension),
+            ("priority", priority),
+            ("label", label),
+        ):
+            if value is not None:
+                params[key] = value
+        await self.request("POST", f"/channels/{segment(channel_id)}/continue", params)
+
+    async def play(
+        self, channel_id: str, media: str, playback_id: str, *, lang: str | None = None
+    ) -> None:
+        params: dict[str, str | int] = {"media": media}
+        if lang:
+            params["lang"] = lang
+        await self.request(
+            "POST", f"/channels/{segment(channel_id)}/play/{segment(playback_id)}", params
+        )
+
+    async def originate(
+        self,
+        endpoint: str,
+        channel_id: str,
+        *,
+        app: str,
+        app_args: Sequence[str] = (),
+        ring_timeout: int = 30,
+        caller_id: str | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> Channel:
+        params: dict[str, str | int] = {
+            "endpoint": endpoint,
+            "app": app,
+            "appArgs": ",".join(app_args),
+            "timeout": ring_timeout,
+        }
+        if caller_id:
+            params["callerId"] = caller_id
+        body = {"variables": dict(variables)} if variables else None
+        raw = await self.request("POST", f"/channels/{segment(channel_id)}", params, body)
+        return parse_channel(raw)
+
+    async def ring(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{segment(channel_id)}/ring")
+
+    async def ring_stop(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{segment(channel_id)}/ring")
+
+    async def moh_start(self, channel_id: str, moh_class: str | None = None) -> None:
+        params = {"mohClass": moh_class} if moh_class else None
+        await self.request("POST", f"/channels/{segment(channel_id)}/moh", params)
+
+    async def moh_stop(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{segment(channel_id)}/moh")
+
+    async def record(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        format: str = "wav",
+        max_duration: int = 0,
+        max_silence: int = 0,
+        beep: bool = True,
+        terminate_on: str = "#",
+        if_exists: str = "fail",
+    ) -> None:
+        params: dict[str, str | int] = {
+            "name": name,
+            "format": format,
+            "maxDurationSeconds": max_duration,
+            "maxSilenceSeconds": max_silence,
+            "beep": "true" if beep else "false",
+            "terminateOn": terminate_on,
+            "ifExists": if_exists,
+        }
+        await self.request("POST", f"/channels/{segment(channel_id)}/record", params)
+
+    # -- bridges ------------------------------------------------------------------------
+    async def list_bridges(self) -> list[Bridge]:
+        raw = await self.request("GET", "/bridges")
+        return [parse_bridge(b) for b in raw or [] if isinstance(b, dict) and "id" in b]
+
+    async def create_bridge(self, bridge_id: str, bridge_type: str = "mixing") -> Bridge:
+        raw = await self.request("POST", f"/bridges/{segment(bridge_id)}", {"type": bridge_type})
+        return parse_bridge(raw)
+
+    async def add_to_bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        await self.request(
+            "POST", f"/bridges/{segment(bridge_id)}/addChannel", {"channel": ",".join(channel_ids)}
+        )
+
+    async def remove_from_bridge(self, bridge_id: str, channel_ids: Sequence[str]) -> None:
+        await self.request(
+            "POST",
+            f"/bridges/{segment(bridge_id)}/removeChannel",
+            {"channel": ",".join(channel_ids)},
+        )
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{segment(bridge_id)}")
+
+    # -- playbacks, recordings ----------------------------------------------------------
+    async def stop_playback(self, playback_id: str) -> None:
+        await self.request("DELETE", f"/playbacks/{segment(playback_id)}")
+
+    async def stop_recording(self, name: str) -> None:
+        await self.request("POST", f"/recordings/live/{segment(name)}/stop")
+
+    async def delete_stored_recording(self, name: str) -> None:
+        await self.request("DELETE", f"/recordings/stored/{segment(name)}")
+
+    # -- endpoints, device states, applications -----------------------------------------
+    async def list_endpoints(self, technology: str | None = None) -> list[dict[str, Any]]:
+        path = f"/endpoints/{segment(technology)}" if technology else "/endpoints"
+        raw = await self.request("GET", path)
+        return [e for e in raw or [] if isinstance(e, dict)]
+
+    async def get_endpoint(self, technology: str, resource: str) -> dict[str, Any]:
+        raw = await self.request("GET", f"/endpoints/{segment(technology)}/{segment(resource)}")
+        return raw if isinstance(raw, dict) else {}
+
+    async def list_device_states(self) -> list[dict[str, Any]]:
+        raw = await self.request("GET", "/deviceStates")
+        return [d for d in raw or [] if isinstance(d, dict)]
+
+    async def get_device_state(self, name: str) -> str:
+        raw = await self.request("GET", f"/deviceStates/{segment(name)}")
+        return str(raw.get("state", "")) if isinstance(raw, dict) else ""
+
+    async def subscribe(self, app: str, event_source: str) -> None:
+        await self.request(
+            "POST", f"/applications/{segment(app)}/subscription", {"eventSource": event_source}
+        )
+
+    async def asterisk_info(self) -> dict[str, Any]:
+        raw = await self.request("GET", "/asterisk/info")
+        return raw if isinstance(raw, dict) else {}

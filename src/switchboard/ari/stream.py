@@ -1,0 +1,112 @@
+"""The ARI event websocket: connect, read, reconnect with backoff and jitter.
+
+The stream knows nothing of calls. It hands each typed event to ``on_event``
+(synchronously, in arrival order) and awaits ``on_connect`` after every
+successful (re)connection, before reading, so the owner can reconcile what it
+believes exists with what Asterisk says exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from .client import basic_auth_header
+from .events import ApplicationReplaced, AriEvent, MalformedEvent, decode_message
+
+log = logging.getLogger("switchboard.ari.stream")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with "equal jitter": a random wait in [ceiling/2, ceiling].
+
+    Half the ceiling is always waited, so a flapping Asterisk is not hammered;
+    the random half spreads several daemons apart.
+    """
+
+    base: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        ceiling = min(self.cap, self.base * (2 ** min(attempt, 30)))
+        return rng.uniform(ceiling / 2, ceiling)
+
+
+class ApplicationTakenOver(Exception):
+    """Another client connected with our application name and took it over."""
+
+
+class EventStream:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        username: str,
+        password: str,
+        app: str,
+        *,
+        on_event: Callable[[AriEvent], None],
+        on_connect: Callable[[], Awaitable[None]],
+        backoff: Backoff | None = None,
+        heartbeat: float = 10.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        scheme_url = base_url.rstrip("/").replace("http://", "ws://").replace("https://", "wss://")
+        self._url = f"{scheme_url}/ari/events"
+        self._params = {"app": app, "subscribeAll": "false"}
+        self._headers = {"Authorization": basic_auth_header(username, password)}
+        self._session = session
+        self._on_event = on_event
+        self._on_connect = on_connect
+        self._backoff = backoff or Backoff()
+        self._heartbeat = heartbeat
+        self._rng = rng or random.Random()
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+
+    async def run(self) -> None:
+        """Read events until cancelled; raise ApplicationTakenOver if replaced."""
+        attempt = 0
+        while True:
+            try:
+                async with self._session.ws_connect(
+                    self._url,
+                    params=self._params,
+                    headers=self._headers,
+                    heartbeat=self._heartbeat,
+                ) as ws:
+                    attempt = 0
+                    log.info("ari.connected", extra={"url": self._url})
+                    await self._on_connect()
+                    self.connected.set()
+                    await self._read(ws)
+                log.warning("ari.disconnected", extra={"close_code": ws.close_code})
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.warning("ari.connect_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+            self.connected.clear()
+            delay = self._backoff.delay(attempt, self._rng)
+            attempt += 1
+            self.reconnects += 1
+            log.info("ari.reconnect_wait", extra={"seconds": round(delay, 3), "attempt": attempt})
+            await asyncio.sleep(delay)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                if msg.type is aiohttp.WSMsgType.ERROR:
+                    log.warning("ari.ws_error", extra={"error": str(ws.exception())})
+                continue
+            try:
+                event = decode_message(msg.data)
+            except MalformedEvent as exc:
+                log.warning("ari.malformed_event", extra={"error": str(exc), "raw": msg.data[:500]})
+                continue
+            if isinstance(event, ApplicationReplaced):
+                raise ApplicationTakenOver(event.application)
+            self._on_event(event)

@@ -1,0 +1,5 @@
+"""The running daemon: a supervisor of call tasks over the ARI adapters."""
+
+from .supervisor import Supervisor
+
+__all__ = ["Supervisor"]

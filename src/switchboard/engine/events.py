@@ -1,0 +1,33 @@
+"""Events the edge creates for the engine (besides the typed ARI events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from switchboard.ari import events as ari
+
+from .commands import Command
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelGone:
+    """A REST call found the channel gone (404), or reconcile did not find it."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFailed:
+    """Asterisk refused or could not be reached for a command (not a 404)."""
+
+    command: Command
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """The daemon is stopping: calls not yet connected go back to the dialplan."""
+
+
+EngineEvent = ari.AriEvent | ChannelGone | CommandFailed | Drain

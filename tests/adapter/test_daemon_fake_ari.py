@@ -1,0 +1,289 @@
+"""Tier 2: the daemon against an in-process fake ARI (faults, drops, interleaving)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from switchboard.app import run_daemon
+from switchboard.config import AriConfig, Config, DaemonConfig
+from switchboard.engine import CallState, EngineEvent, SpineFlow, step
+from tests.fake_ari import PASSWORD, USER, FakeAri
+
+FLOW = SpineFlow(greeting="sound:switchboard/greeting", agent_endpoint="PJSIP/agent100")
+
+
+@dataclass
+class Running:
+    stop: asyncio.Event
+    task: asyncio.Task[int]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAri]:
+    ari = FakeAri()
+    await ari.start()
+    yield ari
+    await ari.stop()
+
+
+@asynccontextmanager
+async def daemon(fake: FakeAri, drain: float = 5.0) -> AsyncIterator[Running]:
+    config = Config(
+        ari=AriConfig(url=fake.url, username=USER, password=PASSWORD),
+        call=FLOW,
+        daemon=DaemonConfig(drain_timeout=drain),
+    )
+    stop = asyncio.Event()
+    running = Running(stop, asyncio.create_task(run_daemon(config, stop)))
+    await fake.wait_connected()
+    await fake.wait_request("GET", "/bridges")  # first reconcile done
+    try:
+        yield running
+    finally:
+        running.stop.set()
+        await asyncio.wait_for(asyncio.shield(running.task), 10)
+
+
+async def connected_call(fake: FakeAri) -> str:
+    """Given a caller who has been greeted and bridged to agent100."""
+    caller = fake.new_channel()
+    await fake.stasis_start(caller)
+    await fake.wait_request("POST", rf"/bridges/{caller}-bridge/addChannel")
+    return caller
+
+
+def messages(caplog: pytest.LogCaptureFixture, msg: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == msg]
+
+
+async def test_a_call_is_greeted_bridged_and_both_legs_end_together(fake: FakeAri) -> None:
+    async with daemon(fake):
+        caller = await connected_call(fake)
+        await fake.caller_hangs_up(caller)
+        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+        await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
+    calls = [(r.method, r.path) for r in fake.requests if caller in r.path]
+    assert calls == [
+        ("POST", f"/channels/{caller}/answer"),
+        ("POST", f"/channels/{caller}/play/{caller}-greeting"),
+        ("POST", f"/channels/{caller}/ring"),
+        ("POST", f"/bridges/{caller}-bridge"),
+        ("POST", f"/channels/{caller}-agent"),
+        ("DELETE", f"/channels/{caller}/ring"),
+        ("POST", f"/bridges/{caller}-bridge/addChannel"),
+        ("DELETE", f"/channels/{caller}-agent"),
+        ("DELETE", f"/bridges/{caller}-bridge"),
+    ]
+    originate = fake.requested("POST", rf"/channels/{caller}-agent")[0]
+    assert originate.query["endpoint"] == "PJSIP/agent100"
+    assert originate.query["appArgs"] == f"leg,{caller}"
+    assert all(r.authorization.startswith("Basic ") for r in fake.requests)
+    assert fake.channels == {}
+
+
+async def test_websocket_drop_mid_call_reconnects_reconciles_and_the_call_goes_on(
+    fake: FakeAri,
+) -> None:
+    async with daemon(fake):
+        caller = await connected_call(fake)
+        await fake.drop_websockets()
+        await fake.wait_connected(count=2)
+        await fake.wait_request("GET", "/channels", count=2)  # reconcile after reconnect
+        assert fake.requested("DELETE", rf"/channels/{caller}(-agent)?") == []  # untouched
+        await fake.caller_hangs_up(caller)
+        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+
+
+async def test_caller_gone_during_the_outage_is_found_by_reconcile(fake: FakeAri) -> None:
+    async with daemon(fake):
+        caller = await connected_call(fake)
+        await fake.drop_websockets()
+        del fake.channels[caller]  # hung up while we could not hear it: no event
+        await fake.wait_connected(count=2)
+        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+        await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
+
+
+async def test_404_on_hangup_becomes_channel_gone_and_nothing_escapes(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with daemon(fake):
+        caller = await connected_call(fake)
+        fake.fail("DELETE", rf"/channels/{caller}", 404, '{"message":"Channel not found"}')
+        agent = fake.channels.pop(f"{caller}-agent")
+        await fake.push({"type": "StasisEnd", "channel": agent})
+        await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
+        await fake.wait_request("DELETE", rf"/channels/{caller}")
+    results = [r.__dict__.get("result", "") for r in messages(caplog, "call.command_result")]
+    assert any(f"ChannelGone(channel_id='{caller}')" in r for r in results)
+    assert messages(caplog, "call.crashed") == []
+
+
+async def test_interleaved_events_of_two_calls_reach_each_call_in_order(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.finish_playbacks = False
+    caplog.set_level(logging.INFO)
+    async with daemon(fake):
+        first, second = fake.new_channel(), fake.new_channel()
+        await fake.stasis_start(first)
+        await fake.stasis_start(second)
+        await fake.wait_request("POST", rf"/channels/{second}/play/.*")
+        await fake.wait_request("POST", rf"/channels/{first}/play/.*")
+        for call in (second, first):  # finish the second call's greeting first
+            done = {"id": f"{call}-greeting", "target_uri": f"channel:{call}", "state": "done"}
+            await fake.push({"type": "PlaybackFinished", "playback": done})
+        for call in (first, second):
+            await fake.wait_request("POST", rf"/bridges/{call}-bridge/addChannel")
+            await fake.caller_hangs_up(call)
+            await fake.wait_request("DELETE", rf"/bridges/{call}-bridge")
+    for call in (first, second):
+        phases = [
+            (r.__dict__["from"], r.__dict__["to"])
+            for r in messages(caplog, "call.transition")
+            if r.__dict__["call_id"] == call
+        ]
+        assert phases == [
+            ("new", "greeting"),
+            ("greeting", "dialing"),
+            ("dialing", "connected"),
+            ("connected", "ended"),
+        ]
+
+
+async def test_500_from_ari_is_logged_with_status_and_body_and_caller_goes_to_fallback(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with daemon(fake):
+        caller = fake.new_channel()
+        fake.fail("POST", rf"/channels/{caller}/answer", 500, '{"message":"Internal boom"}')
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}/continue")
+    results = " ".join(
+        r.__dict__.get("result", "") for r in messages(caplog, "call.command_result")
+    )
+    assert "status=500" in results
+    assert "Internal boom" in results
+
+
+async def test_malformed_json_and_unknown_events_are_logged_and_the_daemon_keeps_working(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with daemon(fake):
+        await fake.push_raw("{not json")
+        await fake.push_raw("[1, 2]")
+        await fake.push({"type": "StasisStart", "args": []})  # known type, no channel
+        await fake.push({"type": "BrandNewEvent", "x": 1})
+        caller = await connected_call(fake)
+        await fake.caller_hangs_up(caller)
+        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+    assert len(messages(caplog, "ari.malformed_event")) == 3
+
+
+async def test_a_crashing_call_sends_its_caller_to_the_fallback_and_others_go_on(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doomed, healthy = "1711111111.1", "1722222222.2"
+
+    def faulty_step(state: CallState, event: EngineEvent) -> Any:
+        if state.call_id == doomed:
+            raise RuntimeError("bug in a flow")
+        return step(state, event)
+
+    monkeypatch.setattr("switchboard.daemon.supervisor.step", faulty_step)
+    async with daemon(fake):
+        for channel_id in (doomed, healthy):
+            fake.channels[channel_id] = fake.channel_json(channel_id, exten="74951234567")
+            await fake.stasis_start(channel_id)
+        await fake.wait_request("POST", rf"/channels/{doomed}/continue")
+        await fake.wait_request("POST", rf"/bridges/{healthy}-bridge/addChannel")
+        await fake.caller_hangs_up(healthy)
+        await fake.wait_request("DELETE", rf"/channels/{healthy}-agent")
+    crashed = messages(caplog, "call.crashed")
+    assert [r.__dict__["call_id"] for r in crashed] == [doomed]
+    assert fake.requested("DELETE", rf"/channels/{doomed}") == []  # not dropped
+    assert fake.requested("POST", rf"/channels/{healthy}/continue") == []
+
+
+async def test_agent_who_does_not_answer_sends_the_caller_to_the_dialplan_fallback(
+    fake: FakeAri,
+) -> None:
+    fake.answer_originates = False
+    async with daemon(fake):
+        caller = fake.new_channel()
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}-agent")
+        agent = fake.channels.pop(f"{caller}-agent")
+        await fake.push(
+            {"type": "ChannelDestroyed", "cause": 19, "cause_txt": "No answer", "channel": agent}
+        )
+        await fake.wait_request("POST", rf"/channels/{caller}/continue")
+        await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
+
+
+async def test_stop_drains_unconnected_calls_refuses_new_ones_and_waits_for_connected(
+    fake: FakeAri,
+) -> None:
+    async with daemon(fake, drain=10.0) as running:
+        talking = await connected_call(fake)
+        fake.finish_playbacks = False
+        greeting = fake.new_channel()
+        await fake.stasis_start(greeting)
+        await fake.wait_request("POST", rf"/channels/{greeting}/play/.*")
+        running.stop.set()
+        await fake.wait_request("POST", rf"/channels/{greeting}/continue")
+        late = fake.new_channel()
+        await fake.stasis_start(late)
+        await fake.wait_request("POST", rf"/channels/{late}/continue")
+        assert not running.task.done()  # the connected call keeps the daemon alive
+        await fake.caller_hangs_up(talking)
+        assert await asyncio.wait_for(asyncio.shield(running.task), 5) == 0
+    assert fake.requested("POST", rf"/channels/{late}/answer") == []
+    assert fake.requested("DELETE", rf"/channels/{talking}-agent") != []
+
+
+async def test_a_leg_answering_after_its_call_ended_is_hung_up(fake: FakeAri) -> None:
+    async with daemon(fake):
+        orphan = "1699999999.9-agent"
+        fake.channels[orphan] = fake.channel_json(orphan, args="leg,1699999999.9")
+        await fake.stasis_start(orphan, ["leg", "1699999999.9"])
+        await fake.wait_request("DELETE", rf"/channels/{orphan}")
+
+
+async def test_restart_adopts_a_connected_call_left_in_asterisk(fake: FakeAri) -> None:
+    caller = fake.new_channel()
+    agent = f"{caller}-agent"
+    fake.channels[agent] = fake.channel_json(agent, args=f"leg,{caller}")
+    fake.bridges[f"{caller}-bridge"] = {"id": f"{caller}-bridge", "channels": [caller, agent]}
+    stray = fake.new_channel()  # in our app, but in no bridge: goes back to the dialplan
+    async with daemon(fake):
+        await fake.wait_request("POST", rf"/channels/{stray}/continue")
+        await fake.caller_hangs_up(caller)
+        await fake.wait_request("DELETE", rf"/channels/{agent}")
+        await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
+
+
+async def test_application_replaced_stops_the_daemon_with_exit_code_1(fake: FakeAri) -> None:
+    config = Config(
+        ari=AriConfig(url=fake.url, username=USER, password=PASSWORD),
+        call=FLOW,
+        daemon=DaemonConfig(),
+    )
+    task = asyncio.create_task(run_daemon(config, asyncio.Event()))
+    await fake.wait_connected()
+    await fake.push({"type": "ApplicationReplaced"})
+    assert await asyncio.wait_for(task, 5) == 1
+
+
+def test_fake_speaks_ari_json() -> None:
+    fake = FakeAri()
+    chan = fake.channel_json("1.2", caller="+7916", exten="74951234567")
+    assert json.loads(json.dumps(chan))["dialplan"]["app_data"] == "switchboard,inbound,74951234567"

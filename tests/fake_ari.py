@@ -1,0 +1,293 @@
+"""An in-process fake of Asterisk's ARI: same JSON, same websocket, faults on demand.
+
+It simulates just enough of Asterisk for the adapter tier and the benchmark:
+channels and bridges exist, hang-up/continue/playback/originate produce the
+events Asterisk 22 sends, and a test can inject faults (status codes, bodies,
+dropped websockets) and raw messages. It is not used at the end-to-end tier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import WSMsgType, web
+
+from switchboard.ari.client import basic_auth_header
+
+USER, PASSWORD = "switchboard", "secret"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str  # decoded, below /ari
+    raw_path: str  # as sent, still percent-encoded
+    query: dict[str, str]
+    authorization: str
+
+
+@dataclass
+class Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    body: str
+    times: int = 1
+
+
+@dataclass
+class FakeAri:
+    app: str = "switchboard"
+    answer_originates: bool = True  # an originated leg answers at once
+    finish_playbacks: bool = True  # a playback finishes at once
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bridges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    connections: int = 0
+
+    def __post_init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+        self._changed = asyncio.Condition()
+        self._ids = itertools.count(1)
+        self._background: set[asyncio.Task[None]] = set()
+        self.url = ""
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_get("/ari/events", self._events)
+        app.router.add_route("*", "/ari/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- what tests use -----------------------------------------------------------------
+    def fail(self, method: str, path_regex: str, status: int, body: str, times: int = 1) -> None:
+        self.faults.append(Fault(method, re.compile(path_regex), status, body, times))
+
+    def new_channel(self, exten: str = "74951234567", caller: str = "+79161234567") -> str:
+        channel_id = f"17000000{next(self._ids):02d}.1"
+        self.channels[channel_id] = self.channel_json(channel_id, caller=caller, exten=exten)
+        return channel_id
+
+    def channel_json(
+        self, channel_id: str, *, caller: str = "", exten: str = "", args: str = "inbound"
+    ) -> dict[str, Any]:
+        return {
+            "id": channel_id,
+            "name": f"PJSIP/caller-{channel_id}",
+            "state": "Ring",
+            "caller": {"name": "", "number": caller},
+            "connected": {"name": "", "number": ""},
+            "accountcode": "",
+            "dialplan": {
+                "context": "switchboard-inbound",
+                "exten": exten,
+                "priority": 2,
+                "app_name": "Stasis",
+                "app_data": f"{self.app},{args},{exten}",
+            },
+            "creationtime": "2026-11-25T10:00:00.000+0000",
+            "language": "en",
+        }
+
+    async def stasis_start(self, channel_id: str, args: list[str] | None = None) -> None:
+        chan = self.channels[channel_id]
+        exten = chan["dialplan"]["exten"]
+        await self.push(
+            {"type": "StasisStart", "args": args or ["inbound", exten], "channel": chan}
+        )
+
+    async def caller_hangs_up(self, channel_id: str) -> None:
+        chan = self.channels.pop(channel_id)
+        await self._gone(chan, cause=16)
+
+    async def push(self, message: dict[str, Any]) -> None:
+        message.setdefault("application", self.app)
+        message.setdefault("timestamp", "2026-11-25T10:00:00.000+0000")
+        await self.push_raw(json.dumps(message))
+
+    async def push_raw(self, text: str) -> None:
+        for ws in list(self.sockets):
+            if not ws.closed:
+                await ws.send_str(text)
+
+    async def drop_websockets(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close(code=1011, message=b"simulated drop")
+
+    async def wait_connected(self, count: int = 1, within: float = 5.0) -> None:
+        await self._wait(lambda: self.connections >= count and bool(self.live_sockets), within)
+
+    @property
+    def live_sockets(self) -> list[web.WebSocketResponse]:
+        return [ws for ws in self.sockets if not ws.closed]
+
+    async def wait_request(
+        self, method: str, path_regex: str, within: float = 5.0, count: int = 1
+    ) -> Recorded:
+        pattern = re.compile(path_regex)
+
+        def matches() -> list[Recorded]:
+            return [r for r in self.requests if r.method == method and pattern.fullmatch(r.path)]
+
+        await self._wait(lambda: len(matches()) >= count, within)
+        return matches()[count - 1]
+
+    def requested(self, method: str, path_regex: str) -> list[Recorded]:
+        pattern = re.compile(path_regex)
+        return [r for r in self.requests if r.method == method and pattern.fullmatch(r.path)]
+
+    async def _wait(self, predicate: Any, within: float) -> None:
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(predicate)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- websocket ----------------------------------------------------------------------
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != basic_auth_header(USER, PASSWORD):
+            return web.json_response({"message": "Authentication required"}, status=401)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        self.connections += 1
+        await self._notify()
+        async for msg in ws:
+            if msg.type is WSMsgType.ERROR:
+                break
+        await self._notify()
+        return ws
+
+    # -- REST ---------------------------------------------------------------------------
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        raw_path = request.raw_path.split("?")[0][len("/ari") :]
+        path = "/" + "/".join(unquote(s) for s in raw_path.strip("/").split("/"))
+        self.requests.append(
+            Recorded(
+                request.method,
+                path,
+                raw_path,
+                dict(request.query),
+                request.headers.get("Authorization", ""),
+            )
+        )
+        await self._notify()
+        if request.headers.get("Authorization") != basic_auth_header(USER, PASSWORD):
+            return web.json_response({"message": "Authentication required"}, status=401)
+        for fault in self.faults:
+            if fault.times > 0 and fault.method == request.method and fault.pattern.fullmatch(path):
+                fault.times -= 1
+                return web.Response(status=fault.status, text=fault.body)
+        return await self._simulate(request.method, path.strip("/").split("/"), request.query)
+
+    async def _simulate(self, method: str, parts: list[str], query: Any) -> web.StreamResponse:
+        match method, parts:
+            case "GET", ["channels"]:
+                return web.json_response(list(self.channels.values()))
+            case "GET", ["bridges"]:
+                return web.json_response(list(self.bridges.values()))
+            case "POST", ["channels", channel_id]:
+                return await self._originate(channel_id, query)
+            case "DELETE", ["channels", channel_id]:
+                chan = self.channels.pop(channel_id, None)
+                if chan is None:
+                    return _not_found("Channel not found")
+                await self._gone(chan, cause=16)
+                return web.Response(status=204)
+            case "POST", ["channels", channel_id, "continue"]:
+                chan = self.channels.pop(channel_id, None)
+                if chan is None:
+                    return _not_found("Channel not found")
+                await self.push({"type": "StasisEnd", "channel": chan})
+                return web.Response(status=204)
+            case "POST", ["channels", channel_id, "play", playback_id]:
+                return await self._play(channel_id, playback_id, query)
+            case _, ["channels", channel_id, *_] if channel_id not in self.channels:
+                return _not_found("Channel not found")
+            case "POST", ["bridges", bridge_id]:
+                bridge = {"id": bridge_id, "bridge_type": "mixing", "channels": []}
+                self.bridges[bridge_id] = bridge
+                return web.json_response(bridge)
+            case "POST", ["bridges", bridge_id, "addChannel"]:
+                return await self._add_to_bridge(bridge_id, str(query.get("channel", "")))
+            case "DELETE", ["bridges", bridge_id]:
+                if self.bridges.pop(bridge_id, None) is None:
+                    return _not_found("Bridge not found")
+                return web.Response(status=204)
+        return web.Response(status=204)
+
+    async def _originate(self, channel_id: str, query: Any) -> web.StreamResponse:
+        args = str(query.get("appArgs", "")).split(",")
+        chan = self.channel_json(channel_id, args=",".join(args))
+        chan["name"] = f"{query.get('endpoint', 'PJSIP/x')}-{channel_id}"
+        self.channels[channel_id] = chan
+        if self.answer_originates:
+            task = asyncio.create_task(self.stasis_start(channel_id, args))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return web.json_response(chan)
+
+    async def _play(self, channel_id: str, playback_id: str, query: Any) -> web.StreamResponse:
+        if channel_id not in self.channels:
+            return _not_found("Channel not found")
+        playback = {
+            "id": playback_id,
+            "media_uri": str(query.get("media", "")),
+            "target_uri": f"channel:{channel_id}",
+            "state": "playing",
+        }
+        await self.push({"type": "PlaybackStarted", "playback": playback})
+        if self.finish_playbacks:
+            await self.push({"type": "PlaybackFinished", "playback": {**playback, "state": "done"}})
+        return web.json_response(playback, status=201)
+
+    async def _add_to_bridge(self, bridge_id: str, channels: str) -> web.StreamResponse:
+        bridge = self.bridges.get(bridge_id)
+        if bridge is None:
+            return _not_found("Bridge not found")
+        for channel_id in channels.split(","):
+            if channel_id not in self.channels:
+                return web.json_response({"message": "Channel not in Stasis"}, status=422)
+            bridge["channels"].append(channel_id)
+            await self.push(
+                {
+                    "type": "ChannelEnteredBridge",
+                    "bridge": bridge,
+                    "channel": self.channels[channel_id],
+                }
+            )
+        return web.Response(status=204)
+
+    async def _gone(self, chan: dict[str, Any], cause: int) -> None:
+        for bridge in self.bridges.values():
+            if chan["id"] in bridge["channels"]:
+                bridge["channels"].remove(chan["id"])
+        await self.push({"type": "StasisEnd", "channel": chan})
+        await self.push(
+            {"type": "ChannelDestroyed", "cause": cause, "cause_txt": "Normal", "channel": chan}
+        )
+
+
+def _not_found(message: str) -> web.Response:
+    return web.json_response({"message": message}, status=404)

@@ -1,0 +1,102 @@
+"""Tier 1: the config file and the command line fail with one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from switchboard.cli import main
+from switchboard.config import ConfigError, load_config
+
+GOOD = """\
+ari:
+  url: http://127.0.0.1:8088/
+  username: switchboard
+  password: secret
+call:
+  greeting: sound:switchboard/greeting
+  agent_endpoint: PJSIP/agent100
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_config_loads_with_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.ari.url == "http://127.0.0.1:8088"
+    assert config.ari.app == "switchboard"
+    assert config.call.ring_timeout == 30
+    assert config.daemon.drain_timeout == 600.0
+
+
+def test_password_can_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SB_ARI_PW", "from-env")
+    text = GOOD.replace("  password: secret", "  password_env: SB_ARI_PW")
+    assert load_config(write(tmp_path, text)).ari.password == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("  password: secret\n", ""), ":2:3: ari: missing key 'password'"),
+        (GOOD + "  colour: blue\n", ":8:11: call: unknown key 'colour'"),
+        (GOOD.replace("http://127", "ftp://127"), ":2:8: ari.url: must start with http://"),
+        (GOOD + "  ring_timeout: -4\n", ":8:17: call.ring_timeout: must be a positive number"),
+        (GOOD + "  ring_timeout: soon\n", ":8:17: call.ring_timeout: invalid literal"),
+        (GOOD + "daemon:\n  log_level: loud\n", ":9:14: daemon.log_level: must be one of"),
+        (GOOD + "ari: {}\n", ":8:1: config: duplicate key 'ari'"),
+        ("ari: [\n", "not valid YAML"),
+        ("", "config is empty"),
+        ("- 1\n", ":1:1: config must be a mapping"),
+        (
+            GOOD.replace("  password: secret", "  password_env: SB_NOT_SET_ANYWHERE"),
+            "ari.password_env: $SB_NOT_SET_ANYWHERE is not set",
+        ),
+    ],
+)
+def test_config_errors_name_file_line_and_what_is_wrong(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(str(path))
+    assert message in str(caught.value)
+
+
+def test_run_with_a_missing_config_prints_one_line_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--config", str(tmp_path / "nope.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "nope.yaml: cannot read config: No such file or directory" in err
+
+
+def test_run_with_an_unreadable_config_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--config", str(tmp_path)]) == 2  # a directory cannot be read
+    assert "cannot read config" in capsys.readouterr().err
+
+
+def test_help_is_printed_by_the_installed_command() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "switchboard"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 0
+    assert "run" in result.stdout
+    assert "Contact-center call router" in result.stdout
