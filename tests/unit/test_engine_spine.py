@@ -134,12 +134,8 @@ def test_unanswered_agent_sends_the_caller_to_the_dialplan_fallback(
     dialing, _ = run([ENTER, GREETED])
     state, commands = step(dialing, ari.ChannelDestroyed(channel=AGENT, cause=cause))
     assert (state.phase, state.outcome) == (Phase.HANDED_BACK, outcome)
-    assert commands == [
-        StopRinging("c1"),
-        Hangup("c1-agent"),
-        DestroyBridge("c1-bridge"),
-        ContinueInDialplan("c1"),
-    ]
+    # The agent's leg is already gone: no hang-up is sent for it.
+    assert commands == [StopRinging("c1"), DestroyBridge("c1-bridge"), ContinueInDialplan("c1")]
 
 
 def test_refused_originate_hands_the_caller_back() -> None:
@@ -183,6 +179,17 @@ def test_drain_hands_unconnected_calls_back(events: list[EngineEvent]) -> None:
     state, commands = step(before, Drain())
     assert (state.phase, state.outcome) == (Phase.HANDED_BACK, Outcome.HANDED_BACK_ON_STOP)
     assert commands[-1] == ContinueInDialplan("c1")
+
+
+def test_drain_while_the_agent_rings_cancels_the_agent_leg() -> None:
+    dialing, _ = run([ENTER, GREETED])
+    _, commands = step(dialing, Drain())
+    assert commands == [
+        StopRinging("c1"),
+        Hangup("c1-agent"),
+        DestroyBridge("c1-bridge"),
+        ContinueInDialplan("c1"),
+    ]
 
 
 def test_drain_leaves_a_connected_call_alone() -> None:

@@ -222,7 +222,7 @@ def _agent_left_connected(state: CallState, event: EngineEvent) -> Step:
 def _agent_failed(state: CallState, event: EngineEvent) -> Step:
     """The agent did not answer (busy, no answer, unreachable): fallback in dialplan."""
     cause = event.cause if isinstance(event, ari.ChannelDestroyed) else -1
-    return _hand_back(state, outcome_for_cause(cause))
+    return _hand_back(state, outcome_for_cause(cause), agent_gone=True)
 
 
 def _setup_failed(state: CallState, event: EngineEvent) -> Step:
@@ -241,11 +241,11 @@ def _handback_failed(state: CallState, event: EngineEvent) -> Step:
     return state, [Hangup(state.caller_channel)]
 
 
-def _hand_back(state: CallState, outcome: Outcome) -> Step:
+def _hand_back(state: CallState, outcome: Outcome, *, agent_gone: bool = False) -> Step:
     cmds: list[Command] = []
     if state.phase is Phase.DIALING:
-        cmds += [StopRinging(state.caller_channel), Hangup(state.agent_channel)]
-    if state.phase is Phase.CONNECTED:
+        cmds.append(StopRinging(state.caller_channel))
+    if state.phase in (Phase.DIALING, Phase.CONNECTED) and not agent_gone:
         cmds.append(Hangup(state.agent_channel))
     cmds += _teardown_bridge(state)
     cmds.append(ContinueInDialplan(state.caller_channel))
