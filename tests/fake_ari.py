@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -30,6 +31,7 @@ class Recorded:
     raw_path: str  # as sent, still percent-encoded
     query: dict[str, str]
     authorization: str
+    at: float = field(default_factory=time.perf_counter)  # when the request arrived
 
 
 @dataclass

@@ -1,0 +1,59 @@
+# Switchboard: two commands on a fresh machine.
+#   make test   venv + system packages + Asterisk lab + PostgreSQL check, then
+#               ruff, mypy --strict and all three test tiers
+#   make demo   lab Asterisk + daemon + sample SIP calls with sipp, each call's path printed
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LAB := deploy/lab/lab.sh
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: test demo bench lint unit adapter e2e venv sysdeps prompts lab pg lab-stop clean
+
+test: venv lab pg lint
+	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+adapter: venv pg
+	$(PY) -m pytest tests/adapter
+
+e2e: venv lab
+	$(PY) -m pytest tests/e2e
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench deploy
+	$(VENV)/bin/ruff format --check src tests bench deploy
+	$(VENV)/bin/mypy
+
+demo: venv lab pg
+	$(PY) deploy/lab/demo.py
+
+bench: venv
+	$(PY) bench/bench_first_command.py
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+sysdeps:
+	$(LAB) deps
+
+prompts: sysdeps
+	prompts/build.sh
+
+lab: sysdeps prompts
+	$(LAB) build
+
+pg:
+	deploy/lab/pg.sh
+
+lab-stop:
+	$(LAB) stop
+
+clean:
+	rm -rf build artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,152 @@
+"""`make demo`: the lab Asterisk, the daemon and sample SIP calls, each call's path printed.
+
+Starts the lab (deploy/lab/lab.sh) and `switchboard run`, places calls with sipp,
+prints what happened to each call (the daemon's transitions and the dialplan's
+own log lines), then stops everything it started.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.e2e.daemon import DaemonProcess  # noqa: E402
+from tests.e2e.lab import (  # noqa: E402
+    AGENT_PORTS,
+    COMPANY_NUMBER,
+    SCENARIOS,
+    AsteriskLog,
+    finish_sipp,
+    run_caller,
+    start_agent_uas,
+    start_lab,
+    stop_lab,
+    wait_for_channel_count,
+)
+
+NO_ANSWER = SCENARIOS / "agent_ring_no_answer.xml"
+ARTIFACTS = REPO / "artifacts" / "demo"
+
+
+def answered_by_agent100() -> dict[str, int]:
+    agent = start_agent_uas(AGENT_PORTS["agent100"])
+    caller = run_caller(COMPANY_NUMBER, hold_ms=7000)
+    return {"caller": caller.returncode, "agent100": finish_sipp(agent)}
+
+
+def agent100_does_not_answer() -> dict[str, int]:
+    phones = {
+        "agent100": start_agent_uas(AGENT_PORTS["agent100"], NO_ANSWER),
+        "agent101": start_agent_uas(AGENT_PORTS["agent101"]),
+        "agent102": start_agent_uas(AGENT_PORTS["agent102"], NO_ANSWER),
+    }
+    caller = run_caller(COMPANY_NUMBER, hold_ms=24000, timeout_s=90)
+    return {"caller": caller.returncode} | {n: finish_sipp(p) for n, p in phones.items()}
+
+
+def daemon_down() -> dict[str, int]:
+    return answered_by_agent100()
+
+
+def elapsed(ts: str, start: datetime) -> str:
+    at = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"+{(at - start).total_seconds():6.2f}s"
+
+
+def print_daemon_trace(daemon: DaemonProcess, call_id: str) -> None:
+    trace = daemon.trace(call_id)
+    start = datetime.strptime(trace[0]["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    for line in trace:
+        when = elapsed(line["ts"], start)
+        if line["msg"] == "call.start":
+            print(f"  {when} call {call_id}: caller {line['caller']} dialed {line['dialed']}")
+        elif line["msg"] == "call.transition":
+            commands = ", ".join(line["commands"]) or "-"
+            print(f"  {when} {line['event']:<22} {line['from']} -> {line['to']}: {commands}")
+        elif line["msg"] == "call.command_result":
+            print(f"  {when} {'':<22} Asterisk answered: {line['result']}")
+        elif line["msg"] == "call.end":
+            print(f"  {when} end: outcome={line['outcome']} answered_by={line['answered_by']}")
+        else:
+            print(f"  {when} {line['msg']}")
+
+
+def print_dialplan_trace(log: AsteriskLog) -> None:
+    for line in log.notices():
+        if "switchboard" in line:
+            print("  dialplan: " + line.split(": ", 1)[-1].strip())
+
+
+def run_scenario(
+    title: str, scenario: Callable[[], dict[str, int]], daemon: DaemonProcess | None
+) -> bool:
+    print(f"\n== {title}")
+    seen = set(daemon.calls()) if daemon else set()
+    log = AsteriskLog()
+    started = time.monotonic()
+    exits = scenario()
+    left = wait_for_channel_count(0)
+    time.sleep(0.5)
+    if daemon:
+        for call_id in [c for c in daemon.calls() if c not in seen]:
+            print_daemon_trace(daemon, call_id)
+    else:
+        print("  (daemon stopped: Stasis() fails at once)")
+    print_dialplan_trace(log)
+    phones = ", ".join(f"{name} exit {code}" for name, code in exits.items())
+    ok = exits["caller"] == 0 and left == 0
+    print(
+        f"  sipp: {phones}; channels left in Asterisk: {left}; "
+        f"{time.monotonic() - started:.1f}s; {'OK' if ok else 'FAILED'}"
+    )
+    return ok
+
+
+def main() -> int:
+    print("Starting the lab Asterisk (deploy/lab/lab.sh start) ...")
+    start_lab()
+    daemon = DaemonProcess(ARTIFACTS / "daemon.log")
+    results = []
+    try:
+        daemon.start()
+        print(f"Daemon connected to ARI as 'switchboard' (log: {daemon.log_path})")
+        results.append(
+            run_scenario(
+                "1. A caller dials the company number: greeting, agent100 answers, caller hangs up",
+                answered_by_agent100,
+                daemon,
+            )
+        )
+        results.append(
+            run_scenario(
+                "2. agent100 does not answer: the daemon hands the caller back to the dialplan,"
+                " whose fallback group rings and agent101 answers",
+                agent100_does_not_answer,
+                daemon,
+            )
+        )
+        code = daemon.stop()
+        print(f"\nDaemon stopped with SIGTERM: exit {code}")
+        results.append(
+            run_scenario(
+                "3. The daemon is down: the dialplan's fallback rings the group, agent100 answers",
+                daemon_down,
+                None,
+            )
+        )
+    finally:
+        daemon.stop()
+        stop_lab()
+        print("Lab stopped.")
+    print(f"\n{sum(results)} of {len(results)} demo calls ended as expected.")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

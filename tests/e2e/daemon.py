@@ -1,0 +1,77 @@
+"""Run the real `switchboard run` daemon as a process for tier-3 tests and the demo."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_CONFIG = REPO / "deploy" / "lab" / "switchboard.yaml"
+SWITCHBOARD = Path(sys.executable).parent / "switchboard"
+
+
+class DaemonProcess:
+    """`switchboard run --config ...` with its JSON log captured to a file."""
+
+    def __init__(self, log_path: Path, config: Path = LAB_CONFIG) -> None:
+        self.config = config
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, within: float = 20.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [str(SWITCHBOARD), "run", "--config", str(self.config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+        deadline = time.monotonic() + within
+        while not any(line["msg"] == "reconcile.done" for line in self.lines()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"daemon did not connect to ARI:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+
+    def stop(self, within: float = 40.0) -> int:
+        """SIGTERM (drain), then wait; returns the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.proc = None
+        return code
+
+    def lines(self) -> list[dict[str, Any]]:
+        if not self.log_path.exists():
+            return []
+        out = []
+        for raw in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                out.append({"msg": "non-json", "text": raw})
+        return out
+
+    def calls(self) -> list[str]:
+        return [line["call_id"] for line in self.lines() if line["msg"] == "call.start"]
+
+    def trace(self, call_id: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line.get("call_id") == call_id]
+
+    def wait_for(self, msg: str, call_id: str, within: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for line in self.trace(call_id):
+                if line["msg"] == msg:
+                    return line
+            time.sleep(0.1)
+        raise AssertionError(f"no {msg} for call {call_id} in {within} s: {self.trace(call_id)}")
