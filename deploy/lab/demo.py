@@ -10,12 +10,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from switchboard.trace import format_call  # noqa: E402
 from tests.e2e.daemon import DaemonProcess  # noqa: E402
 from tests.e2e.lab import (  # noqa: E402
     AGENT_PORTS,
@@ -54,27 +54,9 @@ def daemon_down() -> dict[str, int]:
     return answered_by_agent100()
 
 
-def elapsed(ts: str, start: datetime) -> str:
-    at = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
-    return f"+{(at - start).total_seconds():6.2f}s"
-
-
 def print_daemon_trace(daemon: DaemonProcess, call_id: str) -> None:
-    trace = daemon.trace(call_id)
-    start = datetime.strptime(trace[0]["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
-    for line in trace:
-        when = elapsed(line["ts"], start)
-        if line["msg"] == "call.start":
-            print(f"  {when} call {call_id}: caller {line['caller']} dialed {line['dialed']}")
-        elif line["msg"] == "call.transition":
-            commands = ", ".join(line["commands"]) or "-"
-            print(f"  {when} {line['event']:<22} {line['from']} -> {line['to']}: {commands}")
-        elif line["msg"] == "call.command_result":
-            print(f"  {when} {'':<22} Asterisk answered: {line['result']}")
-        elif line["msg"] == "call.end":
-            print(f"  {when} end: outcome={line['outcome']} answered_by={line['answered_by']}")
-        else:
-            print(f"  {when} {line['msg']}")
+    for line in format_call(daemon.lines(), call_id):
+        print("  " + line)
 
 
 def print_dialplan_trace(log: AsteriskLog) -> None:

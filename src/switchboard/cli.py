@@ -1,4 +1,4 @@
-"""Command line: ``switchboard run --config PATH`` (and, later, check, trace ...)."""
+"""Command line: ``switchboard run --config PATH``, ``switchboard trace CALL_ID --log FILE``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from switchboard import __version__, logs
+from switchboard import __version__, logs, trace
 from switchboard.config import Config, ConfigError, load_config
 
 EXIT_USAGE = 2
@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the daemon (owns the Stasis application)")
     run.add_argument("--config", required=True, metavar="PATH", help="daemon config (YAML)")
+    trace = sub.add_parser("trace", help="print a call's path from the daemon's JSON log")
+    trace.add_argument("call_id", nargs="?", help="call id (default: list the calls in the log)")
+    trace.add_argument("--log", required=True, metavar="FILE", help="the daemon's log file")
     return parser
 
 
@@ -30,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run(args.config)
+    if args.command == "trace":
+        return _trace(args.log, args.call_id)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -41,6 +46,24 @@ def _run(path: str) -> int:
         return EXIT_USAGE
     logs.configure(config.daemon.log_level)
     return asyncio.run(_serve(config))
+
+
+def _trace(log_path: str, call_id: str | None) -> int:
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            records = list(trace.read_log(log))
+    except OSError as exc:
+        print(f"switchboard: {log_path}: cannot read log: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if call_id is None:
+        print("\n".join(trace.call_ids(records)))
+        return 0
+    lines = trace.format_call(records, call_id)
+    if not lines:
+        print(f"switchboard: no call {call_id} in {log_path}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
 
 
 async def _serve(config: Config) -> int:

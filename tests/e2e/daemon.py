@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from switchboard.trace import call_ids, read_log
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_CONFIG = REPO / "deploy" / "lab" / "switchboard.yaml"
@@ -31,7 +32,7 @@ class DaemonProcess:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
         deadline = time.monotonic() + within
-        while not any(line["msg"] == "reconcile.done" for line in self.lines()):
+        while not any(line.get("msg") == "reconcile.done" for line in self.lines()):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"daemon did not connect to ARI:\n{self.log_path.read_text()}")
             time.sleep(0.1)
@@ -53,16 +54,11 @@ class DaemonProcess:
     def lines(self) -> list[dict[str, Any]]:
         if not self.log_path.exists():
             return []
-        out = []
-        for raw in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                out.append({"msg": "non-json", "text": raw})
-        return out
+        with self.log_path.open(encoding="utf-8", errors="replace") as log:
+            return list(read_log(log))
 
     def calls(self) -> list[str]:
-        return [line["call_id"] for line in self.lines() if line["msg"] == "call.start"]
+        return call_ids(self.lines())
 
     def trace(self, call_id: str) -> list[dict[str, Any]]:
         return [line for line in self.lines() if line.get("call_id") == call_id]
@@ -71,7 +67,7 @@ class DaemonProcess:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             for line in self.trace(call_id):
-                if line["msg"] == msg:
+                if line.get("msg") == msg:
                     return line
             time.sleep(0.1)
         raise AssertionError(f"no {msg} for call {call_id} in {within} s: {self.trace(call_id)}")

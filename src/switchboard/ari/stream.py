@@ -109,4 +109,7 @@ class EventStream:
                 continue
             if isinstance(event, ApplicationReplaced):
                 raise ApplicationTakenOver(event.application)
-            self._on_event(event)
+            try:
+                self._on_event(event)
+            except Exception:  # a bug in dispatch must not stop every other call's events
+                log.exception("ari.dispatch_failed", extra={"event": type(event).__name__})

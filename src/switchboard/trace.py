@@ -1,0 +1,56 @@
+"""Print a call's story from the daemon's JSON log (`switchboard trace CALL_ID`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def read_log(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The JSON records of a log; lines that are not JSON objects are skipped."""
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            yield record
+
+
+def call_ids(records: Iterable[dict[str, Any]]) -> list[str]:
+    return [str(r["call_id"]) for r in records if r.get("msg") == "call.start"]
+
+
+def format_call(records: Iterable[dict[str, Any]], call_id: str) -> list[str]:
+    """One line per step of the call, with time since its first record."""
+    trace = [r for r in records if r.get("call_id") == call_id]
+    if not trace:
+        return []
+    start = _when(trace[0])
+    return [f"+{(_when(r) - start).total_seconds():6.2f}s {_describe(r)}" for r in trace]
+
+
+def _when(record: dict[str, Any]) -> datetime:
+    try:
+        return datetime.strptime(str(record.get("ts", "")), TS_FORMAT)
+    except ValueError:
+        return datetime.min
+
+
+def _describe(r: dict[str, Any]) -> str:
+    match r.get("msg"):
+        case "call.start":
+            return f"call {r['call_id']}: caller {r.get('caller')} dialed {r.get('dialed')}"
+        case "call.transition":
+            commands = ", ".join(r.get("commands", [])) or "-"
+            return f"{r.get('event', ''):<22} {r.get('from')} -> {r.get('to')}: {commands}"
+        case "call.command_result":
+            return f"{'':<22} Asterisk answered: {r.get('result')}"
+        case "call.end":
+            return f"end: outcome={r.get('outcome')} answered_by={r.get('answered_by') or '-'}"
+        case other:
+            return str(other)

@@ -1,0 +1,69 @@
+"""Tier 2: the event websocket on its own: auth, order, a failing handler, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from switchboard.ari import Backoff, EventStream
+from switchboard.ari import events as ari
+from tests.fake_ari import PASSWORD, USER, FakeAri
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAri]:
+    server = FakeAri()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_events_arrive_in_order_survive_a_failing_handler_and_a_drop(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+    all_seen = asyncio.Event()
+    connects = 0
+
+    def on_event(event: ari.AriEvent) -> None:
+        assert isinstance(event, ari.StasisEnd)
+        if event.channel.id == "boom":
+            raise RuntimeError("handler bug")
+        seen.append(event.channel.id)
+        if event.channel.id == "c":
+            all_seen.set()
+
+    async def on_connect() -> None:
+        nonlocal connects
+        connects += 1
+
+    async with aiohttp.ClientSession() as session:
+        stream = EventStream(
+            session,
+            fake.url,
+            USER,
+            PASSWORD,
+            "switchboard",
+            on_event=on_event,
+            on_connect=on_connect,
+            backoff=Backoff(base=0.05, cap=0.1),
+            rng=random.Random(1),
+        )
+        task = asyncio.create_task(stream.run())
+        await fake.wait_connected()
+        for channel_id in ("a", "boom", "b"):
+            await fake.push({"type": "StasisEnd", "channel": {"id": channel_id}})
+        await fake.drop_websockets()
+        await fake.wait_connected(count=2)
+        await fake.push({"type": "StasisEnd", "channel": {"id": "c"}})
+        await asyncio.wait_for(all_seen.wait(), 5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert seen == ["a", "b", "c"]
+    assert connects == 2
+    assert stream.reconnects == 1
+    assert [r.getMessage() for r in caplog.records].count("ari.dispatch_failed") == 1
