@@ -13,14 +13,6 @@ from tests.fake_ari import PASSWORD, USER, FakeAri
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    ari = FakeAri()
-    await ari.start()
-    yield ari
-    await ari.stop()
-
-
-@pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
         yield s

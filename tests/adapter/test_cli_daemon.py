@@ -6,20 +6,9 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from tests.fake_ari import PASSWORD, USER, FakeAri
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    ari = FakeAri()
-    await ari.start()
-    yield ari
-    await ari.stop()
 
 
 async def test_sigterm_drains_and_exits_0_with_json_logs(fake: FakeAri, tmp_path: Path) -> None:

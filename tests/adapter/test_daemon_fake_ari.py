@@ -26,14 +26,6 @@ class Running:
     task: asyncio.Task[int]
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    ari = FakeAri()
-    await ari.start()
-    yield ari
-    await ari.stop()
-
-
 @asynccontextmanager
 async def daemon(fake: FakeAri, drain: float = 5.0) -> AsyncIterator[Running]:
     config = Config(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -12,14 +11,6 @@ import pytest
 from switchboard.ari import Backoff, EventStream
 from switchboard.ari import events as ari
 from tests.fake_ari import PASSWORD, USER, FakeAri
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    server = FakeAri()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_events_arrive_in_order_survive_a_failing_handler_and_a_drop(
