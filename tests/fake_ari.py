@@ -49,6 +49,10 @@ class FakeAri:
     answer_originates: bool = True  # an originated leg answers at once
     finish_playbacks: bool = True  # a playback finishes at once
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    in_stasis: set[str] = field(default_factory=set)  # channels our app controls
+    playbacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # still playing
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    device_states: dict[str, str] = field(default_factory=dict)
     bridges: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -85,10 +89,32 @@ class FakeAri:
     def fail(self, method: str, path_regex: str, status: int, body: str, times: int = 1) -> None:
         self.faults.append(Fault(method, re.compile(path_regex), status, body, times))
 
-    def new_channel(self, exten: str = "74951234567", caller: str = "+79161234567") -> str:
-        channel_id = f"17000000{next(self._ids):02d}.1"
+    def new_channel(
+        self, channel_id: str = "", exten: str = "74951234567", caller: str = "+79161234567"
+    ) -> str:
+        """A caller's channel that has entered Stasis(switchboard,inbound,EXTEN)."""
+        channel_id = channel_id or f"17000000{next(self._ids):02d}.1"
         self.channels[channel_id] = self.channel_json(channel_id, caller=caller, exten=exten)
+        self.in_stasis.add(channel_id)
         return channel_id
+
+    def new_leg(self, channel_id: str, call_id: str, *, answered: bool) -> None:
+        """A leg we originated for ``call_id``, ringing or answered (in our app)."""
+        chan = self.channel_json(channel_id, args=f"leg,{call_id}")
+        self.channels[channel_id] = chan
+        if answered:
+            self.in_stasis.add(channel_id)
+        else:
+            chan["_app_data"] = chan["dialplan"]["app_data"]
+            chan["dialplan"].update(app_name="AppDial2", app_data="(Outgoing Line)")
+
+    def answer_leg(self, channel_id: str) -> dict[str, Any]:
+        """An originated leg is answered: it enters our app (no event sent)."""
+        chan = self.channels[channel_id]
+        chan["state"] = "Up"
+        chan["dialplan"].update(app_name="Stasis", app_data=chan.pop("_app_data"))
+        self.in_stasis.add(channel_id)
+        return chan
 
     def channel_json(
         self, channel_id: str, *, caller: str = "", exten: str = "", args: str = "inbound"
@@ -113,6 +139,8 @@ class FakeAri:
 
     async def stasis_start(self, channel_id: str, args: list[str] | None = None) -> None:
         chan = self.channels[channel_id]
+        if channel_id not in self.in_stasis:
+            chan = self.answer_leg(channel_id)
         exten = chan["dialplan"]["exten"]
         await self.push(
             {"type": "StasisStart", "args": args or ["inbound", exten], "channel": chan}
@@ -168,6 +196,8 @@ class FakeAri:
 
     # -- websocket ----------------------------------------------------------------------
     async def _events(self, request: web.Request) -> web.StreamResponse:
+        self._record(request, "/events")
+        await self._notify()
         if request.headers.get("Authorization") != basic_auth_header(USER, PASSWORD):
             return web.json_response({"message": "Authentication required"}, status=401)
         ws = web.WebSocketResponse()
@@ -182,18 +212,16 @@ class FakeAri:
         return ws
 
     # -- REST ---------------------------------------------------------------------------
+    def _record(self, request: web.Request, path: str, raw_path: str = "") -> None:
+        auth = request.headers.get("Authorization", "")
+        query = dict(request.query)
+        self.requests.append(Recorded(request.method, path, raw_path or path, query, auth))
+
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         raw_path = request.raw_path.split("?")[0][len("/ari") :]
-        path = "/" + "/".join(unquote(s) for s in raw_path.strip("/").split("/"))
-        self.requests.append(
-            Recorded(
-                request.method,
-                path,
-                raw_path,
-                dict(request.query),
-                request.headers.get("Authorization", ""),
-            )
-        )
+        parts = [unquote(segment) for segment in raw_path.strip("/").split("/")]
+        path = "/" + "/".join(parts)
+        self._record(request, path, raw_path)
         await self._notify()
         if request.headers.get("Authorization") != basic_auth_header(USER, PASSWORD):
             return web.json_response({"message": "Authentication required"}, status=401)
@@ -201,7 +229,7 @@ class FakeAri:
             if fault.times > 0 and fault.method == request.method and fault.pattern.fullmatch(path):
                 fault.times -= 1
                 return web.Response(status=fault.status, text=fault.body)
-        return await self._simulate(request.method, path.strip("/").split("/"), request.query)
+        return await self._simulate(request.method, parts, request.query)
 
     async def _simulate(self, method: str, parts: list[str], query: Any) -> web.StreamResponse:
         match method, parts:
@@ -209,6 +237,11 @@ class FakeAri:
                 return web.json_response(list(self.channels.values()))
             case "GET", ["bridges"]:
                 return web.json_response(list(self.bridges.values()))
+            case "GET", ["endpoints", *tech]:
+                found = [e for e in self.endpoints if tech in ([], [e["technology"]])]
+                return web.json_response(found)
+            case "GET", ["deviceStates", name] if name in self.device_states:
+                return web.json_response({"name": name, "state": self.device_states[name]})
             case "POST", ["channels", channel_id]:
                 return await self._originate(channel_id, query)
             case "DELETE", ["channels", channel_id]:
@@ -217,16 +250,20 @@ class FakeAri:
                     return _not_found("Channel not found")
                 await self._gone(chan, cause=16)
                 return web.Response(status=204)
-            case "POST", ["channels", channel_id, "continue"]:
-                chan = self.channels.pop(channel_id, None)
-                if chan is None:
-                    return _not_found("Channel not found")
-                await self.push({"type": "StasisEnd", "channel": chan})
-                return web.Response(status=204)
-            case "POST", ["channels", channel_id, "play", playback_id]:
-                return await self._play(channel_id, playback_id, query)
             case _, ["channels", channel_id, *_] if channel_id not in self.channels:
                 return _not_found("Channel not found")
+            case _, ["channels", channel_id, _, *_] if channel_id not in self.in_stasis:
+                return web.json_response(
+                    {"message": "Channel not in Stasis application"}, status=409
+                )
+            case "POST", ["channels", channel_id, "continue"]:
+                return await self._continue(channel_id)
+            case "POST", ["channels", channel_id, "play", playback_id]:
+                return await self._play(channel_id, playback_id, query)
+            case "GET", ["playbacks", playback_id]:
+                if playback_id not in self.playbacks:
+                    return _not_found("Playback not found")
+                return web.json_response(self.playbacks[playback_id])
             case "POST", ["bridges", bridge_id]:
                 bridge = {"id": bridge_id, "bridge_type": "mixing", "channels": []}
                 self.bridges[bridge_id] = bridge
@@ -243,6 +280,9 @@ class FakeAri:
         args = str(query.get("appArgs", "")).split(",")
         chan = self.channel_json(channel_id, args=",".join(args))
         chan["name"] = f"{query.get('endpoint', 'PJSIP/x')}-{channel_id}"
+        chan["state"] = "Down"  # ringing: not in Stasis until answered
+        chan["_app_data"] = chan["dialplan"]["app_data"]
+        chan["dialplan"].update(app_name="AppDial2", app_data="(Outgoing Line)")
         self.channels[channel_id] = chan
         if self.answer_originates:
             task = asyncio.create_task(self.stasis_start(channel_id, args))
@@ -262,7 +302,23 @@ class FakeAri:
         await self.push({"type": "PlaybackStarted", "playback": playback})
         if self.finish_playbacks:
             await self.push({"type": "PlaybackFinished", "playback": {**playback, "state": "done"}})
+        else:
+            self.playbacks[playback_id] = playback
         return web.json_response(playback, status=201)
+
+    async def _continue(self, channel_id: str) -> web.StreamResponse:
+        """The channel leaves our app for the dialplan (it goes on existing there)."""
+        chan = self.channels[channel_id]
+        self.in_stasis.discard(channel_id)
+        self._stop_playbacks(channel_id)
+        await self.push({"type": "StasisEnd", "channel": chan})
+        chan["dialplan"].update(app_name="Dial", app_data="PJSIP/agent100&PJSIP/agent101,20")
+        return web.Response(status=204)
+
+    def _stop_playbacks(self, channel_id: str) -> None:
+        for playback_id, playback in list(self.playbacks.items()):
+            if playback["target_uri"] == f"channel:{channel_id}":
+                del self.playbacks[playback_id]
 
     async def _add_to_bridge(self, bridge_id: str, channels: str) -> web.StreamResponse:
         bridge = self.bridges.get(bridge_id)
@@ -270,6 +326,8 @@ class FakeAri:
             return _not_found("Bridge not found")
         for channel_id in channels.split(","):
             if channel_id not in self.channels:
+                return web.json_response({"message": "Channel not found"}, status=400)
+            if channel_id not in self.in_stasis:
                 return web.json_response({"message": "Channel not in Stasis"}, status=422)
             bridge["channels"].append(channel_id)
             await self.push(
@@ -285,7 +343,10 @@ class FakeAri:
         for bridge in self.bridges.values():
             if chan["id"] in bridge["channels"]:
                 bridge["channels"].remove(chan["id"])
-        await self.push({"type": "StasisEnd", "channel": chan})
+        self._stop_playbacks(chan["id"])
+        if chan["id"] in self.in_stasis:
+            self.in_stasis.discard(chan["id"])
+            await self.push({"type": "StasisEnd", "channel": chan})
         await self.push(
             {"type": "ChannelDestroyed", "cause": cause, "cause_txt": "Normal", "channel": chan}
         )

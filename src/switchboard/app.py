@@ -10,8 +10,10 @@ import aiohttp
 from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
 from switchboard.config import Config
 from switchboard.daemon import Supervisor
+from switchboard.daemon.executor import Executor
 
 log = logging.getLogger("switchboard.daemon")
+HANDBACK_GRACE_S = 5.0
 
 
 async def run_daemon(config: Config, stop: asyncio.Event) -> int:
@@ -19,7 +21,8 @@ async def run_daemon(config: Config, stop: asyncio.Event) -> int:
     async with aiohttp.ClientSession() as session:
         ari_cfg = config.ari
         client = AriClient(session, ari_cfg.url, ari_cfg.username, ari_cfg.password)
-        supervisor = Supervisor(client, ari_cfg.app, lambda: config.call)
+        executor = Executor(client, ari_cfg.app)
+        supervisor = Supervisor(client, executor, ari_cfg.app, lambda: config.call)
         stream = EventStream(
             session,
             ari_cfg.url,
@@ -36,6 +39,9 @@ async def run_daemon(config: Config, stop: asyncio.Event) -> int:
         code = 0
         if stream_task.done():
             code = _stream_ended(stream_task)
+            if code == 1 and not isinstance(stream_task.exception(), ApplicationTakenOver):
+                # Deaf to events: hand back every call not yet connected.
+                await supervisor.drain(HANDBACK_GRACE_S)
         else:
             log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
             left = await supervisor.drain(config.daemon.drain_timeout)

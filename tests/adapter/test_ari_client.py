@@ -85,3 +85,50 @@ async def test_originate_sends_app_args_and_timeout(
         "timeout": "25",
         "callerId": "+79161234567",
     }
+
+
+async def test_endpoints_device_states_and_playbacks_are_parsed_at_the_edge(
+    fake: FakeAri, session: aiohttp.ClientSession
+) -> None:
+    fake.endpoints = [
+        {"technology": "PJSIP", "resource": "agent100", "state": "online", "channel_ids": []},
+        {"technology": "PJSIP", "resource": "agent101", "state": "offline", "channel_ids": []},
+    ]
+    fake.device_states = {"PJSIP/agent100": "NOT_INUSE"}
+    fake.finish_playbacks = False
+    client = AriClient(session, fake.url, USER, PASSWORD)
+    endpoints = await client.list_endpoints("PJSIP")
+    assert [(e.resource, e.state) for e in endpoints] == [
+        ("agent100", "online"),
+        ("agent101", "offline"),
+    ]
+    assert fake.requests[-1].path == "/endpoints/PJSIP"
+    state = await client.get_device_state("PJSIP/agent100")
+    assert (state.name, state.state) == ("PJSIP/agent100", "NOT_INUSE")
+    assert fake.requests[-1].raw_path == "/deviceStates/PJSIP%2Fagent100"
+    caller = fake.new_channel()
+    await client.play(caller, "sound:hello", "pb-1")
+    assert (await client.get_playback("pb-1")).media_uri == "sound:hello"
+    with pytest.raises(AriError) as caught:
+        await client.get_playback("pb-gone")
+    assert caught.value.status == 404
+
+
+async def test_record_moh_and_subscribe_send_the_parameters_asterisk_expects(
+    fake: FakeAri, session: aiohttp.ClientSession
+) -> None:
+    client = AriClient(session, fake.url, USER, PASSWORD)
+    caller = fake.new_channel()
+    await client.record(caller, "vm-1", max_duration=120, max_silence=5)
+    assert fake.requests[-1].query == {
+        "name": "vm-1", "format": "wav", "maxDurationSeconds": "120",
+        "maxSilenceSeconds": "5", "beep": "true", "terminateOn": "#", "ifExists": "fail",
+    }  # fmt: skip
+    await client.moh_start(caller, "default")
+    assert (fake.requests[-1].path, fake.requests[-1].query) == (
+        f"/channels/{caller}/moh",
+        {"mohClass": "default"},
+    )
+    await client.subscribe("switchboard", "endpoint:PJSIP")
+    assert fake.requests[-1].path == "/applications/switchboard/subscription"
+    assert fake.requests[-1].query == {"eventSource": "endpoint:PJSIP"}

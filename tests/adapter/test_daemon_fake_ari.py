@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from switchboard.app import run_daemon
 from switchboard.config import AriConfig, Config, DaemonConfig
 from switchboard.engine import CallState, EngineEvent, SpineFlow, step
-from tests.fake_ari import PASSWORD, USER, FakeAri
+from tests.fake_ari import PASSWORD, USER, FakeAri, Recorded
 
 FLOW = SpineFlow(greeting="sound:switchboard/greeting", agent_endpoint="PJSIP/agent100")
 
@@ -27,10 +27,12 @@ class Running:
 
 
 @asynccontextmanager
-async def daemon(fake: FakeAri, drain: float = 5.0) -> AsyncIterator[Running]:
+async def daemon(
+    fake: FakeAri, drain: float = 1.0, flow: SpineFlow = FLOW
+) -> AsyncIterator[Running]:
     config = Config(
         ari=AriConfig(url=fake.url, username=USER, password=PASSWORD),
-        call=FLOW,
+        call=flow,
         daemon=DaemonConfig(drain_timeout=drain),
     )
     stop = asyncio.Event()
@@ -54,6 +56,23 @@ async def connected_call(fake: FakeAri) -> str:
 
 def messages(caplog: pytest.LogCaptureFixture, msg: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.getMessage() == msg]
+
+
+def torn_down(fake: FakeAri, call_id: str) -> list[Recorded]:
+    """Requests that would end (part of) the call: hang-ups, hand-back, bridge removal."""
+    legs = rf"/channels/{re.escape(call_id)}(-agent)?"
+    return (
+        fake.requested("DELETE", legs)
+        + fake.requested("DELETE", rf"/bridges/{re.escape(call_id)}-bridge")
+        + fake.requested("POST", rf"/channels/{re.escape(call_id)}/continue")
+    )
+
+
+async def logged(caplog: pytest.LogCaptureFixture, msg: str, count: int = 1) -> None:
+    """Wait until the daemon has logged ``msg`` ``count`` times (it runs in this loop)."""
+    async with asyncio.timeout(5):
+        while len(messages(caplog, msg)) < count:  # noqa: ASYNC110 - log records have no event
+            await asyncio.sleep(0.01)
 
 
 async def test_a_call_is_greeted_bridged_and_both_legs_end_together(fake: FakeAri) -> None:
@@ -82,14 +101,15 @@ async def test_a_call_is_greeted_bridged_and_both_legs_end_together(fake: FakeAr
 
 
 async def test_websocket_drop_mid_call_reconnects_reconciles_and_the_call_goes_on(
-    fake: FakeAri,
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with daemon(fake):
         caller = await connected_call(fake)
         await fake.drop_websockets()
         await fake.wait_connected(count=2)
-        await fake.wait_request("GET", "/channels", count=2)  # reconcile after reconnect
-        assert fake.requested("DELETE", rf"/channels/{caller}(-agent)?") == []  # untouched
+        await logged(caplog, "reconcile.done", count=2)
+        await asyncio.sleep(0.1)  # anything reconcile started in the background has run
+        assert torn_down(fake, caller) == []  # the connected call was left alone
         await fake.caller_hangs_up(caller)
         await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
 
@@ -99,6 +119,7 @@ async def test_caller_gone_during_the_outage_is_found_by_reconcile(fake: FakeAri
         caller = await connected_call(fake)
         await fake.drop_websockets()
         del fake.channels[caller]  # hung up while we could not hear it: no event
+        fake.in_stasis.discard(caller)
         await fake.wait_connected(count=2)
         await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
         await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
@@ -193,8 +214,7 @@ async def test_a_crashing_call_sends_its_caller_to_the_fallback_and_others_go_on
     monkeypatch.setattr("switchboard.daemon.supervisor.step", faulty_step)
     async with daemon(fake):
         for channel_id in (doomed, healthy):
-            fake.channels[channel_id] = fake.channel_json(channel_id, exten="74951234567")
-            await fake.stasis_start(channel_id)
+            await fake.stasis_start(fake.new_channel(channel_id))
         await fake.wait_request("POST", rf"/channels/{doomed}/continue")
         await fake.wait_request("POST", rf"/bridges/{healthy}-bridge/addChannel")
         await fake.caller_hangs_up(healthy)
@@ -245,22 +265,33 @@ async def test_stop_drains_unconnected_calls_refuses_new_ones_and_waits_for_conn
 async def test_a_leg_answering_after_its_call_ended_is_hung_up(fake: FakeAri) -> None:
     async with daemon(fake):
         orphan = "1699999999.9-agent"
-        fake.channels[orphan] = fake.channel_json(orphan, args="leg,1699999999.9")
+        fake.new_leg(orphan, "1699999999.9", answered=False)
         await fake.stasis_start(orphan, ["leg", "1699999999.9"])
         await fake.wait_request("DELETE", rf"/channels/{orphan}")
 
 
-async def test_restart_adopts_a_connected_call_left_in_asterisk(fake: FakeAri) -> None:
+async def test_restart_adopts_connected_calls_and_cleans_up_what_no_call_owns(
+    fake: FakeAri,
+) -> None:
     caller = fake.new_channel()
     agent = f"{caller}-agent"
-    fake.channels[agent] = fake.channel_json(agent, args=f"leg,{caller}")
+    fake.new_leg(agent, caller, answered=True)
     fake.bridges[f"{caller}-bridge"] = {"id": f"{caller}-bridge", "channels": [caller, agent]}
-    stray = fake.new_channel()  # in our app, but in no bridge: goes back to the dialplan
+    lone = fake.new_channel()  # its agent left while no daemon listened: the call is over
+    fake.bridges[f"{lone}-bridge"] = {"id": f"{lone}-bridge", "channels": [lone]}
+    fake.bridges["1600000000.1-bridge"] = {"id": "1600000000.1-bridge", "channels": []}
+    stray = fake.new_channel()  # in our app, in no bridge, no StasisStart: handed back
+    fake.new_leg("1600000000.2-agent", "1600000000.2", answered=True)
     async with daemon(fake):
+        await fake.wait_request("DELETE", rf"/channels/{lone}")
+        await fake.wait_request("DELETE", rf"/bridges/{lone}-bridge")
+        await fake.wait_request("DELETE", r"/bridges/1600000000.1-bridge")
+        await fake.wait_request("DELETE", r"/channels/1600000000.2-agent")
         await fake.wait_request("POST", rf"/channels/{stray}/continue")
         await fake.caller_hangs_up(caller)
         await fake.wait_request("DELETE", rf"/channels/{agent}")
         await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
+    assert fake.requested("POST", rf"/channels/{lone}/continue") == []
 
 
 async def test_application_replaced_stops_the_daemon_with_exit_code_1(fake: FakeAri) -> None:
@@ -275,7 +306,77 @@ async def test_application_replaced_stops_the_daemon_with_exit_code_1(fake: Fake
     assert await asyncio.wait_for(task, 5) == 1
 
 
-def test_fake_speaks_ari_json() -> None:
-    fake = FakeAri()
-    chan = fake.channel_json("1.2", caller="+7916", exten="74951234567")
-    assert json.loads(json.dumps(chan))["dialplan"]["app_data"] == "switchboard,inbound,74951234567"
+async def test_a_new_caller_seen_by_reconcile_before_its_stasis_start_is_served(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reconcile lists a channel whose StasisStart is still on its way: not a leftover."""
+    caller = fake.new_channel()  # already in our app when the daemon connects
+    async with daemon(fake):
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/bridges/{caller}-bridge/addChannel")
+        await asyncio.sleep(2.5)  # past the grace in which leftovers are handed back
+        assert fake.requested("POST", rf"/channels/{caller}/continue") == []
+        await fake.caller_hangs_up(caller)
+        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+    assert messages(caplog, "call.command_result") == []
+
+
+async def test_greeting_that_ended_during_an_outage_is_found_by_reconcile(fake: FakeAri) -> None:
+    fake.finish_playbacks = False
+    async with daemon(fake):
+        caller = fake.new_channel()
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}/play/.*")
+        await fake.drop_websockets()
+        fake.playbacks.clear()  # finished while nobody listened
+        await fake.wait_connected(count=2)
+        await fake.wait_request("POST", rf"/channels/{caller}-agent")
+        await fake.wait_request("POST", rf"/bridges/{caller}-bridge/addChannel")
+
+
+async def test_agent_who_answered_during_an_outage_is_bridged_after_reconcile(
+    fake: FakeAri,
+) -> None:
+    fake.answer_originates = False
+    async with daemon(fake):
+        caller = fake.new_channel()
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}-agent")
+        await fake.drop_websockets()
+        fake.answer_leg(f"{caller}-agent")  # answered while nobody listened
+        await fake.wait_connected(count=2)
+        bridged = await fake.wait_request("POST", rf"/bridges/{caller}-bridge/addChannel")
+    assert bridged.query["channel"] == f"{caller},{caller}-agent"
+
+
+async def test_a_call_that_hears_nothing_from_asterisk_is_handed_back_by_its_guard(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.finish_playbacks = False  # PlaybackFinished never comes
+    async with daemon(fake, flow=replace(FLOW, stall_guard=0.3)):
+        caller = fake.new_channel()
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}/continue")
+    assert [r.__dict__["call_id"] for r in messages(caplog, "call.stalled")] == [caller]
+
+
+async def test_a_refused_bridge_stops_the_set_up_before_the_agent_is_rung(
+    fake: FakeAri,
+) -> None:
+    async with daemon(fake):
+        caller = fake.new_channel()
+        fake.fail("POST", rf"/bridges/{caller}-bridge", 500, '{"message":"no bridge"}')
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}/continue")
+    assert fake.requested("POST", rf"/channels/{caller}-agent") == []
+
+
+async def test_drain_timeout_leaves_connected_calls_bridged_and_exits_0(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with daemon(fake, drain=0.3) as running:
+        caller = await connected_call(fake)
+        running.stop.set()
+        assert await asyncio.wait_for(asyncio.shield(running.task), 5) == 0
+    assert messages(caplog, "drain.timeout")[0].__dict__["calls_left"] == 1
+    assert torn_down(fake, caller) == []

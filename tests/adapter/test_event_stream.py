@@ -58,3 +58,52 @@ async def test_events_arrive_in_order_survive_a_failing_handler_and_a_drop(
     assert connects == 2
     assert stream.reconnects == 1
     assert [r.getMessage() for r in caplog.records].count("ari.dispatch_failed") == 1
+
+
+async def test_wrong_credentials_are_logged_as_such_and_retried(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def nothing() -> None:
+        return None
+
+    async with aiohttp.ClientSession() as session:
+        stream = EventStream(
+            session,
+            fake.url,
+            USER,
+            "wrong",
+            "switchboard",
+            on_event=lambda e: None,
+            on_connect=nothing,
+            backoff=Backoff(base=0.01, cap=0.02),
+            rng=random.Random(1),
+        )
+        task = asyncio.create_task(stream.run())
+        await fake.wait_request("GET", "/events", count=2)  # tried again after the 401
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert "ari.unauthorized" in [r.getMessage() for r in caplog.records]
+
+
+async def test_a_failing_reconcile_does_not_stop_the_events(fake: FakeAri) -> None:
+    seen = asyncio.Event()
+
+    async def broken_reconcile() -> None:
+        raise ValueError("bug in reconcile")
+
+    async with aiohttp.ClientSession() as session:
+        stream = EventStream(
+            session,
+            fake.url,
+            USER,
+            PASSWORD,
+            "switchboard",
+            on_event=lambda e: seen.set(),
+            on_connect=broken_reconcile,
+        )
+        task = asyncio.create_task(stream.run())
+        await fake.wait_connected()
+        await fake.push({"type": "StasisEnd", "channel": {"id": "x"}})
+        await asyncio.wait_for(seen.wait(), 5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -13,9 +13,11 @@ from switchboard.engine import (
     CommandFailed,
     Drain,
     EngineEvent,
+    GuardExpired,
     Outcome,
     Phase,
     SpineFlow,
+    guard_seconds,
     new_call,
     step,
 )
@@ -249,3 +251,44 @@ def test_no_event_sequence_strands_a_leg_or_ends_a_caller_twice(
         assert DestroyBridge("c1-bridge") in commands
     ends = [c for c in commands if isinstance(c, (Hangup, ContinueInDialplan))]
     assert len(ends) == len(set(ends))  # nothing ended twice
+
+
+def test_continue_refused_with_409_means_the_dialplan_already_has_the_caller() -> None:
+    handed, cmds = run([ENTER, Drain()])
+    assert step(handed, CommandFailed(cmds[-1], 409, "Channel not in Stasis")) == (handed, [])
+
+
+def test_agent_hangup_request_while_ringing_waits_for_the_cause_in_channel_destroyed() -> None:
+    dialing, _ = run([ENTER, GREETED])
+    assert step(dialing, ari.ChannelHangupRequest(channel=AGENT, cause=17)) == (dialing, [])
+    state, _ = step(dialing, ari.ChannelDestroyed(channel=AGENT, cause=17))
+    assert state.outcome is Outcome.BUSY
+
+
+@pytest.mark.parametrize(
+    ("events", "guard"),
+    [
+        ([], 60.0),
+        ([ENTER], 60.0),
+        ([ENTER, GREETED], 25 + 60.0),
+        ([ENTER, GREETED, AGENT_UP], None),
+    ],
+)
+def test_each_phase_has_a_guard_except_a_conversation(
+    events: list[EngineEvent], guard: float | None
+) -> None:
+    state, _ = run(events)
+    assert guard_seconds(state) == guard
+
+
+@pytest.mark.parametrize("events", [[ENTER], [ENTER, GREETED]])
+def test_a_stalled_call_is_handed_back_to_the_dialplan(events: list[EngineEvent]) -> None:
+    before, _ = run(events)
+    state, commands = step(before, GuardExpired(before.phase))
+    assert (state.phase, state.outcome) == (Phase.HANDED_BACK, Outcome.FAILED)
+    assert commands[-1] == ContinueInDialplan("c1")
+
+
+def test_a_guard_from_an_earlier_phase_is_ignored() -> None:
+    dialing, _ = run([ENTER, GREETED])
+    assert step(dialing, GuardExpired(Phase.GREETING)) == (dialing, [])

@@ -17,7 +17,18 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from .events import Bridge, Channel, parse_bridge, parse_channel
+from .events import (
+    Bridge,
+    Channel,
+    DeviceState,
+    Endpoint,
+    Playback,
+    parse_bridge,
+    parse_channel,
+    parse_device_state,
+    parse_endpoint,
+    parse_playback,
+)
 
 Params = Mapping[str, str | int]
 
@@ -220,6 +231,10 @@ class AriClient:
         await self.request("DELETE", f"/bridges/{segment(bridge_id)}")
 
     # -- playbacks, recordings ----------------------------------------------------------
+    async def get_playback(self, playback_id: str) -> Playback:
+        raw = await self.request("GET", f"/playbacks/{segment(playback_id)}")
+        return parse_playback(raw if isinstance(raw, dict) else {})
+
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{segment(playback_id)}")
 
@@ -230,28 +245,24 @@ class AriClient:
         await self.request("DELETE", f"/recordings/stored/{segment(name)}")
 
     # -- endpoints, device states, applications -----------------------------------------
-    async def list_endpoints(self, technology: str | None = None) -> list[dict[str, Any]]:
+    async def list_endpoints(self, technology: str | None = None) -> list[Endpoint]:
         path = f"/endpoints/{segment(technology)}" if technology else "/endpoints"
         raw = await self.request("GET", path)
-        return [e for e in raw or [] if isinstance(e, dict)]
+        return [parse_endpoint(e) for e in raw or [] if isinstance(e, dict)]
 
-    async def get_endpoint(self, technology: str, resource: str) -> dict[str, Any]:
+    async def get_endpoint(self, technology: str, resource: str) -> Endpoint:
         raw = await self.request("GET", f"/endpoints/{segment(technology)}/{segment(resource)}")
-        return raw if isinstance(raw, dict) else {}
+        return parse_endpoint(raw if isinstance(raw, dict) else {})
 
-    async def list_device_states(self) -> list[dict[str, Any]]:
+    async def list_device_states(self) -> list[DeviceState]:
         raw = await self.request("GET", "/deviceStates")
-        return [d for d in raw or [] if isinstance(d, dict)]
+        return [parse_device_state(d) for d in raw or [] if isinstance(d, dict)]
 
-    async def get_device_state(self, name: str) -> str:
+    async def get_device_state(self, name: str) -> DeviceState:
         raw = await self.request("GET", f"/deviceStates/{segment(name)}")
-        return str(raw.get("state", "")) if isinstance(raw, dict) else ""
+        return parse_device_state(raw if isinstance(raw, dict) else {})
 
     async def subscribe(self, app: str, event_source: str) -> None:
         await self.request(
             "POST", f"/applications/{segment(app)}/subscription", {"eventSource": event_source}
         )
-
-    async def asterisk_info(self) -> dict[str, Any]:
-        raw = await self.request("GET", "/asterisk/info")
-        return raw if isinstance(raw, dict) else {}

@@ -133,17 +133,27 @@ class Dial:
 
 
 @dataclass(frozen=True, slots=True)
-class EndpointStateChange:
+class Endpoint:
     technology: str
     resource: str
-    state: str
+    state: str  # "online", "offline", "unknown"
     channel_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class DeviceStateChanged:
+class DeviceState:
     name: str
-    state: str
+    state: str  # "NOT_INUSE", "INUSE", "BUSY", "UNAVAILABLE", "RINGING", ...
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStateChange:
+    endpoint: Endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStateChanged:
+    device_state: DeviceState
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +235,12 @@ def parse_bridge(raw: dict[str, Any]) -> Bridge:
 
 
 def _playback(raw: dict[str, Any]) -> Playback:
-    pb = _obj(raw, "playback")
+    return parse_playback(_obj(raw, "playback"))
+
+
+def parse_playback(pb: dict[str, Any]) -> Playback:
+    if not isinstance(pb.get("id"), str):
+        raise MalformedEvent("playback without an id")
     return Playback(
         id=_str(pb, "id"),
         media_uri=_str(pb, "media_uri"),
@@ -260,10 +275,9 @@ def _args(raw: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(a) for a in args) if isinstance(args, list) else ()
 
 
-def _endpoint_state(raw: dict[str, Any]) -> EndpointStateChange:
-    ep = _obj(raw, "endpoint")
+def parse_endpoint(ep: dict[str, Any]) -> Endpoint:
     ids = ep.get("channel_ids")
-    return EndpointStateChange(
+    return Endpoint(
         technology=_str(ep, "technology"),
         resource=_str(ep, "resource"),
         state=_str(ep, "state"),
@@ -271,9 +285,8 @@ def _endpoint_state(raw: dict[str, Any]) -> EndpointStateChange:
     )
 
 
-def _device_state(raw: dict[str, Any]) -> DeviceStateChanged:
-    ds = _obj(raw, "device_state")
-    return DeviceStateChanged(name=_str(ds, "name"), state=_str(ds, "state"))
+def parse_device_state(ds: dict[str, Any]) -> DeviceState:
+    return DeviceState(name=_str(ds, "name"), state=_str(ds, "state"))
 
 
 _PARSERS: dict[str, Any] = {
@@ -305,8 +318,8 @@ _PARSERS: dict[str, Any] = {
         caller=_optional_channel(r, "caller"),
         dialstring=_str(r, "dialstring"),
     ),
-    "EndpointStateChange": _endpoint_state,
-    "DeviceStateChanged": _device_state,
+    "EndpointStateChange": lambda r: EndpointStateChange(parse_endpoint(_obj(r, "endpoint"))),
+    "DeviceStateChanged": lambda r: DeviceStateChanged(parse_device_state(_obj(r, "device_state"))),
     "ApplicationReplaced": lambda r: ApplicationReplaced(application=_str(r, "application")),
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from .client import basic_auth_header
 from .events import ApplicationReplaced, AriEvent, MalformedEvent, decode_message
 
 log = logging.getLogger("switchboard.ari.stream")
+STABLE_S = 10.0  # a connection that lasted this long resets the backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,34 +69,44 @@ class EventStream:
         self._backoff = backoff or Backoff()
         self._heartbeat = heartbeat
         self._rng = rng or random.Random()
-        self.connected = asyncio.Event()
         self.reconnects = 0
 
     async def run(self) -> None:
         """Read events until cancelled; raise ApplicationTakenOver if replaced."""
         attempt = 0
         while True:
-            try:
-                async with self._session.ws_connect(
-                    self._url,
-                    params=self._params,
-                    headers=self._headers,
-                    heartbeat=self._heartbeat,
-                ) as ws:
-                    attempt = 0
-                    log.info("ari.connected", extra={"url": self._url})
-                    await self._on_connect()
-                    self.connected.set()
-                    await self._read(ws)
-                log.warning("ari.disconnected", extra={"close_code": ws.close_code})
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                log.warning("ari.connect_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
-            self.connected.clear()
+            connected_at = await self._connect_and_read()
+            if connected_at is not None and time.monotonic() - connected_at >= STABLE_S:
+                attempt = 0  # only a connection that held resets the backoff
             delay = self._backoff.delay(attempt, self._rng)
             attempt += 1
             self.reconnects += 1
             log.info("ari.reconnect_wait", extra={"seconds": round(delay, 3), "attempt": attempt})
             await asyncio.sleep(delay)
+
+    async def _connect_and_read(self) -> float | None:
+        """One connection's life; returns when it started, or None if it never opened."""
+        try:
+            async with self._session.ws_connect(
+                self._url, params=self._params, headers=self._headers, heartbeat=self._heartbeat
+            ) as ws:
+                connected_at = time.monotonic()
+                log.info("ari.connected", extra={"url": self._url})
+                try:
+                    await self._on_connect()
+                except Exception:  # a reconcile bug must not leave us deaf to events
+                    log.exception("ari.on_connect_failed")
+                await self._read(ws)
+            log.warning("ari.disconnected", extra={"close_code": ws.close_code})
+            return connected_at
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 401:
+                log.error("ari.unauthorized", extra={"detail": "check ari.username/password"})
+            else:
+                log.warning("ari.connect_failed", extra={"error": f"HTTP {exc.status}"})
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("ari.connect_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return None
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:

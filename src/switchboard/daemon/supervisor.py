@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import astuple
 
 from switchboard.ari import AriClient, AriError
@@ -22,8 +23,12 @@ from switchboard.engine import (
     Command,
     Drain,
     EngineEvent,
+    GuardExpired,
+    Phase,
     SpineFlow,
     adopt_connected,
+    dialed_number,
+    guard_seconds,
     new_call,
     step,
 )
@@ -35,10 +40,18 @@ log = logging.getLogger("switchboard.call")
 slog = logging.getLogger("switchboard.supervisor")
 
 LEG_ARG = "leg"  # appArgs of legs we originate: "leg,<call id>"
+# A channel found in our app by reconcile may be a brand-new call whose StasisStart
+# is still in the websocket; it is handed back only if none arrives by then.
+SUSPECT_GRACE_S = 2.0
 
 
 def describe(cmd: Command) -> str:
     return f"{type(cmd).__name__}({','.join(str(v) for v in astuple(cmd))})"
+
+
+def stasis_args(channel: ari.Channel) -> list[str]:
+    """``Stasis(app,a,b)`` -> ``["a", "b"]`` (what a listed channel says of itself)."""
+    return channel.app_data.split(",")[1:] if channel.app_name == "Stasis" else []
 
 
 class CallRunner:
@@ -47,15 +60,16 @@ class CallRunner:
     def __init__(self, supervisor: Supervisor, state: CallState) -> None:
         self.sup = supervisor
         self.state = state
-        self.call_id = state.call_id
+        self.call_id = state.call_id  # a call is named after its caller's channel
         self.queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
-        self.channels: set[str] = set()
+        self.channels: set[str] = {state.call_id}
         self.bridges: set[str] = set()
+        self.originating: set[str] = set()  # legs whose originate request is in flight
 
     async def run(self) -> None:
         try:
             while not self.state.terminal:
-                await self._advance(await self.queue.get())
+                await self._advance(await self._next_event())
             log.info(
                 "call.end",
                 extra={
@@ -69,6 +83,15 @@ class CallRunner:
             await self._safe_fallback()
         finally:
             self.sup.forget(self)
+
+    async def _next_event(self) -> EngineEvent:
+        """The next event, or GuardExpired when Asterisk stays silent too long."""
+        guard = guard_seconds(self.state)
+        try:
+            return await asyncio.wait_for(self.queue.get(), guard)
+        except TimeoutError:
+            log.warning("call.stalled", extra={"call_id": self.call_id, "after_s": guard})
+            return GuardExpired(self.state.phase)
 
     async def _advance(self, event: EngineEvent) -> None:
         pending: deque[EngineEvent] = deque([event])
@@ -88,19 +111,34 @@ class CallRunner:
                     "commands": [describe(c) for c in commands],
                 },
             )
-            for cmd in commands:
-                self._claim(cmd)
-                feedback = await self.sup.executor.execute(cmd)
-                if feedback is not None:
-                    log.info(
-                        "call.command_result",
-                        extra={"call_id": self.call_id, "result": repr(feedback)[:400]},
-                    )
-                    pending.append(feedback)
+            feedback = await self._execute(commands)
+            if feedback is not None:
+                pending.append(feedback)
+
+    async def _execute(self, commands: list[Command]) -> EngineEvent | None:
+        """Run the commands in order. While the call is being built, the first failure
+        stops the batch (the engine decides what next); clean-up runs to the end."""
+        first_failure: EngineEvent | None = None
+        for cmd in commands:
+            self._claim(cmd)
+            feedback = await self.sup.executor.execute(cmd)
+            if isinstance(cmd, Originate):
+                self.originating.discard(cmd.channel_id)
+            if feedback is None:
+                continue
+            log.info(
+                "call.command_result",
+                extra={"call_id": self.call_id, "result": repr(feedback)[:400]},
+            )
+            first_failure = first_failure or feedback
+            if not self.state.terminal:
+                break
+        return first_failure
 
     def _claim(self, cmd: Command) -> None:
         """Route a new leg's or bridge's events here *before* asking Asterisk for it."""
         if isinstance(cmd, Originate):
+            self.originating.add(cmd.channel_id)
             self.sup.route(self, channel=cmd.channel_id)
         elif isinstance(cmd, CreateBridge):
             self.sup.route(self, bridge=cmd.bridge_id)
@@ -108,32 +146,33 @@ class CallRunner:
     async def _safe_fallback(self) -> None:
         """After a crash: the caller goes on in the dialplan, everything else is torn down."""
         ari_client = self.sup.ari
-        caller = self.call_id  # a call is named after its caller's channel
-        for channel in sorted(self.channels - {caller}):
+        for channel in sorted(self.channels - {self.call_id}):
             await _quietly(ari_client.hangup(channel), self.call_id)
         for bridge in sorted(self.bridges):
             await _quietly(ari_client.destroy_bridge(bridge), self.call_id)
-        if caller:
-            await _quietly(ari_client.continue_in_dialplan(caller), self.call_id)
-        log.warning("call.safe_fallback", extra={"call_id": self.call_id, "caller": caller})
+        await _quietly(ari_client.continue_in_dialplan(self.call_id), self.call_id)
+        log.warning("call.safe_fallback", extra={"call_id": self.call_id})
 
 
-async def _quietly(request: object, call_id: str) -> None:
-    assert asyncio.iscoroutine(request)
+async def _quietly(request: Awaitable[None], about: str) -> None:
+    """Best effort: a refusal is logged, never raised (the caller is already safe-pathed)."""
     try:
         await request
     except AriError as exc:
-        log.info("call.fallback_step_failed", extra={"call_id": call_id, "error": str(exc)})
+        log.info("call.best_effort_failed", extra={"call_id": about, "error": str(exc)})
 
 
 class Supervisor:
-    def __init__(self, ari_client: AriClient, app: str, flow: Callable[[], SpineFlow]) -> None:
+    def __init__(
+        self, ari_client: AriClient, executor: Executor, app: str, flow: Callable[[], SpineFlow]
+    ) -> None:
         self.ari = ari_client
+        self.executor = executor
         self.app = app
-        self.executor = Executor(ari_client, app)
         self._flow = flow
         self._calls: dict[str, CallRunner] = {}
         self._routes: dict[str, CallRunner] = {}
+        self._suspects: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.draining = False
 
@@ -156,19 +195,19 @@ class Supervisor:
             if self._routes.get(key) is runner:
                 del self._routes[key]
 
-    def _spawn(self, runner: CallRunner) -> None:
+    def _start(self, state: CallState) -> CallRunner:
+        runner = CallRunner(self, state)
+        self.route(runner, channel=runner.call_id)
         self._calls[runner.call_id] = runner
-        task = asyncio.create_task(runner.run(), name=f"call-{runner.call_id}")
+        self._track(asyncio.create_task(runner.run(), name=f"call-{runner.call_id}"))
+        return runner
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _background(self, request: object, what: str) -> None:
-        async def go() -> None:
-            await _quietly(request, what)
-
-        task = asyncio.create_task(go())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _background(self, request: Awaitable[None], about: str) -> None:
+        self._track(asyncio.create_task(_quietly(request, about)))
 
     # -- events -------------------------------------------------------------------------
     def on_event(self, event: ari.AriEvent) -> None:
@@ -187,6 +226,7 @@ class Supervisor:
 
     def _stasis_start(self, event: ari.StasisStart) -> None:
         channel = event.channel
+        self._suspects.discard(channel.id)
         if event.args[:1] == (LEG_ARG,):
             # A leg whose call has ended (e.g. the caller hung up while it rang).
             slog.info("leg.orphan_hangup", extra={"channel": channel.id})
@@ -196,84 +236,128 @@ class Supervisor:
             slog.info("call.refused_draining", extra={"channel": channel.id})
             self._background(self.ari.continue_in_dialplan(channel.id), channel.id)
             return
-        runner = CallRunner(self, new_call(channel.id, self._flow()))
-        self.route(runner, channel=channel.id)
         log.info(
             "call.start",
             extra={
-                "call_id": runner.call_id,
+                "call_id": channel.id,
                 "caller": channel.caller_number,
-                "dialed": event.args[1] if len(event.args) > 1 else channel.exten,
+                "dialed": dialed_number(event),
             },
         )
-        runner.queue.put_nowait(event)
-        self._spawn(runner)
+        self._start(new_call(channel.id, self._flow())).queue.put_nowait(event)
 
     # -- reconcile ----------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """After (re)connecting: compare what we track with what Asterisk has."""
+        """After (re)connecting: compare what we track with what Asterisk has.
+
+        Events were lost while the websocket was down; Asterisk's lists tell what
+        became of each call, and those facts are fed to the calls as events.
+        """
         try:
             channels = await self.ari.list_channels()
             bridges = await self.ari.list_bridges()
         except AriError as exc:
             slog.warning("reconcile.failed", extra={"error": str(exc)})
             return
-        present = {c.id for c in channels}
+        by_id = {c.id: c for c in channels}
         for runner in list(self._calls.values()):
-            for channel_id in sorted(runner.channels - present):
-                runner.queue.put_nowait(ChannelGone(channel_id))
-        ours = [c for c in channels if self._in_our_app(c) and c.id not in self._routes]
-        self._adopt_or_clean(ours, bridges)
+            await self._catch_up(runner, by_id)
+        unknown = [c for c in channels if self._in_our_app(c) and c.id not in self._routes]
+        self._adopt_or_clean(unknown, bridges)
         slog.info(
             "reconcile.done",
-            extra={"calls": len(self._calls), "channels": len(channels), "unknown": len(ours)},
+            extra={"calls": len(self._calls), "channels": len(channels), "unknown": len(unknown)},
         )
+
+    async def _catch_up(self, runner: CallRunner, channels: dict[str, ari.Channel]) -> None:
+        for channel_id in sorted(runner.channels - channels.keys() - runner.originating):
+            runner.queue.put_nowait(ChannelGone(channel_id))
+        state = runner.state
+        agent = channels.get(state.agent_channel)
+        if (
+            state.phase is Phase.DIALING
+            and agent is not None
+            and stasis_args(agent)[:1] == [LEG_ARG]
+        ):
+            # The agent answered (the leg entered our app) while we could not hear it.
+            runner.queue.put_nowait(ari.StasisStart(channel=agent, args=(LEG_ARG, runner.call_id)))
+        if state.phase is Phase.GREETING and not await self._playback_exists(
+            state.greeting_playback
+        ):
+            playback = ari.Playback(id=state.greeting_playback, state="done")
+            runner.queue.put_nowait(ari.PlaybackFinished(playback=playback))
+
+    async def _playback_exists(self, playback_id: str) -> bool:
+        try:
+            await self.ari.get_playback(playback_id)
+        except AriError as exc:
+            return exc.status != 404
+        return True
 
     def _in_our_app(self, channel: ari.Channel) -> bool:
         return channel.app_name == "Stasis" and channel.app_data.split(",")[0] == self.app
 
     def _adopt_or_clean(self, unknown: list[ari.Channel], bridges: list[ari.Bridge]) -> None:
+        """Channels in our app that no call owns: re-adopt connected calls (ids are
+        derived from the call id), end calls whose agent left, hang up stray legs,
+        hand the rest back after a grace; then destroy bridges no call owns."""
         unknown_ids = {c.id for c in unknown}
         by_id = {b.id: b for b in bridges}
-        for channel in unknown:
-            is_leg = channel.app_data.split(",")[1:2] == [LEG_ARG]
-            if is_leg:
-                continue  # adopted with its caller below, or hung up at the end
+        callers = [c for c in unknown if stasis_args(c)[:1] != [LEG_ARG]]
+        for channel in callers:
             bridge = by_id.get(f"{channel.id}-bridge")
+            members = set(bridge.channels) if bridge else set()
             agent = f"{channel.id}-agent"
-            if bridge and {channel.id, agent} <= set(bridge.channels) and agent in unknown_ids:
+            if {channel.id, agent} <= members and agent in unknown_ids:
                 self._adopt(channel.id)
+            elif channel.id in members:  # talked to an agent who has since left
+                slog.info("reconcile.hangup_lone_caller", extra={"channel": channel.id})
+                self._background(self.ari.hangup(channel.id), channel.id)
             else:
-                slog.info("reconcile.hand_back", extra={"channel": channel.id})
-                self._background(self.ari.continue_in_dialplan(channel.id), channel.id)
+                self._suspects.add(channel.id)
+        if self._suspects:
+            self._track(asyncio.create_task(self._hand_back_suspects(set(self._suspects))))
         for channel in unknown:
-            if channel.app_data.split(",")[1:2] == [LEG_ARG] and channel.id not in self._routes:
+            if stasis_args(channel)[:1] == [LEG_ARG] and channel.id not in self._routes:
                 slog.info("reconcile.hangup_leg", extra={"channel": channel.id})
                 self._background(self.ari.hangup(channel.id), channel.id)
+        for bridge in bridges:
+            if bridge.id.endswith("-bridge") and bridge.id not in self._routes:
+                slog.info("reconcile.destroy_bridge", extra={"bridge": bridge.id})
+                self._background(self.ari.destroy_bridge(bridge.id), bridge.id)
+
+    async def _hand_back_suspects(self, suspects: set[str]) -> None:
+        await asyncio.sleep(SUSPECT_GRACE_S)
+        for channel_id in sorted(suspects & self._suspects):
+            self._suspects.discard(channel_id)
+            slog.info("reconcile.hand_back", extra={"channel": channel_id})
+            await _quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
 
     def _adopt(self, caller: str) -> None:
-        runner = CallRunner(self, adopt_connected(caller, self._flow(), caller))
-        self.route(runner, channel=caller, bridge=runner.state.bridge_id)
-        self.route(runner, channel=runner.state.agent_channel)
+        state = adopt_connected(caller, self._flow(), caller)
+        runner = self._start(state)
+        self.route(runner, channel=state.agent_channel, bridge=state.bridge_id)
         log.info("call.adopted", extra={"call_id": caller})
-        self._spawn(runner)
 
     # -- drain --------------------------------------------------------------------------
     async def drain(self, grace: float) -> int:
         """Refuse new calls, hand back calls not yet connected, wait for the rest.
 
-        Returns how many calls were still running (connected) at the timeout;
-        they stay bridged in Asterisk and a restarted daemon re-adopts them.
+        Returns how many calls were still running (connected) at the end of the
+        grace; they stay bridged in Asterisk and a restarted daemon re-adopts them.
         """
         self.draining = True
         for runner in list(self._calls.values()):
             runner.queue.put_nowait(Drain())
-        pending = set(self._tasks)
-        if pending:
-            _, pending = await asyncio.wait(pending, timeout=grace)
+        deadline = time.monotonic() + grace
+        # Loop: callers refused while draining add short tasks of their own.
+        while self._tasks and (left_s := deadline - time.monotonic()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=left_s)
         left = len(self._calls)
         if left:
             slog.warning("drain.timeout", extra={"calls_left": left})
-        for task in pending:
+        stragglers = set(self._tasks)
+        for task in stragglers:
             task.cancel()
+        await asyncio.gather(*stragglers, return_exceptions=True)
         return left

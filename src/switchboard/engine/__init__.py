@@ -1,8 +1,18 @@
 """The pure call engine: events in, commands out, no I/O."""
 
 from .commands import Command
-from .events import ChannelGone, CommandFailed, Drain, EngineEvent
-from .spine import CallState, Outcome, Phase, SpineFlow, adopt_connected, new_call, step
+from .events import ChannelGone, CommandFailed, Drain, EngineEvent, GuardExpired
+from .spine import (
+    CallState,
+    Outcome,
+    Phase,
+    SpineFlow,
+    adopt_connected,
+    dialed_number,
+    guard_seconds,
+    new_call,
+    step,
+)
 
 __all__ = [
     "CallState",
@@ -11,10 +21,13 @@ __all__ = [
     "CommandFailed",
     "Drain",
     "EngineEvent",
+    "GuardExpired",
     "Outcome",
     "Phase",
     "SpineFlow",
     "adopt_connected",
+    "dialed_number",
+    "guard_seconds",
     "new_call",
     "step",
 ]

@@ -26,8 +26,18 @@ class CommandFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardExpired:
+    """The call waited longer than ``guard_seconds(state)`` for Asterisk in one phase.
+
+    Time reaches the engine only as this event: the runner owns the clock.
+    """
+
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
 class Drain:
     """The daemon is stopping: calls not yet connected go back to the dialplan."""
 
 
-EngineEvent = ari.AriEvent | ChannelGone | CommandFailed | Drain
+EngineEvent = ari.AriEvent | ChannelGone | CommandFailed | GuardExpired | Drain

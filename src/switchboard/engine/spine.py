@@ -27,7 +27,7 @@ from .commands import (
     StartRinging,
     StopRinging,
 )
-from .events import ChannelGone, CommandFailed, Drain, EngineEvent
+from .events import ChannelGone, CommandFailed, Drain, EngineEvent, GuardExpired
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,10 @@ class SpineFlow:
     greeting: str  # media URI, e.g. "sound:switchboard/greeting"
     agent_endpoint: str  # e.g. "PJSIP/agent100"
     ring_timeout: int = 30  # seconds Asterisk rings the agent before giving up
+    # Seconds a call may wait for Asterisk beyond what the phase itself takes (the
+    # greeting, the ring timeout) before it is handed back: lost events never
+    # leave a caller in silence.
+    stall_guard: float = 60.0
 
 
 class Phase(StrEnum):
@@ -92,6 +96,20 @@ class CallState:
         return self.phase in TERMINAL
 
 
+def guard_seconds(state: CallState) -> float | None:
+    """How long the call may stay in its phase with no event; None: no limit."""
+    if state.phase in (Phase.NEW, Phase.GREETING):
+        return state.flow.stall_guard
+    if state.phase is Phase.DIALING:
+        return state.flow.ring_timeout + state.flow.stall_guard
+    return None  # connected: a conversation takes as long as it takes
+
+
+def dialed_number(event: ari.StasisStart) -> str:
+    """The number the caller dialed: Stasis(app,inbound,${EXTEN}) passes it."""
+    return event.args[1] if len(event.args) > 1 else event.channel.exten
+
+
 def new_call(call_id: str, flow: SpineFlow) -> CallState:
     return CallState(call_id=call_id, flow=flow)
 
@@ -118,6 +136,7 @@ class Trigger(StrEnum):
     AGENT_GONE = "agent_gone"
     SETUP_FAILED = "setup_failed"  # a command that builds the call was refused
     HANDBACK_FAILED = "handback_failed"  # continue-in-dialplan was refused
+    STALLED = "stalled"  # no event from Asterisk for too long
     DRAIN = "drain"
 
 
@@ -135,12 +154,20 @@ def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
             return Trigger.GREETING_DONE
         case ChannelGone(channel_id=gone):
             return _leg_gone(state, gone)
+        case ari.ChannelHangupRequest(channel=ch) if (
+            ch.id == state.agent_channel and state.phase is Phase.DIALING
+        ):
+            return None  # ChannelDestroyed follows, with the cause (busy, no answer ...)
         case _ if isinstance(event, _LEG_ENDED):
             return _leg_gone(state, event.channel.id)
+        case CommandFailed(command=ContinueInDialplan(), status=409):
+            return None  # not in Stasis any more: the dialplan already has the caller
         case CommandFailed(command=ContinueInDialplan()):
             return Trigger.HANDBACK_FAILED
         case CommandFailed(command=cmd) if isinstance(cmd, _SETUP_COMMANDS):
             return Trigger.SETUP_FAILED
+        case GuardExpired(phase=phase) if phase == state.phase:
+            return Trigger.STALLED
         case Drain():
             return Trigger.DRAIN
     return None
@@ -162,13 +189,12 @@ Handler = Callable[[CallState, EngineEvent], Step]
 def _answer_and_greet(state: CallState, event: EngineEvent) -> Step:
     assert isinstance(event, ari.StasisStart)
     ch = event.channel
-    dialed = event.args[1] if len(event.args) > 1 else ch.exten
     state = replace(
         state,
         phase=Phase.GREETING,
         caller_channel=ch.id,
         caller_number=ch.caller_number,
-        dialed=dialed,
+        dialed=dialed_number(event),
     )
     return state, [Answer(ch.id), Play(ch.id, state.flow.greeting, state.greeting_playback)]
 
@@ -236,6 +262,10 @@ def _drain(state: CallState, event: EngineEvent) -> Step:
     return _hand_back(state, Outcome.HANDED_BACK_ON_STOP)
 
 
+def _stalled(state: CallState, event: EngineEvent) -> Step:
+    return _hand_back(state, Outcome.FAILED)
+
+
 def _handback_failed(state: CallState, event: EngineEvent) -> Step:
     # The dialplan would not take the caller back: do not leave them in silence.
     return state, [Hangup(state.caller_channel)]
@@ -274,11 +304,13 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (G, T.GREETING_DONE): _dial_agent,
     (G, T.CALLER_GONE): _caller_left,
     (G, T.SETUP_FAILED): _setup_failed,
+    (G, T.STALLED): _stalled,
     (G, T.DRAIN): _drain,
     (D, T.AGENT_ANSWERED): _connect,
     (D, T.AGENT_GONE): _agent_failed,
     (D, T.CALLER_GONE): _caller_left,
     (D, T.SETUP_FAILED): _setup_failed,
+    (D, T.STALLED): _stalled,
     (D, T.DRAIN): _drain,
     (C, T.CALLER_GONE): _caller_left,
     (C, T.AGENT_GONE): _agent_left_connected,
