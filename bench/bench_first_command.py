@@ -83,10 +83,13 @@ async def main() -> None:
     args = parser.parse_args()
     await measure(20, burst=False)  # warm-up: imports, first connections
     report("StasisStart -> answer, one by one", await measure(args.calls, burst=False))
-    report("StasisStart -> answer, burst", await measure(args.calls, burst=True))
-    print(f"target: p99 < {TARGET_P99_MS} ms for one-by-one calls")
-    print("burst: all calls arrive at once; fake ARI and daemon share one event loop and")
-    print("one core, so the tail is the queue of 200 answers + 200 greetings being served")
+    burst = await measure(args.calls, burst=True)
+    print(
+        f"{'StasisStart -> answer, burst':<34} n={len(burst):<4} all answered within "
+        f"{max(burst):6.2f} ms = {len(burst) / max(burst) * 1000:,.0f} call set-ups/s "
+        "(fake ARI and daemon share one process)"
+    )
+    print(f"target: p99 < {TARGET_P99_MS} ms for one call at a time")
 
 
 if __name__ == "__main__":
