@@ -9,7 +9,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-ROOT=${SWITCHBOARD_LAB_ROOT:-$HOME/.cache/switchboard/asterisk-sid}
+ROOT=${SWITCHBOARD_LAB_ROOT:-${HOME:-/root}/.cache/switchboard/asterisk-sid}
 ARI_URL=http://127.0.0.1:8088/ari/asterisk/info
 ARI_AUTH=switchboard:switchboard
 APT_PACKAGES=(debootstrap sip-tester espeak-ng sox curl)
