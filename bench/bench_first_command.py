@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from switchboard.app import run_daemon
-from switchboard.config import AriConfig, Config, DaemonConfig
-from switchboard.engine import SpineFlow
-from tests.fake_ari import PASSWORD, USER, FakeAri
+from switchboard.flows.registry import FlowRegistry
+from tests.adapter.test_daemon_fake_ari import lab_config
+from tests.fake_ari import FakeAri
+from tests.flowkit import SPINE
 
 TARGET_P99_MS = 5.0
 
@@ -33,13 +36,12 @@ def percentile(values: list[float], q: float) -> float:
 async def measure(calls: int, burst: bool) -> list[float]:
     fake = FakeAri(finish_playbacks=False)
     await fake.start()
-    config = Config(
-        ari=AriConfig(url=fake.url, username=USER, password=PASSWORD),
-        call=SpineFlow(greeting="sound:switchboard/greeting", agent_endpoint="PJSIP/agent100"),
-        daemon=DaemonConfig(drain_timeout=5.0),
-    )
+    flow_dir = Path(tempfile.mkdtemp())
+    (flow_dir / "flow.yaml").write_text(SPINE)
+    config = lab_config(fake, flow_dir, drain=5.0)
+    flows = FlowRegistry(list(config.flows.files), config.flows.prompts)
     stop = asyncio.Event()
-    daemon = asyncio.create_task(run_daemon(config, stop))
+    daemon = asyncio.create_task(run_daemon(config, flows, stop))
     await fake.wait_connected()
     await fake.wait_request("GET", "/bridges")
     latencies: list[float] = []
@@ -65,6 +67,7 @@ async def measure(calls: int, burst: bool) -> list[float]:
     stop.set()
     await daemon
     await fake.stop()
+    shutil.rmtree(flow_dir)
     return latencies
 
 

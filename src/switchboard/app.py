@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import aiohttp
@@ -11,18 +12,21 @@ from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
 from switchboard.config import Config
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
+from switchboard.flows.registry import FlowRegistry
 
 log = logging.getLogger("switchboard.daemon")
 HANDBACK_GRACE_S = 5.0
 
 
-async def run_daemon(config: Config, stop: asyncio.Event) -> int:
+async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -> int:
     """Run until ``stop`` is set (then drain and return 0) or the app is taken over (1)."""
     async with aiohttp.ClientSession() as session:
         ari_cfg = config.ari
         client = AriClient(session, ari_cfg.url, ari_cfg.username, ari_cfg.password)
         executor = Executor(client, ari_cfg.app)
-        supervisor = Supervisor(client, executor, ari_cfg.app, lambda: config.call)
+        supervisor = Supervisor(
+            client, executor, ari_cfg.app, lambda: flows.current, config.daemon.stall_guard
+        )
         stream = EventStream(
             session,
             ari_cfg.url,
@@ -34,7 +38,13 @@ async def run_daemon(config: Config, stop: asyncio.Event) -> int:
         )
         stream_task = asyncio.create_task(stream.run(), name="ari-stream")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
-        log.info("daemon.started", extra={"app": ari_cfg.app, "ari": ari_cfg.url})
+        helpers = [stream_task, stop_task]
+        if config.flows.watch_interval > 0:
+            helpers.append(asyncio.create_task(flows.watch(config.flows.watch_interval)))
+        log.info(
+            "daemon.started",
+            extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
+        )
         await asyncio.wait({stream_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         code = 0
         if stream_task.done():
@@ -46,9 +56,10 @@ async def run_daemon(config: Config, stop: asyncio.Event) -> int:
             log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
             left = await supervisor.drain(config.daemon.drain_timeout)
             log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
-        for task in (stream_task, stop_task):
+        for task in helpers:
             task.cancel()
-        await asyncio.gather(stream_task, stop_task, return_exceptions=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*helpers, return_exceptions=True)
         log.info("daemon.stopped", extra={"exit_code": code})
         return code
 

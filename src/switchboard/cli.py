@@ -1,4 +1,4 @@
-"""Command line: ``switchboard run --config PATH``, ``switchboard trace CALL_ID --log FILE``."""
+"""Command line: ``switchboard run|check|trace``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from switchboard import __version__, logs, trace
 from switchboard.config import Config, ConfigError, load_config
+from switchboard.flows import FlowError, PromptCatalog, compile_files
+from switchboard.flows.registry import FlowRegistry
 
 EXIT_USAGE = 2
 
@@ -23,6 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the daemon (owns the Stasis application)")
     run.add_argument("--config", required=True, metavar="PATH", help="daemon config (YAML)")
+    check = sub.add_parser("check", help="validate flow files (exit 2 on errors)")
+    check.add_argument("files", nargs="+", metavar="FLOWFILE")
+    check.add_argument(
+        "--prompts",
+        default="prompts",
+        metavar="DIR",
+        help="prompt sources, DIR/<lang>/<name>.txt (default: prompts)",
+    )
     trace = sub.add_parser("trace", help="print a call's path from the daemon's JSON log")
     trace.add_argument("call_id", nargs="?", help="call id (default: list the calls in the log)")
     trace.add_argument("--log", required=True, metavar="FILE", help="the daemon's log file")
@@ -33,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return _run(args.config)
+    if args.command == "check":
+        return _check(args.files, args.prompts)
     if args.command == "trace":
         return _trace(args.log, args.call_id)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
@@ -45,7 +57,38 @@ def _run(path: str) -> int:
         print(f"switchboard: {exc}", file=sys.stderr)
         return EXIT_USAGE
     logs.configure(config.daemon.log_level)
-    return asyncio.run(_serve(config))
+    try:
+        flows = FlowRegistry(list(config.flows.files), config.flows.prompts)
+    except FlowError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(
+            f"switchboard: not starting: {len(exc.errors)} error(s) in the flows",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return asyncio.run(_serve(config, flows))
+
+
+def _check(files: list[str], prompts: str) -> int:
+    try:
+        flows, warnings = compile_files(files, PromptCatalog.scan(prompts))
+    except FlowError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.errors)} error(s)")
+        return EXIT_USAGE
+    for warning in warnings:
+        print(warning)
+    numbers = sum(len(f.entry) for f in flows.flows)
+    nodes = sum(len(f.nodes) for f in flows.flows)
+    languages = ",".join(dict.fromkeys(lang for f in flows.flows for lang in f.languages))
+    plural = "s" if len(flows.flows) != 1 else ""
+    print(
+        f"ok: {len(flows.flows)} file{plural}, {numbers} numbers, {nodes} nodes, "
+        f"languages {languages}, version {flows.version}"
+    )
+    return 0
 
 
 def _trace(log_path: str, call_id: str | None) -> int:
@@ -66,14 +109,15 @@ def _trace(log_path: str, call_id: str | None) -> int:
     return 0
 
 
-async def _serve(config: Config) -> int:
+async def _serve(config: Config, flows: FlowRegistry) -> int:
     from switchboard.app import run_daemon
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    return await run_daemon(config, stop)
+    loop.add_signal_handler(signal.SIGHUP, flows.reload)
+    return await run_daemon(config, flows, stop)
 
 
 if __name__ == "__main__":

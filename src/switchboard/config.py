@@ -7,12 +7,13 @@ Every error names the file, line and column and says how to fix it.
       username: switchboard
       password: secret          # or password_env: NAME_OF_ENV_VAR
       app: switchboard
-    call:
-      greeting: sound:switchboard/greeting
-      agent_endpoint: PJSIP/agent100
-      ring_timeout: 30
+    flows:
+      files: [flows/main.yaml]  # relative paths are relative to this file
+      prompts: prompts          # prompt sources, prompts/<lang>/<name>.txt
+      watch_interval: 1         # seconds between checks for changed files; 0: SIGHUP only
     daemon:
       drain_timeout: 600
+      stall_guard: 120
       log_level: info
 """
 
@@ -25,8 +26,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
-
-from switchboard.engine import SpineFlow
 
 MAX_CONFIG_BYTES = 256 * 1024
 T = TypeVar("T")
@@ -45,15 +44,23 @@ class AriConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowsConfig:
+    files: tuple[Path, ...]
+    prompts: Path
+    watch_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonConfig:
     drain_timeout: float = 600.0
+    stall_guard: float = 120.0  # seconds a call may hear nothing from Asterisk
     log_level: str = "info"
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     ari: AriConfig
-    call: SpineFlow
+    flows: FlowsConfig
     daemon: DaemonConfig
 
 
@@ -139,9 +146,10 @@ def load_config(path: str | Path) -> Config:
     if node is None:
         raise ConfigError(f"{name}: config is empty")
     top = _Section(name, node, "config")
-    top.check_keys({"ari", "call", "daemon"})
+    top.check_keys({"ari", "flows", "daemon"})
+    base = Path(path).resolve().parent
     return Config(
-        ari=_ari(top.section("ari")), call=_call(top.section("call")), daemon=_daemon(top)
+        ari=_ari(top.section("ari")), flows=_flows(top.section("flows"), base), daemon=_daemon(top)
     )
 
 
@@ -162,12 +170,21 @@ def _ari(sec: _Section) -> AriConfig:
     )
 
 
-def _call(sec: _Section) -> SpineFlow:
-    sec.check_keys({"greeting", "agent_endpoint", "ring_timeout"})
-    return SpineFlow(
-        greeting=sec.scalar("greeting", str),
-        agent_endpoint=sec.scalar("agent_endpoint", str),
-        ring_timeout=sec.scalar("ring_timeout", _positive(int), 30),
+def _flows(sec: _Section, base: Path) -> FlowsConfig:
+    sec.check_keys({"files", "prompts", "watch_interval"})
+    node = sec.items.get("files")
+    if node is None:
+        raise _err(sec.path, sec.node, "flows: missing key 'files'")
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    if not items or not all(isinstance(i, yaml.ScalarNode) and i.value for i in items):
+        raise _err(sec.path, node, "flows.files: expected a file name or a list of them")
+    interval = sec.scalar("watch_interval", float, 1.0)
+    if interval < 0:
+        raise _err(sec.path, sec.items["watch_interval"], "flows.watch_interval: must be >= 0")
+    return FlowsConfig(
+        files=tuple(base / str(i.value) for i in items),
+        prompts=base / sec.scalar("prompts", str, "prompts"),
+        watch_interval=interval,
     )
 
 
@@ -175,8 +192,9 @@ def _daemon(top: _Section) -> DaemonConfig:
     if "daemon" not in top.items:
         return DaemonConfig()
     sec = top.section("daemon")
-    sec.check_keys({"drain_timeout", "log_level"})
+    sec.check_keys({"drain_timeout", "stall_guard", "log_level"})
     return DaemonConfig(
         drain_timeout=sec.scalar("drain_timeout", _positive(float), 600.0),
+        stall_guard=sec.scalar("stall_guard", _positive(float), 120.0),
         log_level=sec.scalar("log_level", _log_level, "info"),
     )

@@ -47,10 +47,15 @@ def _describe(r: dict[str, Any]) -> str:
             return f"call {r['call_id']}: caller {r.get('caller')} dialed {r.get('dialed')}"
         case "call.transition":
             commands = ", ".join(r.get("commands", [])) or "-"
-            return f"{r.get('event', ''):<22} {r.get('from')} -> {r.get('to')}: {commands}"
+            at = f" @{r['node']}" if r.get("node") else ""
+            return f"{r.get('event', ''):<22} {r.get('from')} -> {r.get('to')}{at}: {commands}"
         case "call.command_result":
             return f"{'':<22} Asterisk answered: {r.get('result')}"
         case "call.end":
-            return f"end: outcome={r.get('outcome')} answered_by={r.get('answered_by') or '-'}"
+            path = " > ".join(r.get("path") or []) or "-"
+            return (
+                f"end: outcome={r.get('outcome')} answered_by={r.get('answered_by') or '-'}"
+                f" path: {path}"
+            )
         case other:
             return str(other)

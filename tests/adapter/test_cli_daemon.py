@@ -9,13 +9,18 @@ import sys
 from pathlib import Path
 
 from tests.fake_ari import PASSWORD, USER, FakeAri
+from tests.flowkit import SPINE
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_sigterm_drains_and_exits_0_with_json_logs(fake: FakeAri, tmp_path: Path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(SPINE)
     config = tmp_path / "switchboard.yaml"
     config.write_text(
         f"ari:\n  url: {fake.url}\n  username: {USER}\n  password: {PASSWORD}\n"
-        "call:\n  greeting: sound:switchboard/greeting\n  agent_endpoint: PJSIP/agent100\n"
+        f"flows:\n  files: [flow.yaml]\n  prompts: {REPO / 'prompts'}\n  watch_interval: 0\n"
         "daemon:\n  drain_timeout: 5\n"
     )
     fake.finish_playbacks = False
@@ -31,6 +36,9 @@ async def test_sigterm_drains_and_exits_0_with_json_logs(fake: FakeAri, tmp_path
         caller = fake.new_channel()
         await fake.stasis_start(caller)
         await fake.wait_request("POST", rf"/channels/{caller}/play/.*")
+        flow.write_text(SPINE.replace("timeout: 25", "timeout: 20"))
+        proc.send_signal(signal.SIGHUP)  # reload: new calls get the new version
+        await asyncio.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         await fake.wait_request("POST", rf"/channels/{caller}/continue")
         assert await asyncio.wait_for(proc.wait(), 15) == 0
@@ -45,3 +53,6 @@ async def test_sigterm_drains_and_exits_0_with_json_logs(fake: FakeAri, tmp_path
     assert msgs[-1] == "daemon.stopped"
     start = next(line for line in lines if line["msg"] == "call.start")
     assert (start["call_id"], start["dialed"]) == (caller, "74951234567")
+    loaded = next(line for line in lines if line["msg"] == "flows.loaded")
+    reloaded = next(line for line in lines if line["msg"] == "flows.reloaded")
+    assert start["flows_version"] == loaded["version"] == reloaded["from"] != reloaded["to"]

@@ -5,19 +5,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from switchboard.app import run_daemon
-from switchboard.config import AriConfig, Config, DaemonConfig
-from switchboard.engine import CallState, EngineEvent, SpineFlow, step
+from switchboard.config import AriConfig, Config, DaemonConfig, FlowsConfig
+from switchboard.engine import CallState, EngineEvent, step
+from switchboard.flows.registry import FlowRegistry
 from tests.fake_ari import PASSWORD, USER, FakeAri, Recorded
+from tests.flowkit import SPINE
 
-FLOW = SpineFlow(greeting="sound:switchboard/greeting", agent_endpoint="PJSIP/agent100")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def leg(call_id: str) -> str:
+    """The agent leg of a spine call: greeting is the call's 1st id, the leg its 2nd."""
+    return f"{call_id}-leg2"
+
+
+def lab_config(fake: FakeAri, flow_dir: Path, drain: float = 1.0, stall: float = 120) -> Config:
+    return Config(
+        ari=AriConfig(url=fake.url, username=USER, password=PASSWORD),
+        flows=FlowsConfig(files=(flow_dir / "flow.yaml",), prompts=REPO / "prompts",
+                          watch_interval=0),
+        daemon=DaemonConfig(drain_timeout=drain, stall_guard=stall),
+    )  # fmt: skip
 
 
 @dataclass
@@ -28,22 +46,21 @@ class Running:
 
 @asynccontextmanager
 async def daemon(
-    fake: FakeAri, drain: float = 1.0, flow: SpineFlow = FLOW
+    fake: FakeAri, drain: float = 1.0, stall: float = 120, flow: str = SPINE
 ) -> AsyncIterator[Running]:
-    config = Config(
-        ari=AriConfig(url=fake.url, username=USER, password=PASSWORD),
-        call=flow,
-        daemon=DaemonConfig(drain_timeout=drain),
-    )
-    stop = asyncio.Event()
-    running = Running(stop, asyncio.create_task(run_daemon(config, stop)))
-    await fake.wait_connected()
-    await fake.wait_request("GET", "/bridges")  # first reconcile done
-    try:
-        yield running
-    finally:
-        running.stop.set()
-        await asyncio.wait_for(asyncio.shield(running.task), 10)
+    with tempfile.TemporaryDirectory() as flow_dir:
+        (Path(flow_dir) / "flow.yaml").write_text(flow)
+        config = lab_config(fake, Path(flow_dir), drain, stall)
+        registry = FlowRegistry(list(config.flows.files), config.flows.prompts)
+        stop = asyncio.Event()
+        running = Running(stop, asyncio.create_task(run_daemon(config, registry, stop)))
+        await fake.wait_connected()
+        await fake.wait_request("GET", "/bridges")  # first reconcile done
+        try:
+            yield running
+        finally:
+            running.stop.set()
+            await asyncio.wait_for(asyncio.shield(running.task), 10)
 
 
 async def connected_call(fake: FakeAri) -> str:
@@ -60,7 +77,7 @@ def messages(caplog: pytest.LogCaptureFixture, msg: str) -> list[logging.LogReco
 
 def torn_down(fake: FakeAri, call_id: str) -> list[Recorded]:
     """Requests that would end (part of) the call: hang-ups, hand-back, bridge removal."""
-    legs = rf"/channels/{re.escape(call_id)}(-agent)?"
+    legs = rf"/channels/{re.escape(call_id)}(-leg2)?"
     return (
         fake.requested("DELETE", legs)
         + fake.requested("DELETE", rf"/bridges/{re.escape(call_id)}-bridge")
@@ -79,21 +96,21 @@ async def test_a_call_is_greeted_bridged_and_both_legs_end_together(fake: FakeAr
     async with daemon(fake):
         caller = await connected_call(fake)
         await fake.caller_hangs_up(caller)
-        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+        await fake.wait_request("DELETE", rf"/channels/{leg(caller)}")
         await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
     calls = [(r.method, r.path) for r in fake.requests if caller in r.path]
     assert calls == [
         ("POST", f"/channels/{caller}/answer"),
-        ("POST", f"/channels/{caller}/play/{caller}-greeting"),
+        ("POST", f"/channels/{caller}/play/{caller}-pb1"),
         ("POST", f"/channels/{caller}/ring"),
         ("POST", f"/bridges/{caller}-bridge"),
-        ("POST", f"/channels/{caller}-agent"),
+        ("POST", f"/channels/{leg(caller)}"),
         ("DELETE", f"/channels/{caller}/ring"),
         ("POST", f"/bridges/{caller}-bridge/addChannel"),
-        ("DELETE", f"/channels/{caller}-agent"),
+        ("DELETE", f"/channels/{leg(caller)}"),
         ("DELETE", f"/bridges/{caller}-bridge"),
     ]
-    originate = fake.requested("POST", rf"/channels/{caller}-agent")[0]
+    originate = fake.requested("POST", rf"/channels/{leg(caller)}")[0]
     assert originate.query["endpoint"] == "PJSIP/agent100"
     assert originate.query["appArgs"] == f"leg,{caller}"
     assert all(r.authorization.startswith("Basic ") for r in fake.requests)
@@ -111,7 +128,7 @@ async def test_websocket_drop_mid_call_reconnects_reconciles_and_the_call_goes_o
         await asyncio.sleep(0.1)  # anything reconcile started in the background has run
         assert torn_down(fake, caller) == []  # the connected call was left alone
         await fake.caller_hangs_up(caller)
-        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+        await fake.wait_request("DELETE", rf"/channels/{leg(caller)}")
 
 
 async def test_caller_gone_during_the_outage_is_found_by_reconcile(fake: FakeAri) -> None:
@@ -121,7 +138,7 @@ async def test_caller_gone_during_the_outage_is_found_by_reconcile(fake: FakeAri
         del fake.channels[caller]  # hung up while we could not hear it: no event
         fake.in_stasis.discard(caller)
         await fake.wait_connected(count=2)
-        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+        await fake.wait_request("DELETE", rf"/channels/{leg(caller)}")
         await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
 
 
@@ -131,7 +148,7 @@ async def test_404_on_hangup_becomes_channel_gone_and_nothing_escapes(
     async with daemon(fake):
         caller = await connected_call(fake)
         fake.fail("DELETE", rf"/channels/{caller}", 404, '{"message":"Channel not found"}')
-        agent = fake.channels.pop(f"{caller}-agent")
+        agent = fake.channels.pop(leg(caller))
         await fake.push({"type": "StasisEnd", "channel": agent})
         await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
         await fake.wait_request("DELETE", rf"/channels/{caller}")
@@ -152,7 +169,7 @@ async def test_interleaved_events_of_two_calls_reach_each_call_in_order(
         await fake.wait_request("POST", rf"/channels/{second}/play/.*")
         await fake.wait_request("POST", rf"/channels/{first}/play/.*")
         for call in (second, first):  # finish the second call's greeting first
-            done = {"id": f"{call}-greeting", "target_uri": f"channel:{call}", "state": "done"}
+            done = {"id": f"{call}-pb1", "target_uri": f"channel:{call}", "state": "done"}
             await fake.push({"type": "PlaybackFinished", "playback": done})
         for call in (first, second):
             await fake.wait_request("POST", rf"/bridges/{call}-bridge/addChannel")
@@ -165,8 +182,8 @@ async def test_interleaved_events_of_two_calls_reach_each_call_in_order(
             if r.__dict__["call_id"] == call
         ]
         assert phases == [
-            ("new", "greeting"),
-            ("greeting", "dialing"),
+            ("new", "ivr"),
+            ("ivr", "dialing"),
             ("dialing", "connected"),
             ("connected", "ended"),
         ]
@@ -197,7 +214,7 @@ async def test_malformed_json_and_unknown_events_are_logged_and_the_daemon_keeps
         await fake.push({"type": "BrandNewEvent", "x": 1})
         caller = await connected_call(fake)
         await fake.caller_hangs_up(caller)
-        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+        await fake.wait_request("DELETE", rf"/channels/{leg(caller)}")
     assert len(messages(caplog, "ari.malformed_event")) == 3
 
 
@@ -218,7 +235,7 @@ async def test_a_crashing_call_sends_its_caller_to_the_fallback_and_others_go_on
         await fake.wait_request("POST", rf"/channels/{doomed}/continue")
         await fake.wait_request("POST", rf"/bridges/{healthy}-bridge/addChannel")
         await fake.caller_hangs_up(healthy)
-        await fake.wait_request("DELETE", rf"/channels/{healthy}-agent")
+        await fake.wait_request("DELETE", rf"/channels/{leg(healthy)}")
     crashed = messages(caplog, "call.crashed")
     assert [r.__dict__["call_id"] for r in crashed] == [doomed]
     assert fake.requested("DELETE", rf"/channels/{doomed}") == []  # not dropped
@@ -232,8 +249,8 @@ async def test_agent_who_does_not_answer_sends_the_caller_to_the_dialplan_fallba
     async with daemon(fake):
         caller = fake.new_channel()
         await fake.stasis_start(caller)
-        await fake.wait_request("POST", rf"/channels/{caller}-agent")
-        agent = fake.channels.pop(f"{caller}-agent")
+        await fake.wait_request("POST", rf"/channels/{leg(caller)}")
+        agent = fake.channels.pop(leg(caller))
         await fake.push(
             {"type": "ChannelDestroyed", "cause": 19, "cause_txt": "No answer", "channel": agent}
         )
@@ -259,12 +276,12 @@ async def test_stop_drains_unconnected_calls_refuses_new_ones_and_waits_for_conn
         await fake.caller_hangs_up(talking)
         assert await asyncio.wait_for(asyncio.shield(running.task), 5) == 0
     assert fake.requested("POST", rf"/channels/{late}/answer") == []
-    assert fake.requested("DELETE", rf"/channels/{talking}-agent") != []
+    assert fake.requested("DELETE", rf"/channels/{leg(talking)}") != []
 
 
 async def test_a_leg_answering_after_its_call_ended_is_hung_up(fake: FakeAri) -> None:
     async with daemon(fake):
-        orphan = "1699999999.9-agent"
+        orphan = "1699999999.9-leg2"
         fake.new_leg(orphan, "1699999999.9", answered=False)
         await fake.stasis_start(orphan, ["leg", "1699999999.9"])
         await fake.wait_request("DELETE", rf"/channels/{orphan}")
@@ -274,19 +291,19 @@ async def test_restart_adopts_connected_calls_and_cleans_up_what_no_call_owns(
     fake: FakeAri,
 ) -> None:
     caller = fake.new_channel()
-    agent = f"{caller}-agent"
+    agent = leg(caller)
     fake.new_leg(agent, caller, answered=True)
     fake.bridges[f"{caller}-bridge"] = {"id": f"{caller}-bridge", "channels": [caller, agent]}
     lone = fake.new_channel()  # its agent left while no daemon listened: the call is over
     fake.bridges[f"{lone}-bridge"] = {"id": f"{lone}-bridge", "channels": [lone]}
     fake.bridges["1600000000.1-bridge"] = {"id": "1600000000.1-bridge", "channels": []}
     stray = fake.new_channel()  # in our app, in no bridge, no StasisStart: handed back
-    fake.new_leg("1600000000.2-agent", "1600000000.2", answered=True)
+    fake.new_leg("1600000000.2-leg2", "1600000000.2", answered=True)
     async with daemon(fake):
         await fake.wait_request("DELETE", rf"/channels/{lone}")
         await fake.wait_request("DELETE", rf"/bridges/{lone}-bridge")
         await fake.wait_request("DELETE", r"/bridges/1600000000.1-bridge")
-        await fake.wait_request("DELETE", r"/channels/1600000000.2-agent")
+        await fake.wait_request("DELETE", r"/channels/1600000000.2-leg2")
         await fake.wait_request("POST", rf"/channels/{stray}/continue")
         await fake.caller_hangs_up(caller)
         await fake.wait_request("DELETE", rf"/channels/{agent}")
@@ -295,15 +312,9 @@ async def test_restart_adopts_connected_calls_and_cleans_up_what_no_call_owns(
 
 
 async def test_application_replaced_stops_the_daemon_with_exit_code_1(fake: FakeAri) -> None:
-    config = Config(
-        ari=AriConfig(url=fake.url, username=USER, password=PASSWORD),
-        call=FLOW,
-        daemon=DaemonConfig(),
-    )
-    task = asyncio.create_task(run_daemon(config, asyncio.Event()))
-    await fake.wait_connected()
-    await fake.push({"type": "ApplicationReplaced"})
-    assert await asyncio.wait_for(task, 5) == 1
+    async with daemon(fake) as running:
+        await fake.push({"type": "ApplicationReplaced"})
+        assert await asyncio.wait_for(asyncio.shield(running.task), 5) == 1
 
 
 async def test_a_new_caller_seen_by_reconcile_before_its_stasis_start_is_served(
@@ -317,7 +328,7 @@ async def test_a_new_caller_seen_by_reconcile_before_its_stasis_start_is_served(
         await asyncio.sleep(2.5)  # past the grace in which leftovers are handed back
         assert fake.requested("POST", rf"/channels/{caller}/continue") == []
         await fake.caller_hangs_up(caller)
-        await fake.wait_request("DELETE", rf"/channels/{caller}-agent")
+        await fake.wait_request("DELETE", rf"/channels/{leg(caller)}")
     assert messages(caplog, "call.command_result") == []
 
 
@@ -330,7 +341,7 @@ async def test_greeting_that_ended_during_an_outage_is_found_by_reconcile(fake: 
         await fake.drop_websockets()
         fake.playbacks.clear()  # finished while nobody listened
         await fake.wait_connected(count=2)
-        await fake.wait_request("POST", rf"/channels/{caller}-agent")
+        await fake.wait_request("POST", rf"/channels/{leg(caller)}")
         await fake.wait_request("POST", rf"/bridges/{caller}-bridge/addChannel")
 
 
@@ -341,19 +352,19 @@ async def test_agent_who_answered_during_an_outage_is_bridged_after_reconcile(
     async with daemon(fake):
         caller = fake.new_channel()
         await fake.stasis_start(caller)
-        await fake.wait_request("POST", rf"/channels/{caller}-agent")
+        await fake.wait_request("POST", rf"/channels/{leg(caller)}")
         await fake.drop_websockets()
-        fake.answer_leg(f"{caller}-agent")  # answered while nobody listened
+        fake.answer_leg(leg(caller))  # answered while nobody listened
         await fake.wait_connected(count=2)
         bridged = await fake.wait_request("POST", rf"/bridges/{caller}-bridge/addChannel")
-    assert bridged.query["channel"] == f"{caller},{caller}-agent"
+    assert bridged.query["channel"] == f"{caller},{leg(caller)}"
 
 
 async def test_a_call_that_hears_nothing_from_asterisk_is_handed_back_by_its_guard(
     fake: FakeAri, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.finish_playbacks = False  # PlaybackFinished never comes
-    async with daemon(fake, flow=replace(FLOW, stall_guard=0.3)):
+    async with daemon(fake, stall=0.3):
         caller = fake.new_channel()
         await fake.stasis_start(caller)
         await fake.wait_request("POST", rf"/channels/{caller}/continue")
@@ -368,7 +379,7 @@ async def test_a_refused_bridge_stops_the_set_up_before_the_agent_is_rung(
         fake.fail("POST", rf"/bridges/{caller}-bridge", 500, '{"message":"no bridge"}')
         await fake.stasis_start(caller)
         await fake.wait_request("POST", rf"/channels/{caller}/continue")
-    assert fake.requested("POST", rf"/channels/{caller}-agent") == []
+    assert fake.requested("POST", rf"/channels/{leg(caller)}") == []
 
 
 async def test_drain_timeout_leaves_connected_calls_bridged_and_exits_0(

@@ -16,9 +16,8 @@ ari:
   url: http://127.0.0.1:8088/
   username: switchboard
   password: secret
-call:
-  greeting: sound:switchboard/greeting
-  agent_endpoint: PJSIP/agent100
+flows:
+  files: [flows/main.yaml]
 """
 
 
@@ -32,8 +31,11 @@ def test_a_good_config_loads_with_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     assert config.ari.url == "http://127.0.0.1:8088"
     assert config.ari.app == "switchboard"
-    assert config.call.ring_timeout == 30
+    assert config.flows.files == (tmp_path / "flows/main.yaml",)  # relative to the config
+    assert config.flows.prompts == tmp_path / "prompts"
+    assert config.flows.watch_interval == 1.0
     assert config.daemon.drain_timeout == 600.0
+    assert config.daemon.stall_guard == 120.0
 
 
 def test_password_can_come_from_the_environment(
@@ -48,12 +50,17 @@ def test_password_can_come_from_the_environment(
     ("text", "message"),
     [
         (GOOD.replace("  password: secret\n", ""), ":2:3: ari: missing key 'password'"),
-        (GOOD + "  colour: blue\n", ":8:11: call: unknown key 'colour'"),
+        (GOOD + "  colour: blue\n", ":7:11: flows: unknown key 'colour'"),
         (GOOD.replace("http://127", "ftp://127"), ":2:8: ari.url: must start with http://"),
-        (GOOD + "  ring_timeout: -4\n", ":8:17: call.ring_timeout: must be a positive number"),
-        (GOOD + "  ring_timeout: soon\n", ":8:17: call.ring_timeout: invalid literal"),
-        (GOOD + "daemon:\n  log_level: loud\n", ":9:14: daemon.log_level: must be one of"),
-        (GOOD + "ari: {}\n", ":8:1: config: duplicate key 'ari'"),
+        (GOOD + "  watch_interval: -4\n", ":7:19: flows.watch_interval: must be >= 0"),
+        (GOOD + "  watch_interval: soon\n", ":7:19: flows.watch_interval: could not convert"),
+        (
+            GOOD.replace("  files: [flows/main.yaml]\n", "  prompts: p\n"),
+            ":6:3: flows: missing key 'files'",
+        ),
+        (GOOD + "daemon:\n  log_level: loud\n", ":8:14: daemon.log_level: must be one of"),
+        (GOOD + "daemon:\n  stall_guard: 0\n", ":8:16: daemon.stall_guard: must be a positive"),
+        (GOOD + "ari: {}\n", ":7:1: config: duplicate key 'ari'"),
         ("ari: [\n", "not valid YAML"),
         ("", "config is empty"),
         ("- 1\n", ":1:1: config must be a mapping"),
@@ -100,3 +107,18 @@ def test_help_is_printed_by_the_installed_command() -> None:
     assert result.returncode == 0
     assert "run" in result.stdout
     assert "Contact-center call router" in result.stdout
+
+
+def test_run_refuses_to_start_on_a_broken_flow_with_the_checker_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("switchboard.logs.configure", lambda level: None)  # keep pytest's
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "main.yaml").write_text("languages: [en]\nentry: {}\nnodes: {}\n")
+    assert main(["run", "--config", str(write(tmp_path, GOOD))]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        f"{tmp_path / 'flows' / 'main.yaml'}:2:8: entry is empty: map at least one dialed "
+        "number to a node"
+    )
+    assert err[-1] == "switchboard: not starting: 1 error(s) in the flows"

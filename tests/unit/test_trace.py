@@ -25,7 +25,8 @@ LOG = [
         "call_id": "c1",
         "event": "StasisStart",
         "from": "new",
-        "to": "greeting",
+        "to": "ivr",
+        "node": "welcome",
         "commands": ["Answer(c1)", "Play(c1,sound:switchboard/greeting,c1-greeting)"],
     },
     {
@@ -41,6 +42,7 @@ LOG = [
         "call_id": "c1",
         "outcome": "answered",
         "answered_by": "PJSIP/agent100",
+        "path": ["welcome", "agent"],
     },
 ]
 
@@ -50,9 +52,9 @@ def test_a_call_is_told_step_by_step_with_time_since_its_start() -> None:
     assert call_ids(records) == ["c1", "c2"]
     assert format_call(records, "c1") == [
         "+  0.00s call c1: caller +79161234567 dialed 74951234567",
-        "+  0.00s StasisStart            new -> greeting: Answer(c1), "
+        "+  0.00s StasisStart            new -> ivr @welcome: Answer(c1), "
         "Play(c1,sound:switchboard/greeting,c1-greeting)",
-        "+  4.12s end: outcome=answered answered_by=PJSIP/agent100",
+        "+  4.12s end: outcome=answered answered_by=PJSIP/agent100 path: welcome > agent",
     ]
     assert format_call(records, "nope") == []
 

@@ -18,6 +18,7 @@ from switchboard.engine.commands import (
     Originate,
     Play,
     StartRinging,
+    StopPlayback,
     StopRinging,
 )
 
@@ -35,7 +36,7 @@ class Executor:
         except AriError as exc:
             if exc.status == 404 and isinstance(cmd, _ON_A_CHANNEL):
                 return ChannelGone(cmd.channel_id)
-            if exc.status == 404 and isinstance(cmd, DestroyBridge):
+            if exc.status == 404 and isinstance(cmd, DestroyBridge | StopPlayback):
                 return None  # already gone: what we wanted
             return CommandFailed(cmd, exc.status, exc.body[:300])
         return None
@@ -45,8 +46,10 @@ class Executor:
         match cmd:
             case Answer(channel_id=ch):
                 await ari.answer(ch)
-            case Play(channel_id=ch, media=media, playback_id=pb):
-                await ari.play(ch, media, pb)
+            case Play(channel_id=ch, media=media, playback_id=pb, language=lang):
+                await ari.play(ch, media, pb, lang=lang or None)
+            case StopPlayback(playback_id=pb):
+                await ari.stop_playback(pb)
             case StartRinging(channel_id=ch):
                 await ari.ring(ch)
             case StopRinging(channel_id=ch):
@@ -68,5 +71,7 @@ class Executor:
                 await ari.destroy_bridge(bridge)
             case Hangup(channel_id=ch):
                 await ari.hangup(ch)
-            case ContinueInDialplan(channel_id=ch):
+            case ContinueInDialplan(channel_id=ch, context="", extension=""):
                 await ari.continue_in_dialplan(ch)
+            case ContinueInDialplan(channel_id=ch, context=context, extension=extension):
+                await ari.continue_in_dialplan(ch, context=context, extension=extension, priority=1)

@@ -25,14 +25,15 @@ from switchboard.engine import (
     EngineEvent,
     GuardExpired,
     Phase,
-    SpineFlow,
+    TimerFired,
     adopt_connected,
     dialed_number,
     guard_seconds,
     new_call,
     step,
 )
-from switchboard.engine.commands import CreateBridge, Originate
+from switchboard.engine.commands import CancelTimer, CreateBridge, Originate, StartTimer
+from switchboard.flows import FlowSet
 
 from .executor import Executor
 
@@ -65,23 +66,30 @@ class CallRunner:
         self.channels: set[str] = {state.call_id}
         self.bridges: set[str] = set()
         self.originating: set[str] = set()  # legs whose originate request is in flight
+        self.timers: dict[str, asyncio.TimerHandle] = {}
 
     async def run(self) -> None:
         try:
             while not self.state.terminal:
                 await self._advance(await self._next_event())
+            state = self.state
             log.info(
                 "call.end",
                 extra={
                     "call_id": self.call_id,
-                    "outcome": self.state.outcome,
-                    "answered_by": self.state.answered_by,
+                    "outcome": state.outcome,
+                    "answered_by": state.answered_by,
+                    "path": list(state.path),
+                    "route_result": state.route_result,
+                    "vars": state.variables,
                 },
             )
         except Exception:
             log.exception("call.crashed", extra={"call_id": self.call_id})
             await self._safe_fallback()
         finally:
+            for timer in self.timers.values():
+                timer.cancel()
             self.sup.forget(self)
 
     async def _next_event(self) -> EngineEvent:
@@ -108,6 +116,7 @@ class CallRunner:
                     "event": type(current).__name__,
                     "from": before.phase,
                     "to": self.state.phase,
+                    "node": self.state.node,
                     "commands": [describe(c) for c in commands],
                 },
             )
@@ -120,6 +129,9 @@ class CallRunner:
         stops the batch (the engine decides what next); clean-up runs to the end."""
         first_failure: EngineEvent | None = None
         for cmd in commands:
+            if isinstance(cmd, StartTimer | CancelTimer):
+                self._timer(cmd)
+                continue
             self._claim(cmd)
             feedback = await self.sup.executor.execute(cmd)
             if isinstance(cmd, Originate):
@@ -134,6 +146,20 @@ class CallRunner:
             if not self.state.terminal:
                 break
         return first_failure
+
+    def _timer(self, cmd: StartTimer | CancelTimer) -> None:
+        """Menu timeouts: the runner owns the clock and reports back as an event."""
+        old = self.timers.pop(cmd.timer_id, None)
+        if old is not None:
+            old.cancel()
+        if isinstance(cmd, StartTimer):
+            fired = TimerFired(cmd.timer_id)
+            loop = asyncio.get_running_loop()
+            self.timers[cmd.timer_id] = loop.call_later(cmd.seconds, self._fire, fired)
+
+    def _fire(self, fired: TimerFired) -> None:
+        self.timers.pop(fired.timer_id, None)
+        self.queue.put_nowait(fired)
 
     def _claim(self, cmd: Command) -> None:
         """Route a new leg's or bridge's events here *before* asking Asterisk for it."""
@@ -164,12 +190,18 @@ async def _quietly(request: Awaitable[None], about: str) -> None:
 
 class Supervisor:
     def __init__(
-        self, ari_client: AriClient, executor: Executor, app: str, flow: Callable[[], SpineFlow]
+        self,
+        ari_client: AriClient,
+        executor: Executor,
+        app: str,
+        flows: Callable[[], FlowSet],
+        stall_guard: float = 120.0,
     ) -> None:
         self.ari = ari_client
         self.executor = executor
         self.app = app
-        self._flow = flow
+        self._flows = flows
+        self._stall_guard = stall_guard
         self._calls: dict[str, CallRunner] = {}
         self._routes: dict[str, CallRunner] = {}
         self._suspects: set[str] = set()
@@ -236,15 +268,23 @@ class Supervisor:
             slog.info("call.refused_draining", extra={"channel": channel.id})
             self._background(self.ari.continue_in_dialplan(channel.id), channel.id)
             return
-        log.info(
-            "call.start",
-            extra={
-                "call_id": channel.id,
-                "caller": channel.caller_number,
-                "dialed": dialed_number(event),
-            },
-        )
-        self._start(new_call(channel.id, self._flow())).queue.put_nowait(event)
+        flows = self._flows()  # this call keeps this version to its end
+        dialed = dialed_number(event)
+        found = flows.for_number(dialed)
+        extra = {
+            "call_id": channel.id,
+            "caller": channel.caller_number,
+            "dialed": dialed,
+            "flows_version": flows.version,
+        }
+        if found is None:
+            log.warning("call.no_flow", extra=extra)
+            self._background(self.ari.continue_in_dialplan(channel.id), channel.id)
+            return
+        flow, entry = found
+        log.info("call.start", extra={**extra, "flow": flow.name, "entry": entry})
+        state = new_call(channel.id, flow, entry, self._stall_guard)
+        self._start(state).queue.put_nowait(event)
 
     # -- reconcile ----------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -273,18 +313,13 @@ class Supervisor:
         for channel_id in sorted(runner.channels - channels.keys() - runner.originating):
             runner.queue.put_nowait(ChannelGone(channel_id))
         state = runner.state
-        agent = channels.get(state.agent_channel)
-        if (
-            state.phase is Phase.DIALING
-            and agent is not None
-            and stasis_args(agent)[:1] == [LEG_ARG]
-        ):
+        leg = channels.get(state.leg) if state.leg else None
+        if state.phase is Phase.DIALING and leg is not None and stasis_args(leg)[:1] == [LEG_ARG]:
             # The agent answered (the leg entered our app) while we could not hear it.
-            runner.queue.put_nowait(ari.StasisStart(channel=agent, args=(LEG_ARG, runner.call_id)))
-        if state.phase is Phase.GREETING and not await self._playback_exists(
-            state.greeting_playback
-        ):
-            playback = ari.Playback(id=state.greeting_playback, state="done")
+            runner.queue.put_nowait(ari.StasisStart(channel=leg, args=(LEG_ARG, runner.call_id)))
+        playing = state.playing
+        if playing is not None and not await self._playback_exists(playing.playback_id):
+            playback = ari.Playback(id=playing.playback_id, state="done")
             runner.queue.put_nowait(ari.PlaybackFinished(playback=playback))
 
     async def _playback_exists(self, playback_id: str) -> bool:
@@ -304,12 +339,13 @@ class Supervisor:
         unknown_ids = {c.id for c in unknown}
         by_id = {b.id: b for b in bridges}
         callers = [c for c in unknown if stasis_args(c)[:1] != [LEG_ARG]]
+        legs_of = {c.id: stasis_args(c)[1:2] for c in unknown if stasis_args(c)[:1] == [LEG_ARG]}
         for channel in callers:
             bridge = by_id.get(f"{channel.id}-bridge")
             members = set(bridge.channels) if bridge else set()
-            agent = f"{channel.id}-agent"
-            if {channel.id, agent} <= members and agent in unknown_ids:
-                self._adopt(channel.id)
+            legs = [m for m in members & unknown_ids if legs_of.get(m) == [channel.id]]
+            if channel.id in members and legs:
+                self._adopt(channel, legs[0])
             elif channel.id in members:  # talked to an agent who has since left
                 slog.info("reconcile.hangup_lone_caller", extra={"channel": channel.id})
                 self._background(self.ari.hangup(channel.id), channel.id)
@@ -333,11 +369,14 @@ class Supervisor:
             slog.info("reconcile.hand_back", extra={"channel": channel_id})
             await _quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
 
-    def _adopt(self, caller: str) -> None:
-        state = adopt_connected(caller, self._flow(), caller)
+    def _adopt(self, caller: ari.Channel, leg: str) -> None:
+        flows = self._flows()
+        found = flows.for_number(caller.exten)
+        flow = found[0] if found else flows.flows[0]  # a connected call no longer needs it
+        state = adopt_connected(caller.id, flow, leg)
         runner = self._start(state)
-        self.route(runner, channel=state.agent_channel, bridge=state.bridge_id)
-        log.info("call.adopted", extra={"call_id": caller})
+        self.route(runner, channel=leg, bridge=state.bridge_id)
+        log.info("call.adopted", extra={"call_id": caller.id, "leg": leg})
 
     # -- drain --------------------------------------------------------------------------
     async def drain(self, grace: float) -> int:

@@ -1,18 +1,17 @@
 """The pure call engine: events in, commands out, no I/O."""
 
-from .commands import Command
-from .events import ChannelGone, CommandFailed, Drain, EngineEvent, GuardExpired
-from .spine import (
+from .call import (
     CallState,
     Outcome,
     Phase,
-    SpineFlow,
     adopt_connected,
     dialed_number,
     guard_seconds,
     new_call,
     step,
 )
+from .commands import Command
+from .events import ChannelGone, CommandFailed, Drain, EngineEvent, GuardExpired, TimerFired
 
 __all__ = [
     "CallState",
@@ -24,7 +23,7 @@ __all__ = [
     "GuardExpired",
     "Outcome",
     "Phase",
-    "SpineFlow",
+    "TimerFired",
     "adopt_connected",
     "dialed_number",
     "guard_seconds",

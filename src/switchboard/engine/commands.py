@@ -15,6 +15,25 @@ class Play:
     channel_id: str
     media: str
     playback_id: str
+    language: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlayback:
+    playback_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Deliver ``TimerFired(timer_id)`` after ``seconds`` (the runner owns the clock)."""
+
+    timer_id: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    timer_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +82,20 @@ class Hangup:
 
 @dataclass(frozen=True, slots=True)
 class ContinueInDialplan:
-    """Hand the caller back to the dialplan, whose next priority is the fallback."""
+    """Hand the caller back to the dialplan: by default to the next priority after
+    Stasis() (the fallback), or to ``context``/``extension`` (e.g. voicemail)."""
 
     channel_id: str
+    context: str = ""
+    extension: str = ""
 
 
 Command = (
     Answer
     | Play
+    | StopPlayback
+    | StartTimer
+    | CancelTimer
     | StartRinging
     | StopRinging
     | Originate

@@ -36,8 +36,15 @@ class GuardExpired:
 
 
 @dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer the engine asked for (StartTimer) ran out."""
+
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Drain:
     """The daemon is stopping: calls not yet connected go back to the dialplan."""
 
 
-EngineEvent = ari.AriEvent | ChannelGone | CommandFailed | GuardExpired | Drain
+EngineEvent = ari.AriEvent | ChannelGone | CommandFailed | GuardExpired | TimerFired | Drain

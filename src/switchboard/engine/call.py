@@ -1,0 +1,524 @@
+"""A call running through a compiled flow: ``step(state, event) -> (state, commands)``.
+
+Pure: no I/O, no clock (menu timeouts are asked for with ``StartTimer`` and come
+back as ``TimerFired``). Events are first reduced to a *trigger* (what happened,
+from this call's point of view); the whole call is then one table,
+``TRANSITIONS[(phase, trigger)]``. A pair not in the table keeps the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from switchboard.ari import events as ari
+from switchboard.flows import model as flow_model
+from switchboard.flows.model import Flow
+from switchboard.flows.prompts import media_uri
+
+from .commands import (
+    AddToBridge,
+    Answer,
+    CancelTimer,
+    Command,
+    ContinueInDialplan,
+    CreateBridge,
+    DestroyBridge,
+    Hangup,
+    Originate,
+    Play,
+    StartRinging,
+    StartTimer,
+    StopPlayback,
+    StopRinging,
+)
+from .events import ChannelGone, CommandFailed, Drain, EngineEvent, GuardExpired, TimerFired
+
+VOICEMAIL_CONTEXT = "switchboard-voicemail"  # dialplan/extensions_switchboard.conf
+MAX_CHAIN = 100  # nodes entered in one step without waiting for the caller
+
+
+class Phase(StrEnum):
+    NEW = "new"
+    IVR = "ivr"  # prompts and menus
+    DIALING = "dialing"
+    CONNECTED = "connected"
+    ENDED = "ended"
+    HANDED_BACK = "handed_back"
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    VOICEMAIL = "voicemail"
+    HANGUP_BY_FLOW = "hangup_by_flow"
+    HANDED_BACK = "handed_back"
+    HANDED_BACK_ON_STOP = "handed_back_on_stop"
+    FAILED = "failed"
+
+
+TERMINAL = frozenset({Phase.ENDED, Phase.HANDED_BACK})
+
+
+class After(StrEnum):
+    """What happens when the prompts being played are done."""
+
+    KEY = "key"  # a menu waits for a key
+    NODE = "node"  # go on to ``Playing.target``
+    HANGUP = "hangup"
+
+
+@dataclass(frozen=True, slots=True)
+class Playing:
+    playback_id: str
+    rest: tuple[str, ...]  # prompts still to play after this one
+    interruptible: bool
+    after: After
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    call_id: str  # the caller's channel id
+    flow: Flow
+    entry: str
+    stall_guard: float = 120.0
+    phase: Phase = Phase.NEW
+    node: str = ""
+    language: str = ""
+    vars: tuple[tuple[str, str], ...] = ()
+    caller_number: str = ""
+    dialed: str = ""
+    seq: int = 0  # makes playback, timer and leg ids unique within the call
+    playing: Playing | None = None
+    timer: str = ""  # the menu timer now armed
+    attempts: int = 0  # of the current menu
+    menu_stack: tuple[str, ...] = ()  # menus the caller came through, for "back"
+    menu_visits: int = 0
+    typeahead: str = ""  # a key pressed during an interruptible play, for the next menu
+    leg: str = ""  # the agent leg being rung or talked to
+    bridge_created: bool = False
+    path: tuple[str, ...] = ()  # nodes entered, in order
+    outcome: Outcome | None = None
+    answered_by: str = ""
+    route_result: str = ""  # why the last route failed
+
+    @property
+    def caller(self) -> str:
+        return self.call_id
+
+    @property
+    def bridge_id(self) -> str:
+        return f"{self.call_id}-bridge"
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return dict(self.vars)
+
+    def next_id(self, what: str) -> tuple[CallState, str]:
+        state = replace(self, seq=self.seq + 1)
+        return state, f"{self.call_id}-{what}{state.seq}"
+
+
+def new_call(call_id: str, flow: Flow, entry: str, stall_guard: float = 120.0) -> CallState:
+    return CallState(call_id=call_id, flow=flow, entry=entry, stall_guard=stall_guard)
+
+
+def adopt_connected(call_id: str, flow: Flow, leg: str) -> CallState:
+    """A connected call found in Asterisk after a restart or reconnect."""
+    return CallState(
+        call_id=call_id,
+        flow=flow,
+        entry="",
+        phase=Phase.CONNECTED,
+        leg=leg,
+        bridge_created=True,
+        outcome=Outcome.ANSWERED,
+    )
+
+
+def guard_seconds(state: CallState) -> float | None:
+    """How long the call may wait for any event in its phase; None: no limit."""
+    if state.phase in (Phase.NEW, Phase.IVR):
+        return state.stall_guard
+    if state.phase is Phase.DIALING:
+        node = state.flow.nodes.get(state.node)
+        ring = node.kind.timeout if node and isinstance(node.kind, flow_model.Route) else 0
+        return ring + state.stall_guard
+    return None  # connected: a conversation takes as long as it takes
+
+
+def dialed_number(event: ari.StasisStart) -> str:
+    """The number the caller dialed: Stasis(app,inbound,${EXTEN}) passes it."""
+    return event.args[1] if len(event.args) > 1 else event.channel.exten
+
+
+# -- triggers ------------------------------------------------------------------------------
+class Trigger(StrEnum):
+    CALLER_ENTERED = "caller_entered"
+    PROMPT_DONE = "prompt_done"
+    KEY = "key"
+    TIMEOUT = "timeout"
+    AGENT_ANSWERED = "agent_answered"
+    CALLER_GONE = "caller_gone"
+    AGENT_GONE = "agent_gone"
+    SETUP_FAILED = "setup_failed"
+    HANDBACK_FAILED = "handback_failed"
+    STALLED = "stalled"
+    DRAIN = "drain"
+
+
+_LEG_ENDED = (ari.StasisEnd, ari.ChannelHangupRequest, ari.ChannelDestroyed)
+_SETUP_COMMANDS = (Answer, Play, Originate, CreateBridge, AddToBridge)
+
+
+def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
+    playing = state.playing
+    match event:
+        case ari.StasisStart() if state.phase is Phase.NEW:
+            return Trigger.CALLER_ENTERED
+        case ari.StasisStart(channel=ch) if ch.id == state.leg:
+            return Trigger.AGENT_ANSWERED
+        case ari.PlaybackFinished(playback=pb) if playing and pb.id == playing.playback_id:
+            return Trigger.PROMPT_DONE
+        case ari.ChannelDtmfReceived(channel=ch) if ch.id == state.caller:
+            return Trigger.KEY
+        case TimerFired(timer_id=timer) if timer and timer == state.timer:
+            return Trigger.TIMEOUT
+        case ChannelGone(channel_id=gone):
+            return _leg_gone(state, gone)
+        case ari.ChannelHangupRequest(channel=ch) if ch.id == state.leg and (
+            state.phase is Phase.DIALING
+        ):
+            return None  # ChannelDestroyed follows, with the cause (busy, no answer ...)
+        case _ if isinstance(event, _LEG_ENDED):
+            return _leg_gone(state, event.channel.id)
+        case CommandFailed(command=ContinueInDialplan(), status=409):
+            return None  # not in Stasis any more: the dialplan already has the caller
+        case CommandFailed(command=ContinueInDialplan()):
+            return Trigger.HANDBACK_FAILED
+        case CommandFailed(command=cmd) if isinstance(cmd, _SETUP_COMMANDS):
+            return Trigger.SETUP_FAILED
+        case GuardExpired(phase=phase) if phase == state.phase:
+            return Trigger.STALLED
+        case Drain():
+            return Trigger.DRAIN
+    return None
+
+
+def _leg_gone(state: CallState, channel_id: str) -> Trigger | None:
+    if channel_id == state.caller:
+        return Trigger.CALLER_GONE
+    if state.leg and channel_id == state.leg:
+        return Trigger.AGENT_GONE
+    return None
+
+
+# -- entering nodes ------------------------------------------------------------------------
+Step = tuple[CallState, list[Command]]
+Handler = Callable[[CallState, EngineEvent], Step]
+
+
+def _enter(state: CallState, node_id: str, cmds: list[Command]) -> Step:
+    """Run nodes from ``node_id`` until one waits for the caller or Asterisk."""
+    for _ in range(MAX_CHAIN):
+        node = state.flow.nodes[node_id]
+        state = replace(state, node=node_id, path=(*state.path, node_id), playing=None)
+        match node.kind:
+            case flow_model.Language(language=language, next=nxt):
+                state, node_id = replace(state, language=language), nxt
+            case flow_model.SetVars(vars=values, next=nxt):
+                merged = {**state.variables, **values}
+                state, node_id = replace(state, vars=tuple(sorted(merged.items()))), nxt
+            case flow_model.Goto(target=target):
+                node_id = target
+            case flow_model.Menu(on_fail=on_fail) if (
+                state.menu_visits >= state.flow.max_menu_visits
+            ):
+                node_id = on_fail  # the caller has been through enough menus
+            case flow_model.Menu() as menu:
+                return _enter_menu(state, node_id, menu, cmds)
+            case flow_model.Play(prompts=prompts, interruptible=interruptible, next=nxt):
+                return _play(state, prompts, interruptible, After.NODE, nxt, cmds)
+            case flow_model.Hangup(prompts=prompts) if prompts:
+                return _play(state, prompts, False, After.HANGUP, "", cmds)
+            case flow_model.Hangup():
+                return _hang_up(state, cmds)
+            case flow_model.Route() as route:
+                return _dial(state, route, cmds)
+            case flow_model.Voicemail(mailbox=mailbox):
+                to_voicemail = ContinueInDialplan(state.caller, VOICEMAIL_CONTEXT, mailbox)
+                return _finish_in_dialplan(state, Outcome.VOICEMAIL, cmds, to_voicemail)
+            case flow_model.Handback():
+                return _finish_in_dialplan(state, Outcome.HANDED_BACK, cmds)
+    return _finish_in_dialplan(state, Outcome.FAILED, cmds)  # a flow bug: never trap the caller
+
+
+def _enter_menu(state: CallState, node_id: str, menu: flow_model.Menu, cmds: list[Command]) -> Step:
+    stack = state.menu_stack
+    if not stack or stack[-1] != node_id:
+        stack = (*stack, node_id)
+    state = replace(state, menu_stack=stack, menu_visits=state.menu_visits + 1, attempts=0)
+    if state.typeahead:
+        key, state = state.typeahead, replace(state, typeahead="")
+        return _menu_key(state, menu, key, cmds)
+    return _play(state, menu.prompts, True, After.KEY, "", cmds)
+
+
+def _play(
+    state: CallState,
+    prompts: tuple[str, ...],
+    interruptible: bool,
+    after: After,
+    target: str,
+    cmds: list[Command],
+) -> Step:
+    if not prompts:
+        return _prompts_done(state, after, target, cmds)
+    state, playback_id = state.next_id("pb")
+    language = state.flow.language_for(state.language)
+    cmds.append(Play(state.caller, media_uri(prompts[0]), playback_id, language))
+    playing = Playing(playback_id, prompts[1:], interruptible, after, target)
+    return replace(state, phase=Phase.IVR, playing=playing), cmds
+
+
+def _prompts_done(state: CallState, after: After, target: str, cmds: list[Command]) -> Step:
+    state = replace(state, playing=None)
+    if after is After.KEY:
+        node = state.flow.nodes[state.node].kind
+        assert isinstance(node, flow_model.Menu)
+        state, timer = state.next_id("t")
+        cmds.append(StartTimer(timer, node.timeout))
+        return replace(state, timer=timer), cmds
+    if after is After.HANGUP:
+        return _hang_up(state, cmds)
+    return _enter(state, target, cmds)
+
+
+def _menu_key(state: CallState, menu: flow_model.Menu, key: str, cmds: list[Command]) -> Step:
+    choice = menu.action_for(key)
+    if choice is None:
+        return _menu_retry(state, menu, menu.invalid_prompt, cmds)
+    if choice.action == "repeat":  # counts as a visit: repeating forever is a loop too
+        if state.menu_visits >= state.flow.max_menu_visits:
+            return _enter(state, menu.on_fail, cmds)
+        state = replace(state, menu_visits=state.menu_visits + 1)
+        return _play(state, menu.prompts, True, After.KEY, "", cmds)
+    if choice.action == "back":
+        stack = state.menu_stack
+        previous = stack[-2] if len(stack) >= 2 else state.node
+        rest = stack[:-2] if len(stack) >= 2 else ()
+        return _enter(replace(state, menu_stack=rest), previous, cmds)
+    return _enter(state, choice.target, cmds)
+
+
+def _menu_retry(state: CallState, menu: flow_model.Menu, sorry: str, cmds: list[Command]) -> Step:
+    """A wrong key or silence: one attempt used; repeat the menu or give up to on_fail."""
+    state = replace(state, attempts=state.attempts + 1)
+    sorry_prompts = (sorry,) if sorry else ()
+    if state.attempts > menu.retries:
+        return _play(state, sorry_prompts, False, After.NODE, menu.on_fail, cmds)
+    return _play(state, sorry_prompts + menu.prompts, True, After.KEY, "", cmds)
+
+
+def _dial(state: CallState, route: flow_model.Route, cmds: list[Command]) -> Step:
+    state, leg = state.next_id("leg")
+    cmds.append(StartRinging(state.caller))
+    if not state.bridge_created:
+        cmds.append(CreateBridge(state.bridge_id))
+    args = ("leg", state.call_id)
+    cmds.append(Originate(leg, route.endpoint, route.timeout, state.caller_number, args))
+    return replace(state, phase=Phase.DIALING, leg=leg, bridge_created=True), cmds
+
+
+def _hang_up(state: CallState, cmds: list[Command]) -> Step:
+    cmds += [*_teardown(state), Hangup(state.caller)]
+    state = replace(state, phase=Phase.ENDED, outcome=Outcome.HANGUP_BY_FLOW, timer="")
+    return state, cmds
+
+
+def _finish_in_dialplan(
+    state: CallState, outcome: Outcome, cmds: list[Command], where: ContinueInDialplan | None = None
+) -> Step:
+    cmds += [*_teardown(state), where or ContinueInDialplan(state.caller)]
+    state = replace(state, phase=Phase.HANDED_BACK, outcome=outcome, playing=None, timer="")
+    return state, cmds
+
+
+def _teardown(
+    state: CallState, *, caller_gone: bool = False, leg_gone: bool = False
+) -> list[Command]:
+    """Stop what this call still holds in Asterisk (except the caller's channel)."""
+    cmds: list[Command] = []
+    if state.timer:
+        cmds.append(CancelTimer(state.timer))
+    if state.playing is not None and not caller_gone:
+        cmds.append(StopPlayback(state.playing.playback_id))
+    if state.phase is Phase.DIALING and not caller_gone:
+        cmds.append(StopRinging(state.caller))
+    if state.phase in (Phase.DIALING, Phase.CONNECTED) and not leg_gone:
+        cmds.append(Hangup(state.leg))
+    if state.bridge_created:
+        cmds.append(DestroyBridge(state.bridge_id))
+    return cmds
+
+
+# -- handlers ------------------------------------------------------------------------------
+def _start(state: CallState, event: EngineEvent) -> Step:
+    assert isinstance(event, ari.StasisStart)
+    ch = event.channel
+    flow = state.flow
+    language = ch.language if ch.language in flow.languages else flow.languages[0]
+    state = replace(
+        state,
+        phase=Phase.IVR,
+        caller_number=ch.caller_number,
+        dialed=dialed_number(event),
+        language=language,
+    )
+    return _enter(state, state.entry, [Answer(ch.id)])
+
+
+def _prompt_done(state: CallState, event: EngineEvent) -> Step:
+    playing = state.playing
+    assert playing is not None
+    if playing.rest:
+        return _play(state, playing.rest, playing.interruptible, playing.after, playing.target, [])
+    return _prompts_done(state, playing.after, playing.target, [])
+
+
+def _key(state: CallState, event: EngineEvent) -> Step:
+    assert isinstance(event, ari.ChannelDtmfReceived)
+    node = state.flow.nodes[state.node].kind
+    playing = state.playing
+    cmds: list[Command] = []
+    if playing is not None:
+        if not playing.interruptible:
+            return state, []  # documented: ignored, not buffered
+        cmds.append(StopPlayback(playing.playback_id))
+        state = replace(state, playing=None)
+    if state.timer:
+        cmds.append(CancelTimer(state.timer))
+        state = replace(state, timer="")
+    if isinstance(node, flow_model.Menu):
+        return _menu_key(state, node, event.digit, cmds)
+    if isinstance(node, flow_model.Play):  # an interruptible play: type-ahead
+        return _enter(replace(state, typeahead=event.digit), node.next, cmds)
+    return state, cmds
+
+
+def _timeout(state: CallState, event: EngineEvent) -> Step:
+    node = state.flow.nodes[state.node].kind
+    assert isinstance(node, flow_model.Menu)
+    return _menu_retry(replace(state, timer=""), node, node.timeout_prompt, [])
+
+
+def _connect(state: CallState, event: EngineEvent) -> Step:
+    route = state.flow.nodes[state.node].kind
+    assert isinstance(route, flow_model.Route)
+    cmds: list[Command] = [
+        StopRinging(state.caller),
+        AddToBridge(state.bridge_id, (state.caller, state.leg)),
+    ]
+    state = replace(
+        state, phase=Phase.CONNECTED, outcome=Outcome.ANSWERED, answered_by=route.endpoint
+    )
+    return state, cmds
+
+
+def _route_failed(state: CallState, event: EngineEvent) -> Step:
+    """No answer, busy, unreachable: the route's on_fail node takes over."""
+    route = state.flow.nodes[state.node].kind
+    assert isinstance(route, flow_model.Route)
+    cause = event.cause if isinstance(event, ari.ChannelDestroyed) else -1
+    state = replace(state, phase=Phase.IVR, route_result=result_for_cause(cause), leg="")
+    return _enter(state, route.on_fail, [StopRinging(state.caller)])
+
+
+def _caller_left(state: CallState, event: EngineEvent) -> Step:
+    outcome = state.outcome if state.phase is Phase.CONNECTED else Outcome.ABANDONED
+    cmds = _teardown(state, caller_gone=True)
+    return replace(state, phase=Phase.ENDED, outcome=outcome, playing=None, timer=""), cmds
+
+
+def _agent_left_connected(state: CallState, event: EngineEvent) -> Step:
+    cmds = [*_teardown(state, leg_gone=True), Hangup(state.caller)]
+    return replace(state, phase=Phase.ENDED, leg=""), cmds
+
+
+def _setup_failed(state: CallState, event: EngineEvent) -> Step:
+    assert isinstance(event, CommandFailed)
+    playing = state.playing
+    if (
+        isinstance(event.command, Play)
+        and playing
+        and event.command.playback_id == (playing.playback_id)
+    ):
+        return _prompt_done(state, event)  # a prompt that cannot play is skipped
+    if isinstance(event.command, Originate) and state.phase is Phase.DIALING:
+        return _route_failed(state, event)
+    if isinstance(event.command, Play):
+        return state, []  # an old prompt: nothing to do
+    return _finish_in_dialplan(state, Outcome.FAILED, [])
+
+
+def _stalled(state: CallState, event: EngineEvent) -> Step:
+    return _finish_in_dialplan(state, Outcome.FAILED, [])
+
+
+def _drain(state: CallState, event: EngineEvent) -> Step:
+    return _finish_in_dialplan(state, Outcome.HANDED_BACK_ON_STOP, [])
+
+
+def _handback_failed(state: CallState, event: EngineEvent) -> Step:
+    # The dialplan would not take the caller back: do not leave them in silence.
+    return state, [Hangup(state.caller)]
+
+
+def result_for_cause(cause: int) -> str:
+    """Q.850 hangup cause of an unanswered agent leg -> why the route failed."""
+    if cause == 17:
+        return "busy"
+    if cause in (16, 18, 19):
+        return "no_answer"
+    if cause in (1, 3, 20, 21, 27, 34, 38, 41, 42):
+        return "unreachable"
+    return "failed"
+
+
+N, V, D, C, H = Phase.NEW, Phase.IVR, Phase.DIALING, Phase.CONNECTED, Phase.HANDED_BACK
+T = Trigger
+TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
+    (N, T.CALLER_ENTERED): _start,
+    (V, T.PROMPT_DONE): _prompt_done,
+    (V, T.KEY): _key,
+    (V, T.TIMEOUT): _timeout,
+    (V, T.CALLER_GONE): _caller_left,
+    (V, T.SETUP_FAILED): _setup_failed,
+    (V, T.STALLED): _stalled,
+    (V, T.DRAIN): _drain,
+    (D, T.AGENT_ANSWERED): _connect,
+    (D, T.AGENT_GONE): _route_failed,
+    (D, T.CALLER_GONE): _caller_left,
+    (D, T.SETUP_FAILED): _setup_failed,
+    (D, T.STALLED): _stalled,
+    (D, T.DRAIN): _drain,
+    (C, T.CALLER_GONE): _caller_left,
+    (C, T.AGENT_GONE): _agent_left_connected,
+    (C, T.SETUP_FAILED): _setup_failed,
+    (H, T.HANDBACK_FAILED): _handback_failed,
+}
+
+
+def step(state: CallState, event: EngineEvent) -> Step:
+    """Advance one call by one event. Unknown (phase, trigger) pairs keep the state."""
+    trigger = trigger_of(state, event)
+    handler = TRANSITIONS.get((state.phase, trigger)) if trigger is not None else None
+    if handler is None:
+        return state, []
+    return handler(state, event)

@@ -1,0 +1,716 @@
+"""Flow files -> compiled, checked flows. The only place that reads flow YAML.
+
+Every problem is reported with ``file:line:col: what is wrong (how to fix)``, and
+all problems of all files are reported at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TypeVar
+
+import yaml
+
+from .model import (
+    MAX_CHOICES,
+    MENU_KEYS,
+    Choice,
+    Flow,
+    FlowSet,
+    Goto,
+    Handback,
+    Hangup,
+    Language,
+    Menu,
+    Node,
+    NodeKind,
+    Play,
+    Pos,
+    Route,
+    SetVars,
+    Voicemail,
+    all_exits,
+    silent_exits,
+)
+from .prompts import PromptCatalog
+
+MAX_FLOW_BYTES = 1024 * 1024
+T = TypeVar("T")
+
+NODE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+NUMBER = re.compile(r"\+?[0-9]{2,20}")
+LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
+PROMPT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+ENDPOINT = re.compile(r"[A-Za-z]+/[^\s,&]+")
+MAILBOX = re.compile(r"[0-9A-Za-z_]{1,32}")
+
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "play": frozenset({"prompt", "prompts", "next", "interruptible"}),
+    "menu": frozenset(
+        {
+            "prompt",
+            "prompts",
+            "choices",
+            "on_fail",
+            "timeout",
+            "retries",
+            "invalid_prompt",
+            "timeout_prompt",
+            "repeat_key",
+            "back_key",
+        }
+    ),
+    "language": frozenset({"language", "next"}),
+    "set": frozenset({"vars", "next"}),
+    "route": frozenset({"endpoint", "timeout", "on_fail"}),
+    "goto": frozenset({"target"}),
+    "hangup": frozenset({"prompt", "prompts"}),
+    "voicemail": frozenset({"mailbox"}),
+    "handback": frozenset(),
+}
+TOP_FIELDS = frozenset({"languages", "fallback_language", "limits", "entry", "nodes"})
+LATER_KINDS = {"hours": "business hours", "queue": "queues", "ring_group": "ring groups"}
+
+
+@dataclass(frozen=True, slots=True)
+class FlowProblem:
+    pos: Pos
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.pos}: {'warning: ' if self.warning else ''}{self.message}"
+
+
+class FlowError(Exception):
+    """The flow author's mistakes: one or more problems, all with their position."""
+
+    def __init__(self, problems: Sequence[FlowProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in problems))
+
+    @property
+    def errors(self) -> tuple[FlowProblem, ...]:
+        return tuple(p for p in self.problems if not p.warning)
+
+
+@dataclass
+class _Ref:
+    source: str  # node id (or "entry")
+    field: str
+    target: str
+    pos: Pos
+
+
+@dataclass
+class _Reader:
+    """Walks composed YAML nodes, collecting problems instead of stopping at the first."""
+
+    file: str
+    problems: list[FlowProblem] = field(default_factory=list)
+    refs: list[_Ref] = field(default_factory=list)
+    prompts: list[tuple[str, Pos]] = field(default_factory=list)
+
+    def pos(self, node: yaml.Node) -> Pos:
+        return Pos(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def error(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(FlowProblem(self.pos(node), message))
+
+    def mapping(self, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """Key -> (key node, value node); duplicate keys are problems."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping (key: value lines)")
+            return {}
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                self.error(key, f"{what}: a key must be a plain value")
+                continue
+            if key.value in out:
+                first = self.pos(out[key.value][0])
+                self.error(key, f"{what}: duplicate key {key.value!r} (first at line {first.line})")
+                continue
+            out[key.value] = (key, value)
+        return out
+
+    def check_fields(
+        self, items: dict[str, tuple[yaml.Node, yaml.Node]], allowed: frozenset[str], what: str
+    ) -> None:
+        for name, (key, _) in items.items():
+            if name not in allowed:
+                hint = _suggest(name, allowed) or f"allowed: {', '.join(sorted(allowed)) or '-'}"
+                self.error(key, f"{what}: unknown field {name!r} ({hint})")
+
+    def text(self, node: yaml.Node, what: str, pattern: re.Pattern[str] | None = None) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.value == "":
+            self.error(node, f"{what} must be a single value")
+            return ""
+        if pattern is not None and not pattern.fullmatch(node.value):
+            self.error(node, f"{what}: {node.value!r} is not valid (expected {_describe(pattern)})")
+            return ""
+        return str(node.value)
+
+    def number(
+        self, node: yaml.Node, what: str, low: float, high: float, kind: Callable[[str], T]
+    ) -> T | None:
+        raw = self.text(node, what)
+        try:
+            value = kind(raw)
+        except ValueError:
+            if raw:
+                self.error(node, f"{what}: {raw!r} is not a number")
+            return None
+        if not low <= float(value) <= high:  # type: ignore[arg-type]
+            self.error(node, f"{what} is {raw}, out of range (use {low:g} to {high:g})")
+            return None
+        return value
+
+    def boolean(self, node: yaml.Node, what: str) -> bool:
+        raw = self.text(node, what).lower()
+        if raw in ("true", "yes", "on"):
+            return True
+        if raw not in ("false", "no", "off", ""):
+            self.error(node, f"{what} must be true or false")
+        return False
+
+    def ref(self, node: yaml.Node, source: str, field_name: str) -> str:
+        target = self.text(node, f"node {source!r}: {field_name}", NODE_ID)
+        if target:
+            self.refs.append(_Ref(source, field_name, target, self.pos(node)))
+        return target
+
+    def prompt_list(
+        self, items: dict[str, tuple[yaml.Node, yaml.Node]], source: str
+    ) -> tuple[str, ...]:
+        if "prompt" in items and "prompts" in items:
+            self.error(items["prompts"][0], f"node {source!r}: use prompt or prompts, not both")
+        if "prompt" in items:
+            nodes = [items["prompt"][1]]
+        elif "prompts" in items:
+            seq = items["prompts"][1]
+            if not isinstance(seq, yaml.SequenceNode) or not seq.value:
+                self.error(seq, f"node {source!r}: prompts must be a list of prompt names")
+                return ()
+            nodes = list(seq.value)
+        else:
+            return ()
+        return tuple(self.prompt(n, source) for n in nodes)
+
+    def prompt(self, node: yaml.Node, source: str) -> str:
+        name = self.text(node, f"node {source!r}: prompt", PROMPT)
+        if name:
+            self.prompts.append((name, self.pos(node)))
+        return name
+
+
+def _describe(pattern: re.Pattern[str]) -> str:
+    return {
+        NODE_ID.pattern: "a letter, then letters, digits, _ or -",
+        NUMBER.pattern: "digits with an optional leading +",
+        LANGUAGE.pattern: "a language code such as en, ru or pt_BR",
+        PROMPT.pattern: "a prompt name: lower-case letters, digits, _ or -",
+        VAR_NAME.pattern: "a lower-case name: letters, digits and _",
+        ENDPOINT.pattern: "TECH/resource, such as PJSIP/agent100",
+        MAILBOX.pattern: "a mailbox number such as 100",
+    }.get(pattern.pattern, pattern.pattern)
+
+
+def _suggest(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+# -- the YAML edge -------------------------------------------------------------------------
+def _compose(name: str, raw: bytes) -> tuple[yaml.Node | None, list[FlowProblem]]:
+    start = Pos(name, 1, 1)
+    if len(raw) > MAX_FLOW_BYTES:
+        message = f"file is {len(raw)} bytes; flows are limited to {MAX_FLOW_BYTES} (split it)"
+        return None, [FlowProblem(start, message)]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [FlowProblem(start, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    problems: list[FlowProblem] = []
+    try:
+        # Anchors and aliases are refused before anything is built from them, so an
+        # exponential "billion laughs" expansion never happens.
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            anchored = isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)
+            mark = event.start_mark
+            if anchored and mark is not None:
+                problems.append(
+                    FlowProblem(
+                        Pos(name, mark.line + 1, mark.column + 1),
+                        "YAML anchors and aliases (&name, *name) are not allowed in flows "
+                        "(write the node out, or use a goto node)",
+                    )
+                )
+        if problems:
+            return None, problems
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = Pos(name, mark.line + 1, mark.column + 1) if mark else start
+        return None, [FlowProblem(pos, f"not valid YAML: {exc.problem or exc.context}")]
+    except yaml.YAMLError as exc:
+        return None, [FlowProblem(start, f"not valid YAML: {exc}")]
+    if node is None:
+        return None, [FlowProblem(start, "the file is empty (see docs/flows.md for an example)")]
+    return node, []
+
+
+def compile_flow(name: str, raw: bytes, catalog: PromptCatalog) -> tuple[Flow, list[FlowProblem]]:
+    """Compile one flow file. Returns the flow and its warnings; raises FlowError."""
+    node, problems = _compose(name, raw)
+    if node is None:
+        raise FlowError(problems)
+    reader = _Reader(name)
+    flow = _flow(reader, node, hashlib.sha256(raw).hexdigest()[:12])
+    _check_graph(reader, flow, catalog)
+    problems = sorted(reader.problems, key=lambda p: (p.pos.line, p.pos.col))
+    if flow is None or any(not p.warning for p in problems):
+        raise FlowError(problems)  # the warnings too: the author sees everything at once
+    return flow, problems
+
+
+def compile_files(
+    paths: Sequence[str | Path], catalog: PromptCatalog
+) -> tuple[FlowSet, list[FlowProblem]]:
+    """Compile every file; all files' problems are reported together."""
+    flows: list[Flow] = []
+    problems: list[FlowProblem] = []
+    warnings: list[FlowProblem] = []
+    for path in paths:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            problems.append(FlowProblem(Pos(str(path), 1, 1), f"cannot read: {exc.strerror}"))
+            continue
+        try:
+            flow, found = compile_flow(str(path), raw, catalog)
+        except FlowError as exc:
+            problems += exc.problems
+            continue
+        flows.append(flow)
+        warnings += found
+    problems += _shared_numbers(flows)
+    if problems:
+        raise FlowError(problems)
+    version = hashlib.sha256("".join(f.name + f.version for f in flows).encode()).hexdigest()
+    return FlowSet(tuple(flows), version[:12]), warnings
+
+
+def _shared_numbers(flows: list[Flow]) -> list[FlowProblem]:
+    owner: dict[str, Flow] = {}
+    problems = []
+    for flow in flows:
+        for number in flow.entry:
+            if number in owner:
+                problems.append(
+                    FlowProblem(
+                        Pos(flow.name, 1, 1),
+                        f"number {number} is also an entry of {owner[number].name} "
+                        "(a number may belong to one flow only)",
+                    )
+                )
+            owner.setdefault(number, flow)
+    return problems
+
+
+# -- top level -----------------------------------------------------------------------------
+def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
+    top = reader.mapping(root, "a flow file")
+    if not top:
+        return None
+    reader.check_fields(top, TOP_FIELDS, "flow")
+    for required in ("languages", "entry", "nodes"):
+        if required not in top:
+            reader.error(root, f"missing {required!r} (see docs/flows.md)")
+    languages = _languages(reader, top)
+    fallback = languages[0] if languages else ""
+    if "fallback_language" in top:
+        node = top["fallback_language"][1]
+        fallback = reader.text(node, "fallback_language", LANGUAGE)
+        if fallback and languages and fallback not in languages:
+            reader.error(node, f"fallback_language {fallback!r} is not one of the languages")
+    max_visits = 20
+    if "limits" in top:
+        limits = reader.mapping(top["limits"][1], "limits")
+        reader.check_fields(limits, frozenset({"max_menu_visits"}), "limits")
+        if "max_menu_visits" in limits:
+            value = reader.number(limits["max_menu_visits"][1], "max_menu_visits", 1, 100, int)
+            max_visits = value if value is not None else max_visits
+    nodes = _nodes(reader, top["nodes"][1], languages) if "nodes" in top else {}
+    entry = _entry(reader, top["entry"][1]) if "entry" in top else {}
+    return Flow(
+        name=reader.file,
+        version=version,
+        languages=languages,
+        fallback_language=fallback,
+        entry=MappingProxyType(entry),
+        nodes=MappingProxyType(nodes),
+        max_menu_visits=max_visits,
+    )
+
+
+def _languages(reader: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> tuple[str, ...]:
+    if "languages" not in top:
+        return ()
+    node = top["languages"][1]
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        reader.error(node, "languages must be a list such as [en, ru]")
+        return ()
+    codes = [reader.text(item, "languages", LANGUAGE) for item in node.value]
+    return tuple(dict.fromkeys(c for c in codes if c))
+
+
+def _entry(reader: _Reader, node: yaml.Node) -> dict[str, str]:
+    entry = {}
+    for number, (key, value) in reader.mapping(node, "entry").items():
+        if not NUMBER.fullmatch(number):
+            reader.error(key, f"entry: {number!r} is not a phone number ({_describe(NUMBER)})")
+            continue
+        target = reader.ref(value, "entry", number)
+        if target:
+            entry[number] = target
+    if isinstance(node, yaml.MappingNode) and not node.value:
+        reader.error(node, "entry is empty: map at least one dialed number to a node")
+    return entry
+
+
+def _nodes(reader: _Reader, node: yaml.Node, languages: tuple[str, ...]) -> dict[str, Node]:
+    nodes: dict[str, Node] = {}
+    for node_id, (key, value) in reader.mapping(node, "nodes").items():
+        if not NODE_ID.fullmatch(node_id):
+            reader.error(key, f"node id {node_id!r} is not valid ({_describe(NODE_ID)})")
+            continue
+        kind = _node_kind(reader, node_id, value, languages)
+        if kind is not None:
+            nodes[node_id] = Node(node_id, kind, reader.pos(key))
+    return nodes
+
+
+def _node_kind(
+    reader: _Reader, node_id: str, node: yaml.Node, languages: tuple[str, ...]
+) -> NodeKind | None:
+    items = reader.mapping(node, f"node {node_id!r}")
+    if not items:
+        return None
+    if "kind" not in items:
+        known = ", ".join(KIND_FIELDS)
+        reader.error(node, f"node {node_id!r} has no kind (add kind: one of {known})")
+        return None
+    kind_node = items["kind"][1]
+    kind = reader.text(kind_node, f"node {node_id!r}: kind")
+    if kind in LATER_KINDS:
+        reader.error(
+            kind_node,
+            f"node {node_id!r}: kind {kind!r} ({LATER_KINDS[kind]}) is not "
+            "available yet in this version (see docs/flows.md for the kinds there are)",
+        )
+        return None
+    if kind not in KIND_FIELDS:
+        hint = _suggest(kind, KIND_FIELDS) or f"one of {', '.join(KIND_FIELDS)}"
+        reader.error(kind_node, f"node {node_id!r}: unknown kind {kind!r} ({hint})")
+        return None
+    del items["kind"]
+    reader.check_fields(items, KIND_FIELDS[kind], f"node {node_id!r} ({kind})")
+    builder = _BUILDERS[kind]
+    return builder(_NodeReader(reader, node_id, node, items, languages))
+
+
+@dataclass
+class _NodeReader:
+    reader: _Reader
+    node_id: str
+    node: yaml.Node
+    items: dict[str, tuple[yaml.Node, yaml.Node]]
+    languages: tuple[str, ...]
+
+    def what(self, field_name: str) -> str:
+        return f"node {self.node_id!r}: {field_name}"
+
+    def required(self, field_name: str) -> yaml.Node | None:
+        if field_name not in self.items:
+            self.reader.error(self.node, f"node {self.node_id!r} needs {field_name!r}")
+            return None
+        return self.items[field_name][1]
+
+    def ref(self, field_name: str) -> str:
+        node = self.required(field_name)
+        return self.reader.ref(node, self.node_id, field_name) if node is not None else ""
+
+    def number(
+        self, field_name: str, low: float, high: float, kind: Callable[[str], T], default: T
+    ) -> T:
+        if field_name not in self.items:
+            return default
+        value = self.reader.number(
+            self.items[field_name][1], self.what(field_name), low, high, kind
+        )
+        return default if value is None else value
+
+    def optional_prompt(self, field_name: str) -> str:
+        if field_name not in self.items:
+            return ""
+        return self.reader.prompt(self.items[field_name][1], self.node_id)
+
+    def key(self, field_name: str) -> str:
+        if field_name not in self.items:
+            return ""
+        node = self.items[field_name][1]
+        key = self.reader.text(node, self.what(field_name))
+        if key and key not in MENU_KEYS:
+            self.reader.error(
+                node,
+                f"{self.what(field_name)}: {key!r} is not a phone key "
+                "(use one of 1-9, 0, * or #, quoted)",
+            )
+            return ""
+        return key
+
+
+def _play(n: _NodeReader) -> NodeKind:
+    prompts = n.reader.prompt_list(n.items, n.node_id)
+    if not prompts:
+        n.reader.error(n.node, f"node {n.node_id!r} (play) needs prompt or prompts")
+    interruptible = "interruptible" in n.items and n.reader.boolean(
+        n.items["interruptible"][1], n.what("interruptible")
+    )
+    return Play(prompts=prompts, next=n.ref("next"), interruptible=interruptible)
+
+
+def _menu(n: _NodeReader) -> NodeKind:
+    prompts = n.reader.prompt_list(n.items, n.node_id)
+    if not prompts:
+        n.reader.error(n.node, f"node {n.node_id!r} (menu) needs prompt or prompts")
+    choices = _choices(n)
+    repeat_key, back_key = n.key("repeat_key"), n.key("back_key")
+    for name, key in (("repeat_key", repeat_key), ("back_key", back_key)):
+        if key and key in choices:
+            n.reader.error(
+                n.items[name][1],
+                f"{n.what(name)} {key!r} is also a choice (pick a key the menu does not use)",
+            )
+    if repeat_key and repeat_key == back_key:
+        n.reader.error(n.items["back_key"][1], f"{n.what('back_key')} is the same as repeat_key")
+    return Menu(
+        prompts=prompts,
+        choices=MappingProxyType(choices),
+        on_fail=n.ref("on_fail"),
+        timeout=n.number("timeout", 1, 30, float, 5.0),
+        retries=n.number("retries", 0, 5, int, 2),
+        invalid_prompt=n.optional_prompt("invalid_prompt"),
+        timeout_prompt=n.optional_prompt("timeout_prompt"),
+        repeat_key=repeat_key,
+        back_key=back_key,
+    )
+
+
+def _choices(n: _NodeReader) -> dict[str, Choice]:
+    node = n.required("choices")
+    if node is None:
+        return {}
+    choices: dict[str, Choice] = {}
+    for key, (key_node, value) in n.reader.mapping(node, n.what("choices")).items():
+        if key not in MENU_KEYS:
+            n.reader.error(
+                key_node,
+                f"{n.what('choices')}: {key!r} is not a phone key "
+                "(use 1-9, 0, * or #; quote * and # in YAML)",
+            )
+            continue
+        choices[key] = _choice(n, key, value)
+    counted = [k for k, c in choices.items() if c.action == "goto"]
+    if len(counted) > MAX_CHOICES:
+        n.reader.error(
+            node,
+            f"menu {n.node_id!r} has {len(counted)} choices; the limit is "
+            f"{MAX_CHOICES} because callers lose track past five "
+            "(move some into a sub-menu)",
+        )
+    if not choices:
+        n.reader.error(node, f"menu {n.node_id!r} has no choices (add at least one key)")
+    return choices
+
+
+def _choice(n: _NodeReader, key: str, value: yaml.Node) -> Choice:
+    if isinstance(value, yaml.ScalarNode):
+        return Choice(target=n.reader.ref(value, n.node_id, f"choice {key}"))
+    items = n.reader.mapping(value, f"{n.what('choice')} {key}")
+    n.reader.check_fields(items, frozenset({"back", "repeat"}), f"{n.what('choice')} {key}")
+    if "back" in items and n.reader.boolean(items["back"][1], f"choice {key}: back"):
+        return Choice(action="back")
+    if "repeat" in items and n.reader.boolean(items["repeat"][1], f"choice {key}: repeat"):
+        return Choice(action="repeat")
+    n.reader.error(
+        value, f"{n.what('choice')} {key}: give a node id, {{back: true}} or {{repeat: true}}"
+    )
+    return Choice(action="repeat")
+
+
+def _language(n: _NodeReader) -> NodeKind:
+    node = n.required("language")
+    language = n.reader.text(node, n.what("language"), LANGUAGE) if node is not None else ""
+    if node is not None and language and n.languages and language not in n.languages:
+        n.reader.error(
+            node,
+            f"{n.what('language')} {language!r} is not one of the flow's "
+            f"languages ({', '.join(n.languages)}); add it there with its prompts",
+        )
+    return Language(language=language, next=n.ref("next"))
+
+
+def _set(n: _NodeReader) -> NodeKind:
+    node = n.required("vars")
+    values: dict[str, str] = {}
+    if node is not None:
+        for name, (key, value) in n.reader.mapping(node, n.what("vars")).items():
+            if not VAR_NAME.fullmatch(name):
+                n.reader.error(
+                    key,
+                    f"{n.what('vars')}: {name!r} is not a variable name ({_describe(VAR_NAME)})",
+                )
+                continue
+            values[name] = n.reader.text(value, f"{n.what('vars')}.{name}")
+    return SetVars(vars=MappingProxyType(values), next=n.ref("next"))
+
+
+def _route(n: _NodeReader) -> NodeKind:
+    node = n.required("endpoint")
+    endpoint = n.reader.text(node, n.what("endpoint"), ENDPOINT) if node is not None else ""
+    return Route(
+        endpoint=endpoint,
+        on_fail=n.ref("on_fail"),
+        timeout=n.number("timeout", 5, 600, int, 30),
+    )
+
+
+def _goto(n: _NodeReader) -> NodeKind:
+    return Goto(target=n.ref("target"))
+
+
+def _hangup(n: _NodeReader) -> NodeKind:
+    return Hangup(prompts=n.reader.prompt_list(n.items, n.node_id))
+
+
+def _voicemail(n: _NodeReader) -> NodeKind:
+    node = n.required("mailbox")
+    mailbox = n.reader.text(node, n.what("mailbox"), MAILBOX) if node is not None else ""
+    return Voicemail(mailbox=mailbox)
+
+
+def _handback(n: _NodeReader) -> NodeKind:
+    return Handback()
+
+
+_BUILDERS: dict[str, Callable[[_NodeReader], NodeKind]] = {
+    "play": _play,
+    "menu": _menu,
+    "language": _language,
+    "set": _set,
+    "route": _route,
+    "goto": _goto,
+    "hangup": _hangup,
+    "voicemail": _voicemail,
+    "handback": _handback,
+}
+
+
+# -- whole-graph checks --------------------------------------------------------------------
+def _check_graph(reader: _Reader, flow: Flow | None, catalog: PromptCatalog) -> None:
+    if flow is None:
+        return
+    known = flow.nodes
+    for ref in reader.refs:
+        if ref.target not in known:
+            hint = _suggest(ref.target, known) or "add the node or fix the name"
+            where = "entry" if ref.source == "entry" else f"node {ref.source!r}"
+            reader.problems.append(
+                FlowProblem(
+                    ref.pos,
+                    f"{where}: {ref.field} goes to {ref.target!r}, which does not exist ({hint})",
+                )
+            )
+    _check_prompts(reader, flow, catalog)
+    _check_silent_loops(reader, flow)
+    _check_reachable(reader, flow)
+
+
+def _check_prompts(reader: _Reader, flow: Flow, catalog: PromptCatalog) -> None:
+    for name, pos in reader.prompts:
+        missing = [lang for lang in flow.languages if not catalog.has(lang, name)]
+        if missing:
+            files = ", ".join(str(catalog.source(lang, name)) for lang in missing)
+            reader.problems.append(
+                FlowProblem(
+                    pos, f"prompt {name!r} is missing in {', '.join(missing)} (add {files})"
+                )
+            )
+
+
+def _check_silent_loops(reader: _Reader, flow: Flow) -> None:
+    """A caller who presses nothing must always reach a route, voicemail, hangup or
+    handback: the silent edges (next, target, on_fail) must not loop."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = known to get out
+    reported: set[frozenset[str]] = set()
+
+    def visit(node_id: str, path: list[str]) -> None:
+        state[node_id] = 1
+        path.append(node_id)
+        for nxt in silent_exits(flow.nodes[node_id].kind):
+            if nxt not in flow.nodes:
+                continue  # reported as a missing node
+            if state.get(nxt) == 1:
+                loop = path[path.index(nxt) :]
+                if frozenset(loop) not in reported:
+                    reported.add(frozenset(loop))
+                    _report_loop(reader, flow, loop)
+            elif nxt not in state:
+                visit(nxt, path)
+        path.pop()
+        state[node_id] = 2
+
+    for node_id in flow.nodes:
+        if node_id not in state:
+            visit(node_id, [])
+
+
+def _report_loop(reader: _Reader, flow: Flow, loop: list[str]) -> None:
+    shown = " -> ".join([*loop, loop[0]])
+    reader.problems.append(
+        FlowProblem(
+            flow.nodes[loop[0]].pos,
+            f"a caller who presses nothing loops forever: {shown} (via next/target/on_fail); "
+            "make one of these lead to a route, voicemail, hangup or handback",
+        )
+    )
+
+
+def _check_reachable(reader: _Reader, flow: Flow) -> None:
+    seen: set[str] = set()
+    todo = [n for n in flow.entry.values() if n in flow.nodes]
+    while todo:
+        node_id = todo.pop()
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        todo += [n for n in all_exits(flow.nodes[node_id].kind) if n in flow.nodes]
+    for node_id, node in flow.nodes.items():
+        if node_id not in seen:
+            reader.problems.append(
+                FlowProblem(
+                    node.pos,
+                    f"node {node_id!r} is not reachable from any entry "
+                    "(link it from a menu or remove it)",
+                    warning=True,
+                )
+            )

@@ -1,0 +1,233 @@
+"""Tier 1: the flow checker names file, line, column, what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from switchboard.cli import main
+from switchboard.flows import FlowError, PromptCatalog, compile_files, compile_flow
+from switchboard.flows.model import Menu, Play
+from tests.flowkit import CATALOG
+
+GOOD = """\
+languages: [en, ru]
+entry:
+  "74951234567": welcome
+nodes:
+  welcome:
+    kind: play
+    prompt: greeting
+    next: main
+  main:
+    kind: menu
+    prompt: main_menu
+    choices:
+      "1": sales
+      "2": bye
+    on_fail: bye
+  sales:
+    kind: route
+    endpoint: PJSIP/agent101
+    on_fail: bye
+  bye:
+    kind: hangup
+    prompt: goodbye
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(FlowError) as caught:
+        compile_flow("f.yaml", textwrap.dedent(text).encode(), CATALOG)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_good_flow_compiles_to_frozen_nodes() -> None:
+    flow, warnings = compile_flow("f.yaml", GOOD.encode(), CATALOG)
+    assert warnings == []
+    assert flow.entry == {"74951234567": "welcome"}
+    assert flow.nodes["welcome"].kind == Play(prompts=("greeting",), next="main")
+    menu = flow.nodes["main"].kind
+    assert isinstance(menu, Menu)
+    assert (menu.timeout, menu.retries, sorted(menu.choices)) == (5.0, 2, ["1", "2"])
+    assert str(flow.nodes["main"].pos) == "f.yaml:9:3"
+    assert len(flow.version) == 12
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("kind: play\n", "kind: plya\n"),
+            "f.yaml:6:11: node 'welcome': unknown kind 'plya' (did you mean 'play'?)",
+        ),
+        (
+            ("    prompt: greeting\n", "    prompt: greeting\n    colour: red\n"),
+            "f.yaml:8:5: node 'welcome' (play): unknown field 'colour' (allowed: interruptible, "
+            "next, prompt, prompts)",
+        ),
+        (
+            ("    next: main\n", "    next: mian\n"),
+            "f.yaml:8:11: node 'welcome': next goes to 'mian', which does not exist "
+            "(did you mean 'main'?)",
+        ),
+        (
+            ('      "2": bye\n', '      "2": bye\n      "1": main\n'),
+            "f.yaml:15:7: node 'main': choices: duplicate key '1' (first at line 13)",
+        ),
+        (
+            ('      "2": bye\n', '      "2": bye\n      x: bye\n'),
+            "f.yaml:15:7: node 'main': choices: 'x' is not a phone key (use 1-9, 0, * or #; "
+            "quote * and # in YAML)",
+        ),
+        (
+            ("    on_fail: bye\n  sales", "    timeout: 60\n    on_fail: bye\n  sales"),
+            "f.yaml:15:14: node 'main': timeout is 60, out of range (use 1 to 30)",
+        ),
+        (
+            ("    on_fail: bye\n  sales", "    retries: 9\n    on_fail: bye\n  sales"),
+            "f.yaml:15:14: node 'main': retries is 9, out of range (use 0 to 5)",
+        ),
+        (
+            ("    prompt: goodbye\n", "    prompt: goodbye\n  bye:\n    kind: hangup\n"),
+            "f.yaml:23:3: nodes: duplicate key 'bye' (first at line 20)",
+        ),
+        (
+            ("    prompt: main_menu\n", "    prompt: main_menus\n"),
+            "f.yaml:11:13: prompt 'main_menus' is missing in en, ru "
+            "(add prompts/en/main_menus.txt, prompts/ru/main_menus.txt)",
+        ),
+        (
+            ("languages: [en, ru]", "languages: [en, ru, de]"),
+            "f.yaml:7:13: prompt 'greeting' is missing in de (add prompts/de/greeting.txt)",
+        ),
+        (
+            ("    on_fail: bye\n  sales", "    on_fail: main\n  sales"),
+            "f.yaml:9:3: a caller who presses nothing loops forever: main -> main (via "
+            "next/target/on_fail); make one of these lead to a route, voicemail, hangup or "
+            "handback",
+        ),
+        (
+            ('  "74951234567": welcome\n', '  "74951234567": welcome\n  "8 800": welcome\n'),
+            "f.yaml:4:3: entry: '8 800' is not a phone number (digits with an optional leading +)",
+        ),
+        (("    endpoint: PJSIP/agent101\n", ""), "f.yaml:17:5: node 'sales' needs 'endpoint'"),
+        (
+            ("    kind: route\n", "    kind: hours\n"),
+            "f.yaml:17:11: node 'sales': kind 'hours' (business hours) is not available yet in "
+            "this version (see docs/flows.md for the kinds there are)",
+        ),
+    ],
+)
+def test_each_mistake_is_reported_exactly(change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in GOOD
+    found = problems(GOOD.replace(old, new, 1))
+    assert message in found, found
+
+
+def test_more_than_five_choices_is_an_error_that_says_why() -> None:
+    six = GOOD.replace('      "2": bye\n', "".join(f'      "{k}": bye\n' for k in "23456"))
+    assert problems(six) == [
+        "f.yaml:13:7: menu 'main' has 6 choices; the limit is 5 because callers lose track "
+        "past five (move some into a sub-menu)"
+    ]
+
+
+def test_navigation_keys_do_not_count_towards_the_five() -> None:
+    five = GOOD.replace('      "2": bye\n', "".join(f'      "{k}": bye\n' for k in "2345"))
+    text = five + "  extra:\n    kind: goto\n    target: main\n"
+    text = text.replace('      "5": bye\n', '      "5": bye\n      "9": {back: true}\n')
+    text = text.replace(
+        "    on_fail: bye\n  sales", '    repeat_key: "*"\n    on_fail: bye\n  sales'
+    )
+    flow, warnings = compile_flow("f.yaml", text.encode(), CATALOG)
+    assert len(flow.nodes["main"].kind.choices) == 6  # type: ignore[union-attr]
+    assert [str(w) for w in warnings] == [
+        "f.yaml:28:3: warning: node 'extra' is not reachable from any entry (link it from a "
+        "menu or remove it)"
+    ]
+
+
+def test_all_errors_are_reported_at_once_in_file_order() -> None:
+    text = GOOD.replace("next: main", "next: nowhere").replace("prompt: goodbye", "prompt: nope")
+    found = problems(text)
+    assert [line.split(":")[1] for line in found] == ["8", "9", "16", "20", "22"]
+    assert ["warning" in line for line in found] == [False, True, True, True, False]
+
+
+def test_anchors_and_aliases_are_refused_before_any_expansion() -> None:
+    laughs = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for i in range(1, 9):
+        laughs += f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join(['*' + chr(96 + i)] * 9)}]\n"
+    found = problems(laughs)
+    assert found[0] == (
+        "f.yaml:1:4: YAML anchors and aliases (&name, *name) are not allowed in flows (write the "
+        "node out, or use a goto node)"
+    )
+
+
+def test_files_over_the_size_limit_are_refused() -> None:
+    huge = GOOD + "#" * (1024 * 1024)
+    assert problems(huge) == [
+        f"f.yaml:1:1: file is {len(huge)} bytes; flows are limited to 1048576 (split it)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "f.yaml:1:1: the file is empty (see docs/flows.md for an example)"),
+        ("nodes: [\n", "f.yaml:2:1: not valid YAML: expected the node content"),
+        ("- a\n", "f.yaml:1:1: a flow file must be a mapping (key: value lines)"),
+        ("languages: [en]\n", "f.yaml:1:1: missing 'entry' (see docs/flows.md)"),
+    ],
+)
+def test_broken_files_get_one_clear_line(text: str, message: str) -> None:
+    assert any(p.startswith(message) for p in problems(text)), problems(text)
+
+
+def test_a_number_may_belong_to_one_file_only(tmp_path: Path) -> None:
+    for name in ("a.yaml", "b.yaml"):
+        (tmp_path / name).write_text(GOOD)
+    with pytest.raises(FlowError) as caught:
+        compile_files([tmp_path / "a.yaml", tmp_path / "b.yaml"], CATALOG)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'b.yaml'}:1:1: number 74951234567 is also an entry of "
+        f"{tmp_path / 'a.yaml'} (a number may belong to one flow only)"
+    ]
+
+
+def write_prompts(root: Path) -> None:
+    for lang in ("en", "ru"):
+        for name in ("greeting", "main_menu", "goodbye"):
+            (root / lang).mkdir(parents=True, exist_ok=True)
+            (root / lang / f"{name}.txt").write_text(name)
+
+
+def test_check_command_summary_and_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_prompts(tmp_path / "prompts")
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(GOOD)
+    bad.write_text(GOOD.replace("next: main", "next: nowhere"))
+    prompts = str(tmp_path / "prompts")
+    assert main(["check", str(good), "--prompts", prompts]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: 1 file, 1 numbers, 4 nodes, languages en,ru, version ")
+    assert out.count("\n") == 1
+    assert main(["check", str(bad), "--prompts", prompts]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{bad}:8:11: node 'welcome': next goes to 'nowhere'")
+    assert lines[-1] == "1 error(s)"
+
+
+def test_prompt_catalog_reads_sources(tmp_path: Path) -> None:
+    write_prompts(tmp_path)
+    catalog = PromptCatalog.scan(tmp_path)
+    assert catalog.has("ru", "main_menu")
+    assert not catalog.has("de", "main_menu")
+    assert catalog.source("de", "x") == tmp_path / "de" / "x.txt"

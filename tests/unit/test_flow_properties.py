@@ -1,0 +1,169 @@
+"""Tier 1 properties: no generated valid flow traps a caller; no input crashes the checker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from switchboard.ari import events as ari
+from switchboard.engine import CallState, EngineEvent, Phase, TimerFired, new_call, step
+from switchboard.flows import FlowError, compile_flow
+from switchboard.flows.model import MENU_KEYS, Menu
+from tests.flowkit import CATALOG, flow
+
+KEYS = sorted(MENU_KEYS)
+ENDS = ("hangup", "voicemail", "handback")
+MAX_EVENTS = 3000  # far above what max_menu_visits (20) x attempts (6) x prompts allows
+
+
+@st.composite
+def valid_flows(draw: st.DrawFn) -> dict[str, Any]:
+    """Flows the checker accepts by construction: silent edges only go forward."""
+    count = draw(st.integers(2, 9))
+    names = [f"n{i}" for i in range(count)]
+    nodes: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        ahead = names[i + 1 :]
+        kinds = ["hangup", "voicemail", "handback"]
+        if ahead:
+            kinds += ["play", "menu", "language", "set", "goto", "route"]
+        kind = draw(st.sampled_from(kinds))
+        forward = draw(st.sampled_from(ahead)) if ahead else ""
+        nodes[name] = _node(draw, kind, forward, names)
+    return {"languages": ["en", "ru"], "entry": {"100": names[0]}, "nodes": nodes}
+
+
+def _node(draw: st.DrawFn, kind: str, forward: str, names: list[str]) -> dict[str, Any]:
+    node: dict[str, Any] = {"kind": kind}
+    if kind == "play":
+        node |= {"prompt": "greeting", "next": forward, "interruptible": draw(st.booleans())}
+    elif kind == "menu":
+        keys = draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=6, unique=True))
+        choices: dict[str, Any] = {}
+        for key in keys[:5]:
+            choices[key] = draw(
+                st.sampled_from(names) | st.just({"back": True}) | st.just({"repeat": True})
+            )
+        node |= {"prompt": "main_menu", "choices": choices, "on_fail": forward,
+                 "retries": draw(st.integers(0, 5)), "invalid_prompt": "invalid"}  # fmt: skip
+    elif kind == "language":
+        node |= {"language": draw(st.sampled_from(["en", "ru"])), "next": forward}
+    elif kind == "set":
+        node |= {"vars": {"skill": "x"}, "next": forward}
+    elif kind == "goto":
+        node |= {"target": forward}
+    elif kind == "route":
+        node |= {"endpoint": "PJSIP/agent100", "on_fail": forward}
+    elif kind == "voicemail":
+        node |= {"mailbox": "100"}
+    return node
+
+
+def next_events(state: CallState) -> list[EngineEvent]:
+    """What Asterisk or the caller can do next in this state."""
+    events: list[EngineEvent] = []
+    if state.playing is not None:
+        events.append(ari.PlaybackFinished(playback=ari.Playback(id=state.playing.playback_id)))
+    if state.timer:
+        events.append(TimerFired(state.timer))
+    if state.phase is Phase.IVR:
+        caller = ari.Channel(id="c1")
+        events += [ari.ChannelDtmfReceived(channel=caller, digit=k) for k in KEYS]
+    if state.phase is Phase.DIALING:
+        leg = ari.Channel(id=state.leg)
+        events += [ari.ChannelDestroyed(channel=leg, cause=19), ari.StasisStart(channel=leg)]
+    return events
+
+
+def stubborn(state: CallState, policy: str) -> EngineEvent | None:
+    """The caller who tries hardest to stay in the IVR, by one policy."""
+    if state.phase is Phase.DIALING:
+        return ari.ChannelDestroyed(channel=ari.Channel(id=state.leg), cause=19)
+    if state.playing is not None:
+        return ari.PlaybackFinished(playback=ari.Playback(id=state.playing.playback_id))
+    menu = state.flow.nodes[state.node].kind
+    if not isinstance(menu, Menu) or not state.timer:
+        return None
+    caller = ari.Channel(id="c1")
+    if policy == "invalid":
+        wrong = [k for k in KEYS if menu.action_for(k) is None]
+        if wrong:
+            return ari.ChannelDtmfReceived(channel=caller, digit=wrong[0])
+    if policy == "loop":  # into another menu if it can, else back, else repeat
+        for wanted in ("goto", "back", "repeat"):
+            for key in KEYS:
+                choice = menu.action_for(key)
+                if choice is None or choice.action != wanted:
+                    continue
+                if wanted != "goto" or isinstance(state.flow.nodes[choice.target].kind, Menu):
+                    return ari.ChannelDtmfReceived(channel=caller, digit=key)
+    return TimerFired(state.timer)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(valid_flows(), st.sampled_from(["random", "silent", "invalid", "loop"]), st.data())
+def test_every_caller_reaches_an_end_in_bounded_steps(
+    raw: dict[str, Any], policy: str, data: st.DataObject
+) -> None:
+    """Whatever the caller does (at random, or stubbornly silent, wrong or circling
+    through menus), the call ends or reaches an agent within a bounded number of events."""
+    compiled = flow(yaml.safe_dump(raw))
+    state, _ = step(
+        new_call("c1", compiled, compiled.entry["100"]),
+        ari.StasisStart(channel=ari.Channel(id="c1"), args=("inbound", "100")),
+    )
+    for _ in range(MAX_EVENTS):
+        if state.terminal or state.phase is Phase.CONNECTED:
+            return
+        possible = next_events(state)
+        assert possible, f"caller stuck with nothing to do at {state.node} ({state.phase})"
+        chosen = stubborn(state, policy) if policy != "random" else None
+        state, _ = step(state, chosen or data.draw(st.sampled_from(possible)))
+    raise AssertionError(f"no end after {MAX_EVENTS} events; path {state.path[-20:]}")
+
+
+FIELDS = ["kind", "next", "prompt", "prompts", "choices", "on_fail", "target", "timeout",
+          "retries", "language", "languages", "entry", "nodes", "vars", "endpoint", "back",
+          "mailbox", "interruptible", "1", "*", "a", "b"]  # fmt: skip
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 100)
+    | st.sampled_from(
+        [*FIELDS, "play", "menu", "hangup", "route", "en", "ru", "greeting", "PJSIP/x", ""]
+    )
+)
+TREES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(FIELDS), inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+def check(raw: bytes) -> list[str]:
+    """The checker's verdict: [] for a valid flow, else its problems. Anything other
+    than FlowError escaping from here fails the test."""
+    try:
+        compile_flow("fuzz.yaml", raw, CATALOG)
+    except FlowError as exc:
+        return [str(p) for p in exc.problems]
+    return []
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(TREES)
+def test_random_yaml_structures_only_ever_raise_flow_error(tree: object) -> None:
+    found = check(yaml.safe_dump(tree).encode())
+    assert all(p.startswith("fuzz.yaml:") for p in found)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_random_bytes_only_ever_raise_flow_error(raw: bytes) -> None:
+    found = check(raw)
+    assert all(p.startswith("fuzz.yaml:") for p in found)
