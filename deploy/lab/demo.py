@@ -29,8 +29,10 @@ from tests.e2e.lab import (  # noqa: E402
     stop_lab,
     wait_for_channel_count,
 )
+from tests.e2e.sipp_scenarios import call_pressing_keys  # noqa: E402
 
 NO_ANSWER = SCENARIOS / "agent_ring_no_answer.xml"
+IVR_NUMBER = "74951234568"
 ARTIFACTS = REPO / "artifacts" / "demo"
 
 
@@ -38,6 +40,13 @@ def answered_by_agent100() -> dict[str, int]:
     agent = start_agent_uas(AGENT_PORTS["agent100"])
     caller = run_caller(COMPANY_NUMBER, hold_ms=7000)
     return {"caller": caller.returncode, "agent100": finish_sipp(agent)}
+
+
+def ivr_keys_to_sales() -> dict[str, int]:
+    agent = start_agent_uas(AGENT_PORTS["agent101"])
+    keys = [(5000, "1"), (1500, "7"), (2500, "1")]  # sales, a wrong key, new customer
+    caller = call_pressing_keys(IVR_NUMBER, keys, 3000, "demo_ivr")
+    return {"caller": caller.returncode, "agent101": finish_sipp(agent)}
 
 
 def agent100_does_not_answer() -> dict[str, int]:
@@ -98,26 +107,29 @@ def main() -> int:
     try:
         daemon.start()
         print(f"Daemon connected to ARI as 'switchboard' (log: {daemon.log_path})")
-        results.append(
-            run_scenario(
+        scenarios: list[tuple[str, Callable[[], dict[str, int]]]] = [
+            (
                 "1. A caller dials the company number: greeting, agent100 answers, caller hangs up",
                 answered_by_agent100,
-                daemon,
-            )
-        )
-        results.append(
-            run_scenario(
-                "2. agent100 does not answer: the daemon hands the caller back to the dialplan,"
+            ),
+            (
+                f"2. IVR line {IVR_NUMBER}: the caller presses 1 (sales), 7 (not a choice: "
+                "'invalid', the menu again), 1 (new customer); agent101 answers",
+                ivr_keys_to_sales,
+            ),
+            (
+                "3. agent100 does not answer: the flow hands the caller back to the dialplan,"
                 " whose fallback group rings and agent101 answers",
                 agent100_does_not_answer,
-                daemon,
-            )
-        )
+            ),
+        ]
+        for title, scenario in scenarios:
+            results.append(run_scenario(title, scenario, daemon))
         code = daemon.stop()
         print(f"\nDaemon stopped with SIGTERM: exit {code}")
         results.append(
             run_scenario(
-                "3. The daemon is down: the dialplan's fallback rings the group, agent100 answers",
+                "4. The daemon is down: the dialplan's fallback rings the group, agent100 answers",
                 daemon_down,
                 None,
             )

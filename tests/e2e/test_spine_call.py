@@ -60,7 +60,7 @@ async def test_caller_is_greeted_bridged_to_agent100_and_both_legs_end(
     call_id = only_call(daemon)
 
     # Asterisk played the greeting to the caller, start to finish.
-    greeting = f"{call_id}-greeting"
+    greeting = f"{call_id}-pb1"  # the call's first id: the greeting
     assert [
         e["playback"]["state"]
         for e in asterisk.of_type("PlaybackStarted")
@@ -77,10 +77,10 @@ async def test_caller_is_greeted_bridged_to_agent100_and_both_legs_end(
         for e in asterisk.of_type("ChannelEnteredBridge")
         if e["bridge"]["id"] == f"{call_id}-bridge"
     }
-    assert bridged == {call_id, f"{call_id}-agent"}
+    assert bridged == {call_id, f"{call_id}-leg2"}
     # Both channels were destroyed: the agent's leg did not outlive the caller.
     destroyed = {e["channel"]["id"] for e in asterisk.of_type("ChannelDestroyed")}
-    assert {call_id, f"{call_id}-agent"} <= destroyed
+    assert {call_id, f"{call_id}-leg2"} <= destroyed
 
     path = [
         (t["from"], t["to"], t["event"])
@@ -88,14 +88,14 @@ async def test_caller_is_greeted_bridged_to_agent100_and_both_legs_end(
         if t["msg"] == "call.transition"
     ]
     assert path[:3] == [
-        ("new", "greeting", "StasisStart"),
-        ("greeting", "dialing", "PlaybackFinished"),
+        ("new", "ivr", "StasisStart"),
+        ("ivr", "dialing", "PlaybackFinished"),
         ("dialing", "connected", "StasisStart"),
     ]
     # Asterisk reports the caller's BYE as a hang-up request, then StasisEnd.
     assert path[3:] == [("connected", "ended", "ChannelHangupRequest")]
     hangup = next(t for t in daemon.trace(call_id) if t.get("to") == "ended")
-    assert hangup["commands"] == [f"Hangup({call_id}-agent)", f"DestroyBridge({call_id}-bridge)"]
+    assert hangup["commands"] == [f"Hangup({call_id}-leg2)", f"DestroyBridge({call_id}-bridge)"]
     ended = daemon.trace(call_id)[-1]
     assert (ended["msg"], ended["outcome"], ended["answered_by"]) == (
         "call.end",
@@ -125,9 +125,10 @@ async def test_agent_who_does_not_answer_hands_the_caller_to_the_dialplan_fallba
     assert await asyncio.to_thread(wait_for_channel_count, 0) == 0
     call_id = only_call(daemon)
     ended = daemon.wait_for("call.end", call_id)
-    assert ended["outcome"] == "no_answer"
+    assert (ended["outcome"], ended["route_result"]) == ("handed_back", "no_answer")
+    assert ended["path"] == ["welcome", "ring_agent100", "dialplan_fallback"]
     assert [t["to"] for t in daemon.trace(call_id) if t["msg"] == "call.transition"] == [
-        "greeting",
+        "ivr",
         "dialing",
         "handed_back",
     ]
