@@ -70,8 +70,9 @@ def print_daemon_trace(daemon: DaemonProcess, call_id: str) -> None:
 
 def print_dialplan_trace(log: AsteriskLog) -> None:
     for line in log.notices():
-        if "switchboard" in line:
-            print("  dialplan: " + line.split(": ", 1)[-1].strip())
+        said = line.split("] ", 1)[-1].split(": ", 1)[-1].strip()
+        if said.startswith("switchboard"):  # the dialplan's own Log(NOTICE, ...) lines
+            print("  dialplan: " + said)
 
 
 def run_scenario(
