@@ -116,7 +116,7 @@ async def _serve(config: Config, flows: FlowRegistry) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, flows.reload)
+    loop.add_signal_handler(signal.SIGHUP, flows.request_reload)
     return await run_daemon(config, flows, stop)
 
 

@@ -391,3 +391,45 @@ async def test_drain_timeout_leaves_connected_calls_bridged_and_exits_0(
         assert await asyncio.wait_for(asyncio.shield(running.task), 5) == 0
     assert messages(caplog, "drain.timeout")[0].__dict__["calls_left"] == 1
     assert torn_down(fake, caller) == []
+
+
+async def test_a_refused_ringback_does_not_stop_the_agent_from_being_rung(fake: FakeAri) -> None:
+    async with daemon(fake):
+        caller = fake.new_channel()
+        fake.fail("POST", rf"/channels/{caller}/ring", 500, '{"message":"Internal"}')
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/bridges/{caller}-bridge/addChannel")
+        await fake.caller_hangs_up(caller)
+        await fake.wait_request("DELETE", rf"/channels/{leg(caller)}")
+
+
+SILENT_MENU = """
+languages: [en]
+entry: {"74951234567": main}
+nodes:
+  main: {kind: menu, prompt: main_menu, choices: {"1": bye}, timeout: 1, retries: 1,
+         timeout_prompt: no_input, on_fail: bye}
+  bye: {kind: hangup, prompt: goodbye}
+"""
+
+
+async def test_menu_timers_run_on_the_runner_clock_and_end_a_silent_caller(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with daemon(fake, flow=SILENT_MENU):
+        caller = fake.new_channel()
+        started = asyncio.get_running_loop().time()
+        await fake.stasis_start(caller)
+        await fake.wait_request("DELETE", rf"/channels/{caller}", within=10)
+        elapsed = asyncio.get_running_loop().time() - started
+    played = [r.query["media"] for r in fake.requested("POST", rf"/channels/{caller}/play/.*")]
+    assert played == [
+        "sound:switchboard/main_menu",
+        "sound:switchboard/no_input",
+        "sound:switchboard/main_menu",
+        "sound:switchboard/no_input",
+        "sound:switchboard/goodbye",
+    ]
+    assert elapsed >= 2.0  # two 1 s timeouts
+    fired = [r for r in messages(caplog, "call.transition") if r.__dict__["event"] == "TimerFired"]
+    assert len(fired) == 2

@@ -365,6 +365,52 @@ def test_back_returns_to_the_previous_menu() -> None:
     assert caller.state.menu_stack == ("main",)
 
 
+def test_back_on_the_first_menu_plays_it_again() -> None:
+    top = flow("""
+    languages: [en]
+    entry: {"100": top}
+    nodes:
+      top: {kind: menu, prompt: main_menu, choices: {"1": bye, "9": {back: true}}, on_fail: bye}
+      bye: {kind: hangup}
+    """)
+    caller = Caller(top)
+    caller.dials()
+    caller.hears_all()
+    caller.presses("9")
+    assert caller.prompts() == [("main_menu", "en"), ("main_menu", "en")]
+    assert (caller.state.node, caller.state.attempts, caller.state.menu_stack) == (
+        "top",
+        0,
+        ("top",),
+    )
+
+
+def test_a_key_during_the_invalid_prompt_counts_in_the_menu() -> None:
+    caller = in_menu("main")
+    caller.presses("7")  # "invalid" starts playing
+    issued = caller.presses("1")
+    assert isinstance(issued[0], StopPlayback)
+    assert caller.state.node == "sales"
+
+
+def test_a_menu_prompt_that_cannot_play_still_waits_for_a_key() -> None:
+    caller = Caller(IVR)
+    caller.dials()
+    play = caller.hears_prompt_end()[-1]  # the main menu prompt
+    issued = caller.send(CommandFailed(play, 500, "no such file"))
+    assert isinstance(issued[-1], StartTimer)
+
+
+def test_a_long_chain_of_silent_nodes_is_run_in_one_step() -> None:
+    chain = "".join(
+        f"  s{i}: {{kind: set, vars: {{n: '{i}'}}, next: s{i + 1}}}\n" for i in range(150)
+    )
+    text = 'languages: [en]\nentry: {"100": s0}\nnodes:\n' + chain + "  s150: {kind: hangup}\n"
+    caller = Caller(flow(text))
+    assert caller.dials()[-1] == Hangup("c1")
+    assert caller.state.variables == {"n": "149"}
+
+
 def test_repeat_replays_the_menu_without_using_an_attempt() -> None:
     caller = in_menu("main")
     caller.presses("*")
@@ -424,13 +470,16 @@ def test_keys_during_a_non_interruptible_prompt_are_ignored_not_buffered() -> No
     assert caller.state.node == "main"  # the 2 was not kept
 
 
-def test_a_key_during_an_interruptible_prompt_skips_it() -> None:
+def test_a_key_during_an_interruptible_prompt_skips_it_and_is_not_kept_for_later() -> None:
     caller = Caller(TYPEAHEAD)
     caller.dials()
     issued = caller.presses("5")
     assert issued[0] == StopPlayback("c1-pb1")
     assert caller.state.node == "thanks"
-    assert caller.state.typeahead == "5"
+    assert caller.state.typeahead == ""  # "thanks" is not a menu: the key is dropped
+    caller.hears_all()
+    assert caller.prompts()[-1] == ("main_menu", "en")  # the menu plays; no "invalid"
+    assert caller.state.attempts == 0
 
 
 def test_a_key_typed_ahead_counts_in_the_next_menu() -> None:
@@ -465,11 +514,18 @@ def test_a_channel_language_the_flow_speaks_is_kept() -> None:
 
 
 def test_a_language_the_flow_does_not_speak_falls_back() -> None:
-    caller = Caller(IVR)
+    russian_first = flow("""
+    languages: [en, ru]
+    fallback_language: ru
+    entry: {"100": hello}
+    nodes:
+      hello: {kind: play, prompt: greeting, next: bye}
+      bye: {kind: hangup}
+    """)
+    caller = Caller(russian_first)
     caller.dials(language="de")
-    assert caller.prompts() == [("greeting", "en")]
-    assert IVR.language_for("ro") == "en"
-    assert IVR.language_for("ru") == "ru"
+    assert caller.prompts() == [("greeting", "ru")]  # the fallback, not the first language
+    assert russian_first.language_for("en") == "en"
 
 
 # -- late and stray events ----------------------------------------------------------------

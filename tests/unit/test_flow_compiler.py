@@ -113,7 +113,19 @@ def test_a_good_flow_compiles_to_frozen_nodes() -> None:
             ('  "74951234567": welcome\n', '  "74951234567": welcome\n  "8 800": welcome\n'),
             "f.yaml:4:3: entry: '8 800' is not a phone number (digits with an optional leading +)",
         ),
-        (("    endpoint: PJSIP/agent101\n", ""), "f.yaml:17:5: node 'sales' needs 'endpoint'"),
+        (
+            ("    endpoint: PJSIP/agent101\n", ""),
+            "f.yaml:17:5: node 'sales' needs 'endpoint' (see docs/flows.md for the fields of each "
+            "kind)",
+        ),
+        (
+            (
+                "    kind: hangup\n    prompt: goodbye\n",
+                "    kind: voicemail\n    mailbox: sales\n",
+            ),
+            "f.yaml:22:14: node 'bye': mailbox: 'sales' is not valid "
+            "(expected a mailbox number such as 100 (digits))",
+        ),
         (
             ("    kind: route\n", "    kind: hours\n"),
             "f.yaml:17:11: node 'sales': kind 'hours' (business hours) is not available yet in "
@@ -231,3 +243,26 @@ def test_prompt_catalog_reads_sources(tmp_path: Path) -> None:
     assert catalog.has("ru", "main_menu")
     assert not catalog.has("de", "main_menu")
     assert catalog.source("de", "x") == tmp_path / "de" / "x.txt"
+
+
+def test_a_node_with_a_bad_kind_is_reported_once_not_at_every_reference() -> None:
+    found = problems(GOOD.replace("    kind: route\n", "    kind: rout\n"))
+    assert found == ["f.yaml:17:11: node 'sales': unknown kind 'rout' (did you mean 'route'?)"]
+
+
+def test_deep_nesting_is_refused_before_it_can_exhaust_the_stack() -> None:
+    assert problems("a: " + "[" * 5000) == [
+        "f.yaml:1:35: nested deeper than 32 levels (flows need far fewer)"
+    ]
+
+
+def test_a_thousand_chained_nodes_are_checked_without_recursion() -> None:
+    chain = "".join(f"  p{i}: {{kind: goto, target: p{i + 1}}}\n" for i in range(2000))
+    text = (
+        'languages: [en]\nentry: {"100": p0}\nnodes:\n'
+        + chain
+        + "  p2000: {kind: goto, target: p0}\n"
+    )
+    found = problems(text)
+    assert len(found) == 1
+    assert "a caller who presses nothing loops forever: p0 -> p1 -> " in found[0]

@@ -9,7 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from switchboard.ari import events as ari
-from switchboard.engine import CallState, EngineEvent, Phase, TimerFired, new_call, step
+from switchboard.engine import (
+    CallState,
+    CommandFailed,
+    EngineEvent,
+    Phase,
+    TimerFired,
+    new_call,
+    step,
+)
+from switchboard.engine.commands import Play
 from switchboard.flows import FlowError, compile_flow
 from switchboard.flows.model import MENU_KEYS, Menu
 from tests.flowkit import CATALOG, flow
@@ -65,8 +74,13 @@ def _node(draw: st.DrawFn, kind: str, forward: str, names: list[str]) -> dict[st
 def next_events(state: CallState) -> list[EngineEvent]:
     """What Asterisk or the caller can do next in this state."""
     events: list[EngineEvent] = []
+    if state.phase is Phase.IVR:
+        assert state.playing is not None or state.timer, f"caller in silence at {state.node}"
     if state.playing is not None:
-        events.append(ari.PlaybackFinished(playback=ari.Playback(id=state.playing.playback_id)))
+        playback = state.playing.playback_id
+        events.append(ari.PlaybackFinished(playback=ari.Playback(id=playback)))
+        refused = Play("c1", "sound:switchboard/x", playback)
+        events.append(CommandFailed(refused, 500, "prompt could not play"))
     if state.timer:
         events.append(TimerFired(state.timer))
     if state.phase is Phase.IVR:

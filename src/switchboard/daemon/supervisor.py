@@ -32,7 +32,8 @@ from switchboard.engine import (
     new_call,
     step,
 )
-from switchboard.engine.commands import CancelTimer, CreateBridge, Originate, StartTimer
+from switchboard.engine.call import SETUP_COMMANDS
+from switchboard.engine.commands import CancelTimer, CreateBridge, Originate, Play, StartTimer
 from switchboard.flows import FlowSet
 
 from .executor import Executor
@@ -55,6 +56,12 @@ def stasis_args(channel: ari.Channel) -> list[str]:
     return channel.app_data.split(",")[1:] if channel.app_name == "Stasis" else []
 
 
+def leg_of(channel: ari.Channel) -> str | None:
+    """For a leg we originated (in our app with ``leg,<call id>``): its call id."""
+    args = stasis_args(channel)
+    return args[1] if len(args) >= 2 and args[0] == LEG_ARG else None
+
+
 class CallRunner:
     """Runs one call: takes its events in order, steps the engine, executes commands."""
 
@@ -65,7 +72,7 @@ class CallRunner:
         self.queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
         self.channels: set[str] = {state.call_id}
         self.bridges: set[str] = set()
-        self.originating: set[str] = set()  # legs whose originate request is in flight
+        self.in_flight: set[str] = set()  # legs and playbacks whose request is under way
         self.timers: dict[str, asyncio.TimerHandle] = {}
 
     async def run(self) -> None:
@@ -125,17 +132,17 @@ class CallRunner:
                 pending.append(feedback)
 
     async def _execute(self, commands: list[Command]) -> EngineEvent | None:
-        """Run the commands in order. While the call is being built, the first failure
-        stops the batch (the engine decides what next); clean-up runs to the end."""
+        """Run the commands in order. If Asterisk refuses one that builds the call, the
+        batch stops there and the engine decides what next; other refusals (ringing,
+        stopping a prompt, clean-up) are logged and the batch goes on."""
         first_failure: EngineEvent | None = None
         for cmd in commands:
             if isinstance(cmd, StartTimer | CancelTimer):
                 self._timer(cmd)
                 continue
-            self._claim(cmd)
+            key = self._claim(cmd)
             feedback = await self.sup.executor.execute(cmd)
-            if isinstance(cmd, Originate):
-                self.originating.discard(cmd.channel_id)
+            self.in_flight.discard(key)
             if feedback is None:
                 continue
             log.info(
@@ -143,7 +150,7 @@ class CallRunner:
                 extra={"call_id": self.call_id, "result": repr(feedback)[:400]},
             )
             first_failure = first_failure or feedback
-            if not self.state.terminal:
+            if isinstance(cmd, SETUP_COMMANDS) and not self.state.terminal:
                 break
         return first_failure
 
@@ -161,13 +168,19 @@ class CallRunner:
         self.timers.pop(fired.timer_id, None)
         self.queue.put_nowait(fired)
 
-    def _claim(self, cmd: Command) -> None:
-        """Route a new leg's or bridge's events here *before* asking Asterisk for it."""
+    def _claim(self, cmd: Command) -> str:
+        """Route a new leg's or bridge's events here *before* asking Asterisk for it;
+        returns the id now in flight (reconcile must not take it for lost)."""
         if isinstance(cmd, Originate):
-            self.originating.add(cmd.channel_id)
+            self.in_flight.add(cmd.channel_id)
             self.sup.route(self, channel=cmd.channel_id)
-        elif isinstance(cmd, CreateBridge):
+            return cmd.channel_id
+        if isinstance(cmd, CreateBridge):
             self.sup.route(self, bridge=cmd.bridge_id)
+        if isinstance(cmd, Play):
+            self.in_flight.add(cmd.playback_id)
+            return cmd.playback_id
+        return ""
 
     async def _safe_fallback(self) -> None:
         """After a crash: the caller goes on in the dialplan, everything else is torn down."""
@@ -310,15 +323,19 @@ class Supervisor:
         )
 
     async def _catch_up(self, runner: CallRunner, channels: dict[str, ari.Channel]) -> None:
-        for channel_id in sorted(runner.channels - channels.keys() - runner.originating):
+        for channel_id in sorted(runner.channels - channels.keys() - runner.in_flight):
             runner.queue.put_nowait(ChannelGone(channel_id))
         state = runner.state
         leg = channels.get(state.leg) if state.leg else None
-        if state.phase is Phase.DIALING and leg is not None and stasis_args(leg)[:1] == [LEG_ARG]:
+        if state.phase is Phase.DIALING and leg is not None and leg_of(leg) == runner.call_id:
             # The agent answered (the leg entered our app) while we could not hear it.
             runner.queue.put_nowait(ari.StasisStart(channel=leg, args=(LEG_ARG, runner.call_id)))
         playing = state.playing
-        if playing is not None and not await self._playback_exists(playing.playback_id):
+        if (
+            playing is not None
+            and playing.playback_id not in runner.in_flight
+            and not await self._playback_exists(playing.playback_id)
+        ):
             playback = ari.Playback(id=playing.playback_id, state="done")
             runner.queue.put_nowait(ari.PlaybackFinished(playback=playback))
 
@@ -338,12 +355,12 @@ class Supervisor:
         hand the rest back after a grace; then destroy bridges no call owns."""
         unknown_ids = {c.id for c in unknown}
         by_id = {b.id: b for b in bridges}
-        callers = [c for c in unknown if stasis_args(c)[:1] != [LEG_ARG]]
-        legs_of = {c.id: stasis_args(c)[1:2] for c in unknown if stasis_args(c)[:1] == [LEG_ARG]}
+        callers = [c for c in unknown if leg_of(c) is None]
+        calls_of_legs = {c.id: leg_of(c) for c in unknown}
         for channel in callers:
             bridge = by_id.get(f"{channel.id}-bridge")
             members = set(bridge.channels) if bridge else set()
-            legs = [m for m in members & unknown_ids if legs_of.get(m) == [channel.id]]
+            legs = [m for m in members & unknown_ids if calls_of_legs.get(m) == channel.id]
             if channel.id in members and legs:
                 self._adopt(channel, legs[0])
             elif channel.id in members:  # talked to an agent who has since left
@@ -354,7 +371,7 @@ class Supervisor:
         if self._suspects:
             self._track(asyncio.create_task(self._hand_back_suspects(set(self._suspects))))
         for channel in unknown:
-            if stasis_args(channel)[:1] == [LEG_ARG] and channel.id not in self._routes:
+            if leg_of(channel) is not None and channel.id not in self._routes:
                 slog.info("reconcile.hangup_leg", extra={"channel": channel.id})
                 self._background(self.ari.hangup(channel.id), channel.id)
         for bridge in bridges:

@@ -36,7 +36,7 @@ from .commands import (
 from .events import ChannelGone, CommandFailed, Drain, EngineEvent, GuardExpired, TimerFired
 
 VOICEMAIL_CONTEXT = "switchboard-voicemail"  # dialplan/extensions_switchboard.conf
-MAX_CHAIN = 100  # nodes entered in one step without waiting for the caller
+_PASS_THROUGH = (flow_model.Language, flow_model.SetVars, flow_model.Goto)
 
 
 class Phase(StrEnum):
@@ -96,7 +96,7 @@ class CallState:
     attempts: int = 0  # of the current menu
     menu_stack: tuple[str, ...] = ()  # menus the caller came through, for "back"
     menu_visits: int = 0
-    typeahead: str = ""  # a key pressed during an interruptible play, for the next menu
+    typeahead: str = ""  # a key pressed during an interruptible play, for a menu right after
     leg: str = ""  # the agent leg being rung or talked to
     bridge_created: bool = False
     path: tuple[str, ...] = ()  # nodes entered, in order
@@ -174,7 +174,9 @@ class Trigger(StrEnum):
 
 
 _LEG_ENDED = (ari.StasisEnd, ari.ChannelHangupRequest, ari.ChannelDestroyed)
-_SETUP_COMMANDS = (Answer, Play, Originate, CreateBridge, AddToBridge)
+# Commands that build the call: if Asterisk refuses one, the engine must decide what
+# next (the runner stops the batch there). Refusals of the others change nothing.
+SETUP_COMMANDS = (Answer, Play, Originate, CreateBridge, AddToBridge)
 
 
 def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
@@ -202,7 +204,7 @@ def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
             return None  # not in Stasis any more: the dialplan already has the caller
         case CommandFailed(command=ContinueInDialplan()):
             return Trigger.HANDBACK_FAILED
-        case CommandFailed(command=cmd) if isinstance(cmd, _SETUP_COMMANDS):
+        case CommandFailed(command=cmd) if isinstance(cmd, SETUP_COMMANDS):
             return Trigger.SETUP_FAILED
         case GuardExpired(phase=phase) if phase == state.phase:
             return Trigger.STALLED
@@ -226,9 +228,11 @@ Handler = Callable[[CallState, EngineEvent], Step]
 
 def _enter(state: CallState, node_id: str, cmds: list[Command]) -> Step:
     """Run nodes from ``node_id`` until one waits for the caller or Asterisk."""
-    for _ in range(MAX_CHAIN):
+    for _ in range(len(state.flow.nodes) + 1):  # the checker forbids loops of silent edges
         node = state.flow.nodes[node_id]
         state = replace(state, node=node_id, path=(*state.path, node_id), playing=None)
+        if not isinstance(node.kind, (*_PASS_THROUGH, flow_model.Menu)):
+            state = replace(state, typeahead="")  # a key is kept only for a menu right after
         match node.kind:
             case flow_model.Language(language=language, next=nxt):
                 state, node_id = replace(state, language=language), nxt
@@ -240,7 +244,7 @@ def _enter(state: CallState, node_id: str, cmds: list[Command]) -> Step:
             case flow_model.Menu(on_fail=on_fail) if (
                 state.menu_visits >= state.flow.max_menu_visits
             ):
-                node_id = on_fail  # the caller has been through enough menus
+                state, node_id = replace(state, typeahead=""), on_fail  # enough menus
             case flow_model.Menu() as menu:
                 return _enter_menu(state, node_id, menu, cmds)
             case flow_model.Play(prompts=prompts, interruptible=interruptible, next=nxt):
@@ -373,7 +377,7 @@ def _start(state: CallState, event: EngineEvent) -> Step:
     assert isinstance(event, ari.StasisStart)
     ch = event.channel
     flow = state.flow
-    language = ch.language if ch.language in flow.languages else flow.languages[0]
+    language = flow.language_for(ch.language)
     state = replace(
         state,
         phase=Phase.IVR,

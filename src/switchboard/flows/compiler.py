@@ -41,6 +41,7 @@ from .model import (
 from .prompts import PromptCatalog
 
 MAX_FLOW_BYTES = 1024 * 1024
+MAX_DEPTH = 32  # YAML nesting; a flow needs 5 or 6
 T = TypeVar("T")
 
 NODE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
@@ -49,7 +50,7 @@ LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 PROMPT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 ENDPOINT = re.compile(r"[A-Za-z]+/[^\s,&]+")
-MAILBOX = re.compile(r"[0-9A-Za-z_]{1,32}")
+MAILBOX = re.compile(r"[0-9]{1,32}")  # [switchboard-voicemail] matches digits
 
 KIND_FIELDS: dict[str, frozenset[str]] = {
     "play": frozenset({"prompt", "prompts", "next", "interruptible"}),
@@ -117,6 +118,7 @@ class _Reader:
     problems: list[FlowProblem] = field(default_factory=list)
     refs: list[_Ref] = field(default_factory=list)
     prompts: list[tuple[str, Pos]] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # nodes already reported as unbuildable
 
     def pos(self, node: yaml.Node) -> Pos:
         return Pos(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -166,7 +168,7 @@ class _Reader:
             value = kind(raw)
         except ValueError:
             if raw:
-                self.error(node, f"{what}: {raw!r} is not a number")
+                self.error(node, f"{what}: {raw!r} is not a number (use {low:g} to {high:g})")
             return None
         if not low <= float(value) <= high:  # type: ignore[arg-type]
             self.error(node, f"{what} is {raw}, out of range (use {low:g} to {high:g})")
@@ -219,7 +221,7 @@ def _describe(pattern: re.Pattern[str]) -> str:
         PROMPT.pattern: "a prompt name: lower-case letters, digits, _ or -",
         VAR_NAME.pattern: "a lower-case name: letters, digits and _",
         ENDPOINT.pattern: "TECH/resource, such as PJSIP/agent100",
-        MAILBOX.pattern: "a mailbox number such as 100",
+        MAILBOX.pattern: "a mailbox number such as 100 (digits)",
     }.get(pattern.pattern, pattern.pattern)
 
 
@@ -241,10 +243,18 @@ def _compose(name: str, raw: bytes) -> tuple[yaml.Node | None, list[FlowProblem]
     problems: list[FlowProblem] = []
     try:
         # Anchors and aliases are refused before anything is built from them, so an
-        # exponential "billion laughs" expansion never happens.
+        # exponential "billion laughs" expansion never happens; so is deep nesting,
+        # which would exhaust the composer's recursion.
+        depth = 0
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            anchored = isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)
+            depth += isinstance(event, yaml.CollectionStartEvent)
+            depth -= isinstance(event, yaml.CollectionEndEvent)
             mark = event.start_mark
+            if depth > MAX_DEPTH and mark is not None:
+                where = Pos(name, mark.line + 1, mark.column + 1)
+                message = f"nested deeper than {MAX_DEPTH} levels (flows need far fewer)"
+                return None, [FlowProblem(where, message)]
+            anchored = isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)
             if anchored and mark is not None:
                 problems.append(
                     FlowProblem(
@@ -340,7 +350,11 @@ def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
         node = top["fallback_language"][1]
         fallback = reader.text(node, "fallback_language", LANGUAGE)
         if fallback and languages and fallback not in languages:
-            reader.error(node, f"fallback_language {fallback!r} is not one of the languages")
+            reader.error(
+                node,
+                f"fallback_language {fallback!r} is not one of the languages "
+                f"(use one of {', '.join(languages)})",
+            )
     max_visits = 20
     if "limits" in top:
         limits = reader.mapping(top["limits"][1], "limits")
@@ -395,6 +409,8 @@ def _nodes(reader: _Reader, node: yaml.Node, languages: tuple[str, ...]) -> dict
         kind = _node_kind(reader, node_id, value, languages)
         if kind is not None:
             nodes[node_id] = Node(node_id, kind, reader.pos(key))
+        else:
+            reader.broken.add(node_id)
     return nodes
 
 
@@ -440,7 +456,11 @@ class _NodeReader:
 
     def required(self, field_name: str) -> yaml.Node | None:
         if field_name not in self.items:
-            self.reader.error(self.node, f"node {self.node_id!r} needs {field_name!r}")
+            self.reader.error(
+                self.node,
+                f"node {self.node_id!r} needs {field_name!r} "
+                "(see docs/flows.md for the fields of each kind)",
+            )
             return None
         return self.items[field_name][1]
 
@@ -501,7 +521,10 @@ def _menu(n: _NodeReader) -> NodeKind:
                 f"{n.what(name)} {key!r} is also a choice (pick a key the menu does not use)",
             )
     if repeat_key and repeat_key == back_key:
-        n.reader.error(n.items["back_key"][1], f"{n.what('back_key')} is the same as repeat_key")
+        n.reader.error(
+            n.items["back_key"][1],
+            f"{n.what('back_key')} is the same as repeat_key (give them different keys)",
+        )
     return Menu(
         prompts=prompts,
         choices=MappingProxyType(choices),
@@ -547,6 +570,8 @@ def _choice(n: _NodeReader, key: str, value: yaml.Node) -> Choice:
         return Choice(target=n.reader.ref(value, n.node_id, f"choice {key}"))
     items = n.reader.mapping(value, f"{n.what('choice')} {key}")
     n.reader.check_fields(items, frozenset({"back", "repeat"}), f"{n.what('choice')} {key}")
+    if "back" in items and "repeat" in items:
+        n.reader.error(value, f"{n.what('choice')} {key}: back or repeat, not both")
     if "back" in items and n.reader.boolean(items["back"][1], f"choice {key}: back"):
         return Choice(action="back")
     if "repeat" in items and n.reader.boolean(items["repeat"][1], f"choice {key}: repeat"):
@@ -631,7 +656,7 @@ def _check_graph(reader: _Reader, flow: Flow | None, catalog: PromptCatalog) -> 
         return
     known = flow.nodes
     for ref in reader.refs:
-        if ref.target not in known:
+        if ref.target not in known and ref.target not in reader.broken:
             hint = _suggest(ref.target, known) or "add the node or fix the name"
             where = "entry" if ref.source == "entry" else f"node {ref.source!r}"
             reader.problems.append(
@@ -658,30 +683,36 @@ def _check_prompts(reader: _Reader, flow: Flow, catalog: PromptCatalog) -> None:
 
 
 def _check_silent_loops(reader: _Reader, flow: Flow) -> None:
-    """A caller who presses nothing must always reach a route, voicemail, hangup or
-    handback: the silent edges (next, target, on_fail) must not loop."""
+    """A caller who presses nothing must always reach a hangup, voicemail or handback:
+    the silent edges (next, target, on_fail) must not loop. Iterative depth-first
+    search, so a very long flow cannot exhaust the stack."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = known to get out
     reported: set[frozenset[str]] = set()
-
-    def visit(node_id: str, path: list[str]) -> None:
-        state[node_id] = 1
-        path.append(node_id)
-        for nxt in silent_exits(flow.nodes[node_id].kind):
-            if nxt not in flow.nodes:
-                continue  # reported as a missing node
+    for start in flow.nodes:
+        if start in state:
+            continue
+        path: list[str] = [start]
+        todo: list[list[str]] = [_silent_next(flow, start)]
+        state[start] = 1
+        while todo:
+            if not todo[-1]:
+                state[path.pop()] = 2
+                todo.pop()
+                continue
+            nxt = todo[-1].pop()
             if state.get(nxt) == 1:
                 loop = path[path.index(nxt) :]
                 if frozenset(loop) not in reported:
                     reported.add(frozenset(loop))
                     _report_loop(reader, flow, loop)
             elif nxt not in state:
-                visit(nxt, path)
-        path.pop()
-        state[node_id] = 2
+                state[nxt] = 1
+                path.append(nxt)
+                todo.append(_silent_next(flow, nxt))
 
-    for node_id in flow.nodes:
-        if node_id not in state:
-            visit(node_id, [])
+
+def _silent_next(flow: Flow, node_id: str) -> list[str]:
+    return [n for n in silent_exits(flow.nodes[node_id].kind) if n in flow.nodes]
 
 
 def _report_loop(reader: _Reader, flow: Flow, loop: list[str]) -> None:

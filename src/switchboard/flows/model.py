@@ -102,7 +102,6 @@ class Handback:
 
 
 NodeKind = Play | Menu | Language | SetVars | Route | Goto | Hangup | Voicemail | Handback
-TERMINAL_KINDS = (Route, Hangup, Voicemail, Handback)
 
 
 @dataclass(frozen=True, slots=True)

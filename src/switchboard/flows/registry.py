@@ -1,13 +1,15 @@
 """The flows the daemon serves now, and their safe live reload.
 
-A new version is compiled and checked first; only a valid one replaces the
-current ``FlowSet`` (one reference swap). Calls hold the flow they started with,
-so calls in progress finish on their version and new calls get the new one.
+A new version is compiled and checked first (in a worker thread, so calls are not
+held up); only a valid one replaces the current ``FlowSet`` (one reference swap
+on the event loop). Calls hold the flow they started with, so calls in progress
+finish on their version and new calls get the new one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from pathlib import Path
 
@@ -22,8 +24,9 @@ class FlowRegistry:
     def __init__(self, paths: list[Path], prompts_dir: Path) -> None:
         self.paths = paths
         self.prompts_dir = prompts_dir
+        self._signature = self._fingerprint()  # before compiling: a later write is seen
         self.current = self._compile()  # FlowError here: the daemon must not start
-        self._signature = self._stat()
+        self._pending: asyncio.Task[bool] | None = None
         log.info("flows.loaded", extra={"version": self.current.version, "files": self._names()})
 
     def _names(self) -> list[str]:
@@ -35,35 +38,54 @@ class FlowRegistry:
             log.warning("flows.warning", extra={"problem": str(warning)})
         return flows
 
-    def _stat(self) -> tuple[tuple[int, int], ...]:
-        signature = []
+    def _fingerprint(self) -> str:
+        """What the files hold now (content, not timestamps: same-size rewrites count)."""
+        digest = hashlib.sha256()
         for path in self.paths:
             try:
-                st = path.stat()
-                signature.append((st.st_mtime_ns, st.st_size))
-            except OSError:
-                signature.append((-1, -1))
-        return tuple(signature)
+                digest.update(path.read_bytes())
+            except OSError as exc:
+                digest.update(f"unreadable:{exc.errno}".encode())
+            digest.update(b"\0")
+        return digest.hexdigest()
 
-    def reload(self) -> bool:
-        """Compile the files again; swap in the result if valid and different."""
-        self._signature = self._stat()
+    def _checked(self) -> FlowSet | None:
+        """Compile the files again; None (and the problems logged) if they are not valid."""
+        self._signature = self._fingerprint()
         try:
-            flows = self._compile()
+            return self._compile()
         except FlowError as exc:
             problems = [str(p) for p in exc.problems]
             kept = self.current.version
             log.error("flows.reload_rejected", extra={"kept_version": kept, "problems": problems})
-            return False
-        if flows.version == self.current.version:
+        except Exception:  # a checker bug must not stop the daemon or the watcher
+            log.exception("flows.reload_failed", extra={"kept_version": self.current.version})
+        return None
+
+    def _swap(self, flows: FlowSet | None) -> bool:
+        if flows is None or flows.version == self.current.version:
             return False
         old, self.current = self.current, flows
         log.info("flows.reloaded", extra={"from": old.version, "to": flows.version})
         return True
 
+    def reload(self) -> bool:
+        """Compile and swap in this thread (start-up, tests)."""
+        return self._swap(self._checked())
+
+    async def reload_async(self) -> bool:
+        """Compile in a worker thread, swap on the loop: calls are not held up."""
+        return self._swap(await asyncio.to_thread(self._checked))
+
+    def request_reload(self) -> None:
+        """For SIGHUP: start a reload unless one is under way."""
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.get_running_loop().create_task(self.reload_async())
+
     async def watch(self, interval: float) -> None:
-        """Reload when a file's size or modification time changes."""
+        """Reload when a file's content changes."""
         while True:
             await asyncio.sleep(interval)
-            if self._stat() != self._signature:
-                self.reload()
+            changed = await asyncio.to_thread(self._fingerprint)
+            if changed != self._signature:
+                await self.reload_async()
