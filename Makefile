@@ -32,6 +32,7 @@ demo: venv lab pg
 
 bench: venv
 	$(PY) bench/bench_first_command.py
+	$(PY) bench/bench_flows.py
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml

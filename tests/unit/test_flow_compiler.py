@@ -192,7 +192,7 @@ def test_files_over_the_size_limit_are_refused() -> None:
     ("text", "message"),
     [
         ("", "f.yaml:1:1: the file is empty (see docs/flows.md for an example)"),
-        ("nodes: [\n", "f.yaml:2:1: not valid YAML: expected the node content"),
+        ("nodes: [\n", "f.yaml:2:1: not valid YAML: "),  # then libyaml's or PyYAML's words
         ("- a\n", "f.yaml:1:1: a flow file must be a mapping (key: value lines)"),
         ("languages: [en]\n", "f.yaml:1:1: missing 'entry' (see docs/flows.md)"),
     ],
@@ -251,7 +251,14 @@ def test_a_node_with_a_bad_kind_is_reported_once_not_at_every_reference() -> Non
 
 
 def test_deep_nesting_is_refused_before_it_can_exhaust_the_stack() -> None:
-    assert problems("a: " + "[" * 5000) == [
+    # libyaml stops at its own limit while scanning; the pure-Python parser at ours.
+    found = problems("a: " + "[" * 5000)
+    assert len(found) == 1
+    assert found[0] in (
+        "f.yaml:1:35: nested deeper than 32 levels (flows need far fewer)",
+        "f.yaml:1:1003: not valid YAML: exceeded maximum nesting depth",
+    )
+    assert problems("a: " + "[" * 40 + "]" * 40) == [
         "f.yaml:1:35: nested deeper than 32 levels (flows need far fewer)"
     ]
 

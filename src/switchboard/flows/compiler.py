@@ -42,6 +42,8 @@ from .prompts import PromptCatalog
 
 MAX_FLOW_BYTES = 1024 * 1024
 MAX_DEPTH = 32  # YAML nesting; a flow needs 5 or 6
+# libyaml's parser when PyYAML was built with it (marks are the same), else pure Python.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 T = TypeVar("T")
 
 NODE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
@@ -246,7 +248,7 @@ def _compose(name: str, raw: bytes) -> tuple[yaml.Node | None, list[FlowProblem]
         # exponential "billion laughs" expansion never happens; so is deep nesting,
         # which would exhaust the composer's recursion.
         depth = 0
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_LOADER):
             depth += isinstance(event, yaml.CollectionStartEvent)
             depth -= isinstance(event, yaml.CollectionEndEvent)
             mark = event.start_mark
@@ -265,7 +267,7 @@ def _compose(name: str, raw: bytes) -> tuple[yaml.Node | None, list[FlowProblem]
                 )
         if problems:
             return None, problems
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = Pos(name, mark.line + 1, mark.column + 1) if mark else start
