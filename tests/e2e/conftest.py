@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.daemon import REPO, DaemonProcess
 from tests.e2e.lab import start_lab, stop_lab
 
 
@@ -18,3 +19,16 @@ def lab() -> Iterator[None]:
         yield
     finally:
         stop_lab()
+
+
+@pytest.fixture
+def daemon(lab: None, request: pytest.FixtureRequest) -> Iterator[DaemonProcess]:
+    """`switchboard run` with the lab config, its log in artifacts/daemon/<test>.log;
+    the test fails if the daemon does not drain and exit 0 at the end."""
+    log = REPO / "artifacts" / "daemon" / f"{request.node.name}.log"
+    process = DaemonProcess(log)
+    process.start()
+    try:
+        yield process
+    finally:
+        assert process.stop() == 0, f"daemon did not drain and exit 0, see {log}"

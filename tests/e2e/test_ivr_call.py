@@ -24,17 +24,6 @@ pytestmark = pytest.mark.e2e
 IVR_NUMBER = "74951234568"
 
 
-@pytest.fixture
-def daemon(lab: None, request: pytest.FixtureRequest) -> Iterator[DaemonProcess]:
-    log = REPO / "artifacts" / "daemon" / f"{request.node.name}.log"
-    process = DaemonProcess(log)
-    process.start()
-    try:
-        yield process
-    finally:
-        assert process.stop() == 0, f"daemon did not drain and exit 0, see {log}"
-
-
 def the_call(daemon: DaemonProcess) -> dict[str, object]:
     calls = daemon.calls()
     assert len(calls) == 1, calls

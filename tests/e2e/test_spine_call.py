@@ -9,11 +9,10 @@ no channel is left in Asterisk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.daemon import REPO, DaemonProcess
+from tests.e2e.daemon import DaemonProcess
 from tests.e2e.lab import (
     AGENT_PORTS,
     COMPANY_NUMBER,
@@ -26,17 +25,6 @@ from tests.e2e.lab import (
 from tests.e2e.observer import observe
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def daemon(lab: None, request: pytest.FixtureRequest) -> Iterator[DaemonProcess]:
-    log = REPO / "artifacts" / "daemon" / f"{request.node.name}.log"
-    process = DaemonProcess(log)
-    process.start()
-    try:
-        yield process
-    finally:
-        assert process.stop() == 0, f"daemon did not drain and exit 0, see {log}"
 
 
 def only_call(daemon: DaemonProcess) -> str:
