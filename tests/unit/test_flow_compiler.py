@@ -207,7 +207,7 @@ def test_a_number_may_belong_to_one_file_only(tmp_path: Path) -> None:
     with pytest.raises(FlowError) as caught:
         compile_files([tmp_path / "a.yaml", tmp_path / "b.yaml"], CATALOG)
     assert [str(p) for p in caught.value.problems] == [
-        f"{tmp_path / 'b.yaml'}:1:1: number 74951234567 is also an entry of "
+        f"{tmp_path / 'b.yaml'}:3:3: number 74951234567 is also an entry of "
         f"{tmp_path / 'a.yaml'} (a number may belong to one flow only)"
     ]
 

@@ -328,7 +328,7 @@ def _shared_numbers(flows: list[Flow]) -> list[FlowProblem]:
             if number in owner:
                 problems.append(
                     FlowProblem(
-                        Pos(flow.name, 1, 1),
+                        flow.entry_pos.get(number, Pos(flow.name, 1, 1)),
                         f"number {number} is also an entry of {owner[number].name} "
                         "(a number may belong to one flow only)",
                     )
@@ -365,13 +365,14 @@ def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
             value = reader.number(limits["max_menu_visits"][1], "max_menu_visits", 1, 100, int)
             max_visits = value if value is not None else max_visits
     nodes = _nodes(reader, top["nodes"][1], languages) if "nodes" in top else {}
-    entry = _entry(reader, top["entry"][1]) if "entry" in top else {}
+    entry, entry_pos = _entry(reader, top["entry"][1]) if "entry" in top else ({}, {})
     return Flow(
         name=reader.file,
         version=version,
         languages=languages,
         fallback_language=fallback,
         entry=MappingProxyType(entry),
+        entry_pos=MappingProxyType(entry_pos),
         nodes=MappingProxyType(nodes),
         max_menu_visits=max_visits,
     )
@@ -388,18 +389,18 @@ def _languages(reader: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> 
     return tuple(dict.fromkeys(c for c in codes if c))
 
 
-def _entry(reader: _Reader, node: yaml.Node) -> dict[str, str]:
-    entry = {}
+def _entry(reader: _Reader, node: yaml.Node) -> tuple[dict[str, str], dict[str, Pos]]:
+    entry, positions = {}, {}
     for number, (key, value) in reader.mapping(node, "entry").items():
         if not NUMBER.fullmatch(number):
             reader.error(key, f"entry: {number!r} is not a phone number ({_describe(NUMBER)})")
             continue
         target = reader.ref(value, "entry", number)
         if target:
-            entry[number] = target
+            entry[number], positions[number] = target, reader.pos(key)
     if isinstance(node, yaml.MappingNode) and not node.value:
         reader.error(node, "entry is empty: map at least one dialed number to a node")
-    return entry
+    return entry, positions
 
 
 def _nodes(reader: _Reader, node: yaml.Node, languages: tuple[str, ...]) -> dict[str, Node]:

@@ -142,6 +142,9 @@ class Flow:
     entry: MappingProxyType[str, str]  # dialed number -> node id
     nodes: MappingProxyType[str, Node]
     max_menu_visits: int = 20
+    entry_pos: MappingProxyType[str, Pos] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False
+    )  # where each number was written, for messages
 
     def language_for(self, wanted: str) -> str:
         """The language a caller who speaks ``wanted`` hears prompts in."""
