@@ -166,3 +166,16 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap(attempt: int) -> None
     delays = [backoff.delay(attempt, random.Random(seed)) for seed in range(50)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len(set(delays)) > 1  # jittered, so daemons do not reconnect in lockstep
+
+
+def test_stasis_start_carries_asterisks_timestamp() -> None:
+    event = ari.parse_event(
+        {"type": "StasisStart", "args": [], "channel": CHANNEL,
+         "timestamp": "2026-11-25T10:00:00.123+0300"}
+    )  # fmt: skip
+    assert isinstance(event, ari.StasisStart)
+    assert event.at is not None
+    assert event.at.isoformat() == "2026-11-25T10:00:00.123000+03:00"
+    odd = ari.parse_event({"type": "StasisStart", "channel": CHANNEL, "timestamp": "soon"})
+    assert isinstance(odd, ari.StasisStart)
+    assert odd.at is None

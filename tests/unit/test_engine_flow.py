@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -89,9 +91,9 @@ class Caller:
         self.commands += issued
         return issued
 
-    def dials(self, language: str = "en") -> list[Command]:
+    def dials(self, language: str = "en", at: datetime | None = None) -> list[Command]:
         channel = ari.Channel(id="c1", caller_number="+79161234567", language=language)
-        return self.send(ari.StasisStart(channel=channel, args=("inbound", "100")))
+        return self.send(ari.StasisStart(channel=channel, args=("inbound", "100"), at=at))
 
     def hears_prompt_end(self) -> list[Command]:
         assert self.state.playing is not None, "nothing is playing"
@@ -545,3 +547,40 @@ def test_an_ended_call_ignores_late_events() -> None:
     for late in (Drain(), TimerFired("c1-t1"), ari.ChannelDestroyed(channel=ari.Channel(id="x"))):
         assert caller.send(late) == []
     assert caller.state == ended
+
+
+# -- business hours -----------------------------------------------------------------------
+HOURS = flow("""
+languages: [en]
+calendars:
+  office:
+    zone: Europe/Moscow
+    weekly: {mon-fri: "09:00-18:00"}
+    holidays: [2026-01-01]
+entry: {"100": when}
+nodes:
+  when: {kind: hours, calendar: office, open: hello, closed: closed, holiday: holiday}
+  hello: {kind: play, prompt: greeting, next: bye}
+  closed: {kind: voicemail, mailbox: "100"}
+  holiday: {kind: hangup, prompt: goodbye}
+  bye: {kind: hangup}
+""")
+MSK = ZoneInfo("Europe/Moscow")
+
+
+@pytest.mark.parametrize(
+    ("at", "branch"),
+    [
+        (datetime(2026, 11, 25, 10, 0, tzinfo=MSK), "hello"),  # Wednesday morning
+        (datetime(2026, 11, 25, 19, 0, tzinfo=MSK), "closed"),  # after hours
+        (datetime(2026, 11, 28, 12, 0, tzinfo=MSK), "closed"),  # Saturday
+        (datetime(2026, 1, 1, 12, 0, tzinfo=MSK), "holiday"),
+        (None, "closed"),  # no time from Asterisk: the closed branch still serves the caller
+    ],
+)
+def test_the_hours_node_branches_on_the_time_the_call_arrived(
+    at: datetime | None, branch: str
+) -> None:
+    caller = Caller(HOURS)
+    caller.dials(at=at)
+    assert caller.state.path[:2] == ("when", branch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from switchboard.cli import main
 from switchboard.flows import FlowError, PromptCatalog, compile_files, compile_flow
 from switchboard.flows.model import Menu, Play
+from switchboard.hours import Hours
 from tests.flowkit import CATALOG
 
 GOOD = """\
@@ -127,8 +129,8 @@ def test_a_good_flow_compiles_to_frozen_nodes() -> None:
             "(expected a mailbox number such as 100 (digits))",
         ),
         (
-            ("    kind: route\n", "    kind: hours\n"),
-            "f.yaml:17:11: node 'sales': kind 'hours' (business hours) is not available yet in "
+            ("    kind: route\n", "    kind: queue\n"),
+            "f.yaml:17:11: node 'sales': kind 'queue' (queues) is not available yet in "
             "this version (see docs/flows.md for the kinds there are)",
         ),
     ],
@@ -273,3 +275,69 @@ def test_a_thousand_chained_nodes_are_checked_without_recursion() -> None:
     found = problems(text)
     assert len(found) == 1
     assert "a caller who presses nothing loops forever: p0 -> p1 -> " in found[0]
+
+
+HOURS = """\
+languages: [en]
+calendars:
+  office:
+    zone: Europe/Moscow
+    weekly:
+      mon-fri: "09:00-18:00"
+      sat: [ "10:00-12:00", "13:00-15:00" ]
+    holidays: [2026-01-01]
+    exceptions:
+      "2026-12-31": "09:00-14:00"
+      "2026-06-12": closed
+entry:
+  "74951234567": when
+nodes:
+  when: {kind: hours, calendar: office, open: hello, closed: bye, holiday: bye}
+  hello: {kind: play, prompt: greeting, next: bye}
+  bye: {kind: hangup}
+"""
+
+
+def test_calendars_compile_with_weekly_hours_holidays_and_exceptions() -> None:
+    flow, _ = compile_flow("f.yaml", HOURS.encode(), CATALOG)
+    office = flow.calendars["office"]
+    assert office.zone == "Europe/Moscow"
+    assert [len(day) for day in office.weekly] == [1, 1, 1, 1, 1, 2, 0]
+    assert office.holidays == frozenset({date(2026, 1, 1)})
+    assert office.hours_on(date(2026, 12, 31)) == (Hours.parse("09:00-14:00"),)
+    assert office.hours_on(date(2026, 6, 12)) == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("zone: Europe/Moscow", "zone: Europe/Moskva"),
+            "f.yaml:4:11: calendar 'office': unknown time zone 'Europe/Moskva' (use an IANA name "
+            "such as Europe/Moscow)",
+        ),
+        (
+            ("mon-fri:", "mon-fry:"),
+            "f.yaml:6:7: calendar 'office': 'mon-fry' is not a day or range of days (use mon..sun, "
+            "e.g. mon-fri)",
+        ),
+        (
+            ('"09:00-18:00"', '"18:00-09:00"'),
+            "f.yaml:6:16: calendar 'office': '18:00-09:00': the end must be after the start "
+            "(write hours as 09:00-18:00, or closed)",
+        ),
+        (
+            ("[2026-01-01]", "[2026-13-01]"),
+            "f.yaml:8:16: calendar 'office': '2026-13-01' is not a date (write it as 2026-01-01)",
+        ),
+        (
+            ("calendar: office", "calendar: ofice"),
+            "f.yaml:15:33: calendar 'ofice' is not defined (define it under calendars:; known: "
+            "office)",
+        ),
+    ],
+)
+def test_calendar_mistakes_are_reported_exactly(change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in HOURS
+    assert message in problems(HOURS.replace(old, new, 1))

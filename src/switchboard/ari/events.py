@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -59,6 +60,7 @@ class Bridge:
 class StasisStart:
     channel: Channel
     args: tuple[str, ...] = ()
+    at: datetime | None = None  # Asterisk's timestamp of the event: when the call arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +264,17 @@ def _recording(raw: dict[str, Any]) -> Recording:
     )
 
 
+def _timestamp(raw: dict[str, Any]) -> datetime | None:
+    """ARI's ``2026-11-25T10:00:00.000+0300``; None if absent or unreadable."""
+    text = raw.get("timestamp")
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return None
+
+
 def _ch(raw: dict[str, Any]) -> Channel:
     return parse_channel(_obj(raw, "channel"))
 
@@ -290,7 +303,7 @@ def parse_device_state(ds: dict[str, Any]) -> DeviceState:
 
 
 _PARSERS: dict[str, Any] = {
-    "StasisStart": lambda r: StasisStart(channel=_ch(r), args=_args(r)),
+    "StasisStart": lambda r: StasisStart(channel=_ch(r), args=_args(r), at=_timestamp(r)),
     "StasisEnd": lambda r: StasisEnd(channel=_ch(r)),
     "ChannelStateChange": lambda r: ChannelStateChange(channel=_ch(r)),
     "ChannelDtmfReceived": lambda r: ChannelDtmfReceived(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from switchboard.ari import events as ari
 from switchboard.flows import model as flow_model
 from switchboard.flows.model import Flow
 from switchboard.flows.prompts import media_uri
+from switchboard.hours import DayState, state_at
 
 from .commands import (
     AddToBridge,
@@ -36,7 +38,7 @@ from .commands import (
 from .events import ChannelGone, CommandFailed, Drain, EngineEvent, GuardExpired, TimerFired
 
 VOICEMAIL_CONTEXT = "switchboard-voicemail"  # dialplan/extensions_switchboard.conf
-_PASS_THROUGH = (flow_model.Language, flow_model.SetVars, flow_model.Goto)
+_PASS_THROUGH = (flow_model.Language, flow_model.SetVars, flow_model.Goto, flow_model.HoursBranch)
 
 
 class Phase(StrEnum):
@@ -103,6 +105,7 @@ class CallState:
     outcome: Outcome | None = None
     answered_by: str = ""
     route_result: str = ""  # why the last route failed
+    started_at: datetime | None = None  # when the call arrived (Asterisk's clock)
 
     @property
     def caller(self) -> str:
@@ -241,6 +244,8 @@ def _enter(state: CallState, node_id: str, cmds: list[Command]) -> Step:
                 state, node_id = replace(state, vars=tuple(sorted(merged.items()))), nxt
             case flow_model.Goto(target=target):
                 node_id = target
+            case flow_model.HoursBranch() as branch:
+                node_id = _hours_branch(state, branch)
             case flow_model.Menu(on_fail=on_fail) if (
                 state.menu_visits >= state.flow.max_menu_visits
             ):
@@ -261,6 +266,17 @@ def _enter(state: CallState, node_id: str, cmds: list[Command]) -> Step:
             case flow_model.Handback():
                 return _finish_in_dialplan(state, Outcome.HANDED_BACK, cmds)
     return _finish_in_dialplan(state, Outcome.FAILED, cmds)  # a flow bug: never trap the caller
+
+
+def _hours_branch(state: CallState, branch: flow_model.HoursBranch) -> str:
+    """The branch for the time the call arrived. Without a time (Asterisk sent none we
+    could read) the closed branch is taken: it still leads the caller somewhere."""
+    if state.started_at is None:
+        return branch.closed
+    day_state = state_at(state.flow.calendars[branch.calendar], state.started_at)
+    if day_state is DayState.OPEN:
+        return branch.open
+    return branch.holiday if day_state is DayState.HOLIDAY else branch.closed
 
 
 def _enter_menu(state: CallState, node_id: str, menu: flow_model.Menu, cmds: list[Command]) -> Step:
@@ -384,6 +400,7 @@ def _start(state: CallState, event: EngineEvent) -> Step:
         caller_number=ch.caller_number,
         dialed=dialed_number(event),
         language=language,
+        started_at=event.at,
     )
     return _enter(state, state.entry, [Answer(ch.id)])
 

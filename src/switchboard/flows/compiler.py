@@ -11,11 +11,15 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from switchboard.hours import Calendar, Hours
 
 from .model import (
     MAX_CHOICES,
@@ -26,6 +30,7 @@ from .model import (
     Goto,
     Handback,
     Hangup,
+    HoursBranch,
     Language,
     Menu,
     Node,
@@ -77,9 +82,11 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "hangup": frozenset({"prompt", "prompts"}),
     "voicemail": frozenset({"mailbox"}),
     "handback": frozenset(),
+    "hours": frozenset({"calendar", "open", "closed", "holiday"}),
 }
-TOP_FIELDS = frozenset({"languages", "fallback_language", "limits", "entry", "nodes"})
-LATER_KINDS = {"hours": "business hours", "queue": "queues", "ring_group": "ring groups"}
+TOP_FIELDS = frozenset({"languages", "fallback_language", "limits", "calendars", "entry", "nodes"})
+LATER_KINDS = {"queue": "queues", "ring_group": "ring groups"}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +128,7 @@ class _Reader:
     refs: list[_Ref] = field(default_factory=list)
     prompts: list[tuple[str, Pos]] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # nodes already reported as unbuildable
+    calendar_refs: list[tuple[str, Pos]] = field(default_factory=list)
 
     def pos(self, node: yaml.Node) -> Pos:
         return Pos(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -364,6 +372,7 @@ def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
         if "max_menu_visits" in limits:
             value = reader.number(limits["max_menu_visits"][1], "max_menu_visits", 1, 100, int)
             max_visits = value if value is not None else max_visits
+    calendars = _calendars(reader, top["calendars"][1]) if "calendars" in top else {}
     nodes = _nodes(reader, top["nodes"][1], languages) if "nodes" in top else {}
     entry, entry_pos = _entry(reader, top["entry"][1]) if "entry" in top else ({}, {})
     return Flow(
@@ -373,6 +382,7 @@ def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
         fallback_language=fallback,
         entry=MappingProxyType(entry),
         entry_pos=MappingProxyType(entry_pos),
+        calendars=MappingProxyType(calendars),
         nodes=MappingProxyType(nodes),
         max_menu_visits=max_visits,
     )
@@ -640,6 +650,106 @@ def _handback(n: _NodeReader) -> NodeKind:
     return Handback()
 
 
+def _hours(n: _NodeReader) -> NodeKind:
+    node = n.required("calendar")
+    calendar = n.reader.text(node, n.what("calendar"), NODE_ID) if node is not None else ""
+    if node is not None and calendar:
+        n.reader.calendar_refs.append((calendar, n.reader.pos(node)))
+    closed = n.ref("closed")
+    holiday = n.ref("holiday") if "holiday" in n.items else closed
+    return HoursBranch(calendar=calendar, open=n.ref("open"), closed=closed, holiday=holiday)
+
+
+# -- calendars -----------------------------------------------------------------------------
+def _calendars(reader: _Reader, node: yaml.Node) -> dict[str, Calendar]:
+    calendars = {}
+    for name, (key, value) in reader.mapping(node, "calendars").items():
+        if not NODE_ID.fullmatch(name):
+            reader.error(key, f"calendar name {name!r} is not valid ({_describe(NODE_ID)})")
+            continue
+        calendar = _calendar(reader, name, value)
+        if calendar is not None:
+            calendars[name] = calendar
+    return calendars
+
+
+def _calendar(reader: _Reader, name: str, node: yaml.Node) -> Calendar | None:
+    what = f"calendar {name!r}"
+    items = reader.mapping(node, what)
+    reader.check_fields(items, frozenset({"zone", "weekly", "holidays", "exceptions"}), what)
+    if "zone" not in items or "weekly" not in items:
+        reader.error(node, f"{what} needs zone and weekly (see docs/flows.md)")
+        return None
+    zone_node = items["zone"][1]
+    zone = reader.text(zone_node, f"{what}: zone")
+    try:
+        ZoneInfo(zone)
+    except (ValueError, ZoneInfoNotFoundError):
+        reader.error(
+            zone_node,
+            f"{what}: unknown time zone {zone!r} (use an IANA name such as Europe/Moscow)",
+        )
+        return None
+    weekly = _weekly(reader, what, items["weekly"][1])
+    holidays = _dates(reader, what, items["holidays"][1]) if "holidays" in items else []
+    exceptions: dict[date, tuple[Hours, ...]] = {}
+    if "exceptions" in items:
+        for day_text, (day_key, hours_node) in reader.mapping(
+            items["exceptions"][1], f"{what}: exceptions"
+        ).items():
+            day = _date(reader, what, day_key, day_text)
+            if day is not None:
+                exceptions[day] = _hours_spec(reader, what, hours_node)
+    return Calendar(name, zone, weekly, frozenset(holidays), MappingProxyType(exceptions))
+
+
+def _weekly(reader: _Reader, what: str, node: yaml.Node) -> tuple[tuple[Hours, ...], ...]:
+    week: list[tuple[Hours, ...]] = [()] * 7
+    for days, (key, value) in reader.mapping(node, f"{what}: weekly").items():
+        first, _, last = days.partition("-")
+        if first not in WEEKDAYS or (last and last not in WEEKDAYS):
+            reader.error(
+                key, f"{what}: {days!r} is not a day or range of days (use mon..sun, e.g. mon-fri)"
+            )
+            continue
+        start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        hours = _hours_spec(reader, what, value)
+        for day in range(start, end + 1):
+            week[day] = hours
+    return tuple(week)
+
+
+def _hours_spec(reader: _Reader, what: str, node: yaml.Node) -> tuple[Hours, ...]:
+    """``"09:00-18:00"``, a list of such, or ``closed``."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    hours = []
+    for item in items:
+        text = reader.text(item, f"{what}: hours")
+        if text == "closed":
+            continue
+        try:
+            hours.append(Hours.parse(text))
+        except ValueError as exc:
+            reader.error(item, f"{what}: {exc} (write hours as 09:00-18:00, or closed)")
+    return tuple(sorted(hours, key=lambda h: h.start))
+
+
+def _dates(reader: _Reader, what: str, node: yaml.Node) -> list[date]:
+    if not isinstance(node, yaml.SequenceNode):
+        reader.error(node, f"{what}: holidays must be a list of dates such as 2026-01-01")
+        return []
+    days = [_date(reader, what, item, reader.text(item, f"{what}: holiday")) for item in node.value]
+    return [d for d in days if d is not None]
+
+
+def _date(reader: _Reader, what: str, node: yaml.Node, text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        reader.error(node, f"{what}: {text!r} is not a date (write it as 2026-01-01)")
+        return None
+
+
 _BUILDERS: dict[str, Callable[[_NodeReader], NodeKind]] = {
     "play": _play,
     "menu": _menu,
@@ -650,6 +760,7 @@ _BUILDERS: dict[str, Callable[[_NodeReader], NodeKind]] = {
     "hangup": _hangup,
     "voicemail": _voicemail,
     "handback": _handback,
+    "hours": _hours,
 }
 
 
@@ -666,6 +777,16 @@ def _check_graph(reader: _Reader, flow: Flow | None, catalog: PromptCatalog) -> 
                 FlowProblem(
                     ref.pos,
                     f"{where}: {ref.field} goes to {ref.target!r}, which does not exist ({hint})",
+                )
+            )
+    for calendar, pos in reader.calendar_refs:
+        if calendar not in flow.calendars:
+            defined = ", ".join(flow.calendars) or "none defined"
+            reader.problems.append(
+                FlowProblem(
+                    pos,
+                    f"calendar {calendar!r} is not defined (define it under calendars:; "
+                    f"known: {defined})",
                 )
             )
     _check_prompts(reader, flow, catalog)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from switchboard.hours import Calendar
+
 MAX_CHOICES = 5
 MENU_KEYS = frozenset("1234567890*#")
 
@@ -97,11 +99,23 @@ class Voicemail:
 
 
 @dataclass(frozen=True, slots=True)
+class HoursBranch:
+    """Branch on a calendar at the time the call arrived."""
+
+    calendar: str
+    open: str
+    closed: str
+    holiday: str  # the closed branch unless the author names one
+
+
+@dataclass(frozen=True, slots=True)
 class Handback:
     """Back to the dialplan's fallback (ring group, then voicemail)."""
 
 
-NodeKind = Play | Menu | Language | SetVars | Route | Goto | Hangup | Voicemail | Handback
+NodeKind = (
+    Play | Menu | Language | SetVars | Route | Goto | Hangup | Voicemail | Handback | HoursBranch
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +134,8 @@ def silent_exits(kind: NodeKind) -> tuple[str, ...]:
             return (target,)
         case Menu(on_fail=on_fail) | Route(on_fail=on_fail):
             return (on_fail,)
+        case HoursBranch(open=opened, closed=closed, holiday=holiday):
+            return tuple(dict.fromkeys((opened, closed, holiday)))
     return ()
 
 
@@ -142,6 +158,7 @@ class Flow:
     entry: MappingProxyType[str, str]  # dialed number -> node id
     nodes: MappingProxyType[str, Node]
     max_menu_visits: int = 20
+    calendars: MappingProxyType[str, Calendar] = field(default_factory=lambda: MappingProxyType({}))
     entry_pos: MappingProxyType[str, Pos] = field(
         default_factory=lambda: MappingProxyType({}), compare=False
     )  # where each number was written, for messages

@@ -41,7 +41,10 @@ class Hours:
     def parse(cls, text: str) -> Hours:
         """``"09:00-18:00"`` (``24:00`` allowed as an end)."""
         start, _, end = text.partition("-")
-        return cls(_minutes(start), _minutes(end))
+        first, last = _minutes(start), _minutes(end)
+        if last <= first:
+            raise ValueError(f"{text!r}: the end must be after the start")
+        return cls(first, last)
 
     def __contains__(self, minute: int) -> bool:
         return self.start <= minute < self.end
