@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import yaml
@@ -38,11 +39,13 @@ def valid_flows(draw: st.DrawFn) -> dict[str, Any]:
         ahead = names[i + 1 :]
         kinds = ["hangup", "voicemail", "handback"]
         if ahead:
-            kinds += ["play", "menu", "language", "set", "goto", "route"]
+            kinds += ["play", "menu", "language", "set", "goto", "route", "hours"]
         kind = draw(st.sampled_from(kinds))
         forward = draw(st.sampled_from(ahead)) if ahead else ""
         nodes[name] = _node(draw, kind, forward, names)
-    return {"languages": ["en", "ru"], "entry": {"100": names[0]}, "nodes": nodes}
+    calendar = {"zone": "Europe/Moscow", "weekly": {"mon-fri": "09:00-18:00"}}
+    return {"languages": ["en", "ru"], "calendars": {"office": calendar},
+            "entry": {"100": names[0]}, "nodes": nodes}  # fmt: skip
 
 
 def _node(draw: st.DrawFn, kind: str, forward: str, names: list[str]) -> dict[str, Any]:
@@ -66,6 +69,10 @@ def _node(draw: st.DrawFn, kind: str, forward: str, names: list[str]) -> dict[st
         node |= {"target": forward}
     elif kind == "route":
         node |= {"endpoint": "PJSIP/agent100", "on_fail": forward}
+    elif kind == "hours":
+        branches = st.sampled_from(names[names.index(forward) :])
+        node |= {"calendar": "office", "open": draw(branches), "closed": forward,
+                 "holiday": draw(branches)}  # fmt: skip
     elif kind == "voicemail":
         node |= {"mailbox": "100"}
     return node
@@ -125,9 +132,10 @@ def test_every_caller_reaches_an_end_in_bounded_steps(
     """Whatever the caller does (at random, or stubbornly silent, wrong or circling
     through menus), the call ends or reaches an agent within a bounded number of events."""
     compiled = flow(yaml.safe_dump(raw))
+    arrived = data.draw(st.datetimes(timezones=st.just(UTC)) | st.none())
     state, _ = step(
         new_call("c1", compiled, compiled.entry["100"]),
-        ari.StasisStart(channel=ari.Channel(id="c1"), args=("inbound", "100")),
+        ari.StasisStart(channel=ari.Channel(id="c1"), args=("inbound", "100"), at=arrived),
     )
     for _ in range(MAX_EVENTS):
         if state.terminal or state.phase is Phase.CONNECTED:
