@@ -111,4 +111,4 @@ async def test_the_watcher_reloads_a_changed_file_by_itself(tmp_path: Path) -> N
     watcher.cancel()
     await asyncio.gather(watcher, return_exceptions=True)
     sales = registry.current.flows[0].nodes["sales"].kind
-    assert sales == Route(endpoint="PJSIP/agent103", on_fail="bye")
+    assert sales == Route(endpoints=("PJSIP/agent103",), on_fail="bye")

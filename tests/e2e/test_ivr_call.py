@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.daemon import REPO, DaemonProcess
-from tests.e2e.lab import AGENT_PORTS, finish_sipp, start_agent_uas, wait_for_channel_count
+from tests.e2e.lab import (
+    AGENT_PORTS,
+    SCENARIOS,
+    finish_sipp,
+    run_caller,
+    start_agent_uas,
+    wait_for_channel_count,
+)
 from tests.e2e.observer import observe
 from tests.e2e.sipp_scenarios import call_pressing_keys
 
@@ -129,3 +136,32 @@ async def test_a_reload_during_a_call_does_not_change_that_calls_path(
     assert new["answered_by"] == "PJSIP/agent101"  # the new version
     versions = [daemon.trace(c)[0]["flows_version"] for c in (first_call, second_call)]
     assert versions == [reloaded[0]["from"], reloaded[0]["to"]]
+
+
+async def test_a_ring_group_rings_all_and_the_first_to_answer_gets_the_call(
+    daemon: DaemonProcess,
+) -> None:
+    """agent100 and agent102 ring without answering; agent101 answers; the others stop."""
+    never = SCENARIOS / "agent_ring_no_answer.xml"
+    phones = {
+        "agent100": start_agent_uas(AGENT_PORTS["agent100"], never),
+        "agent101": start_agent_uas(AGENT_PORTS["agent101"]),
+        "agent102": start_agent_uas(AGENT_PORTS["agent102"], never),
+    }
+    async with observe() as asterisk:
+        caller = await asyncio.to_thread(run_caller, "74951234569", None, 8000)
+        exits = {n: await asyncio.to_thread(finish_sipp, p) for n, p in phones.items()}
+        assert await asyncio.to_thread(wait_for_channel_count, 0) == 0
+        await asyncio.sleep(0.3)
+    assert caller.returncode == 0
+    assert exits == {"agent100": 0, "agent101": 0, "agent102": 0}  # the two others got CANCEL
+    ended = the_call(daemon)
+    assert (ended["outcome"], ended["answered_by"]) == ("answered", "PJSIP/agent101")
+    call_id = str(ended["call_id"])
+    bridged = {
+        e["channel"]["id"]
+        for e in asterisk.of_type("ChannelEnteredBridge")
+        if e["bridge"]["id"] == f"{call_id}-bridge"
+    }
+    assert len(bridged) == 2  # the caller and exactly one agent leg
+    assert call_id in bridged

@@ -432,7 +432,9 @@ def test_variables_are_set_on_the_way_to_the_route() -> None:
 def test_a_failed_route_leads_to_voicemail_in_the_dialplan() -> None:
     caller = in_menu("main")
     caller.presses("2")
-    caller.send(ari.ChannelDestroyed(channel=ari.Channel(id=caller.state.leg), cause=19))
+    caller.send(
+        ari.ChannelDestroyed(channel=ari.Channel(id=caller.state.ringing_legs[0]), cause=19)
+    )
     assert caller.commands[-1] == ContinueInDialplan("c1", "switchboard-voicemail", "100")
     assert caller.state.outcome is Outcome.VOICEMAIL
 
@@ -584,3 +586,68 @@ def test_the_hours_node_branches_on_the_time_the_call_arrived(
     caller = Caller(HOURS)
     caller.dials(at=at)
     assert caller.state.path[:2] == ("when", branch)
+
+
+# -- ring groups: several phones at once ------------------------------------------------------
+GROUP = flow("""
+languages: [en]
+entry: {"100": ring}
+nodes:
+  ring:
+    kind: route
+    endpoints: [PJSIP/agent100, PJSIP/agent101, PJSIP/agent102]
+    timeout: 20
+    on_fail: vm
+  vm: {kind: voicemail, mailbox: "100"}
+""")
+
+
+def test_a_ring_group_rings_every_phone_at_once() -> None:
+    caller = Caller(GROUP)
+    issued = caller.dials()
+    assert issued[-3:] == [
+        Originate("c1-leg1", "PJSIP/agent100", 20, "+79161234567", ("leg", "c1")),
+        Originate("c1-leg2", "PJSIP/agent101", 20, "+79161234567", ("leg", "c1")),
+        Originate("c1-leg3", "PJSIP/agent102", 20, "+79161234567", ("leg", "c1")),
+    ]
+    assert caller.state.ringing_legs == ("c1-leg1", "c1-leg2", "c1-leg3")
+
+
+def test_the_first_to_answer_gets_the_call_and_the_others_stop_ringing() -> None:
+    caller = Caller(GROUP)
+    caller.dials()
+    issued = caller.send(ari.StasisStart(channel=ari.Channel(id="c1-leg2"), args=("leg", "c1")))
+    assert issued == [
+        Hangup("c1-leg1"),
+        Hangup("c1-leg3"),
+        StopRinging("c1"),
+        AddToBridge("c1-bridge", ("c1", "c1-leg2")),
+    ]
+    assert (caller.state.answered_by, caller.state.leg) == ("PJSIP/agent101", "c1-leg2")
+    late = ari.StasisStart(channel=ari.Channel(id="c1-leg3"), args=("leg", "c1"))
+    assert caller.send(late) == []  # a second answer is ignored (its leg is being hung up)
+
+
+def test_the_group_fails_over_only_when_every_phone_has_failed() -> None:
+    caller = Caller(GROUP)
+    caller.dials()
+    busy = ari.ChannelDestroyed(channel=ari.Channel(id="c1-leg1"), cause=17)
+    assert caller.send(busy) == []
+    originate = Originate("c1-leg3", "PJSIP/agent102", 20, "+79161234567", ("leg", "c1"))
+    assert caller.send(CommandFailed(originate, 400, "unknown endpoint")) == []
+    assert caller.state.ringing_legs == ("c1-leg2",)
+    caller.send(ari.ChannelDestroyed(channel=ari.Channel(id="c1-leg2"), cause=19))
+    assert caller.commands[-1] == ContinueInDialplan("c1", "switchboard-voicemail", "100")
+    assert caller.state.route_result == "no_answer"
+
+
+def test_a_caller_who_hangs_up_while_the_group_rings_cancels_every_phone() -> None:
+    caller = Caller(GROUP)
+    caller.dials()
+    issued = caller.send(ari.StasisEnd(channel=ari.Channel(id="c1")))
+    assert issued == [
+        Hangup("c1-leg1"),
+        Hangup("c1-leg2"),
+        Hangup("c1-leg3"),
+        DestroyBridge("c1-bridge"),
+    ]

@@ -10,7 +10,7 @@ import pytest
 
 from switchboard.cli import main
 from switchboard.flows import FlowError, PromptCatalog, compile_files, compile_flow
-from switchboard.flows.model import Menu, Play
+from switchboard.flows.model import Menu, Play, Route
 from switchboard.hours import Hours
 from tests.flowkit import CATALOG
 
@@ -117,8 +117,8 @@ def test_a_good_flow_compiles_to_frozen_nodes() -> None:
         ),
         (
             ("    endpoint: PJSIP/agent101\n", ""),
-            "f.yaml:17:5: node 'sales' needs 'endpoint' (see docs/flows.md for the fields of each "
-            "kind)",
+            "f.yaml:17:5: node 'sales' needs endpoint (one extension) or endpoints (a list rung "
+            "at the same time)",
         ),
         (
             (
@@ -341,3 +341,18 @@ def test_calendar_mistakes_are_reported_exactly(change: tuple[str, str], message
     old, new = change
     assert old in HOURS
     assert message in problems(HOURS.replace(old, new, 1))
+
+
+def test_route_endpoints_one_or_a_group_not_both_and_not_too_many() -> None:
+    group = GOOD.replace("    endpoint: PJSIP/agent101\n", "    endpoints: [PJSIP/a, PJSIP/b]\n")
+    flow, _ = compile_flow("f.yaml", group.encode(), CATALOG)
+    assert flow.nodes["sales"].kind == Route(endpoints=("PJSIP/a", "PJSIP/b"), on_fail="bye")
+    both = GOOD.replace("    endpoint: PJSIP/agent101\n",
+                        "    endpoint: PJSIP/agent101\n    endpoints: [PJSIP/b]\n")  # fmt: skip
+    assert problems(both) == ["f.yaml:17:5: node 'sales': use endpoint or endpoints, not both"]
+    many = ", ".join(f"PJSIP/a{i}" for i in range(21))
+    crowd = GOOD.replace("    endpoint: PJSIP/agent101\n", f"    endpoints: [{many}]\n")
+    assert problems(crowd) == [
+        "f.yaml:18:16: node 'sales': endpoints: 21 phones; ringing more than 20 at once "
+        "overloads Asterisk (use a queue)"
+    ]

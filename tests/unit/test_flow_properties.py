@@ -68,7 +68,9 @@ def _node(draw: st.DrawFn, kind: str, forward: str, names: list[str]) -> dict[st
     elif kind == "goto":
         node |= {"target": forward}
     elif kind == "route":
-        node |= {"endpoint": "PJSIP/agent100", "on_fail": forward}
+        phones = draw(st.lists(st.sampled_from(["PJSIP/a1", "PJSIP/a2", "PJSIP/a3"]), min_size=1,
+                               max_size=3, unique=True))  # fmt: skip
+        node |= {"endpoints": phones, "on_fail": forward}
     elif kind == "hours":
         branches = st.sampled_from(names[names.index(forward) :])
         node |= {"calendar": "office", "open": draw(branches), "closed": forward,
@@ -94,15 +96,16 @@ def next_events(state: CallState) -> list[EngineEvent]:
         caller = ari.Channel(id="c1")
         events += [ari.ChannelDtmfReceived(channel=caller, digit=k) for k in KEYS]
     if state.phase is Phase.DIALING:
-        leg = ari.Channel(id=state.leg)
-        events += [ari.ChannelDestroyed(channel=leg, cause=19), ari.StasisStart(channel=leg)]
+        for leg_id in state.ringing_legs:
+            leg = ari.Channel(id=leg_id)
+            events += [ari.ChannelDestroyed(channel=leg, cause=19), ari.StasisStart(channel=leg)]
     return events
 
 
 def stubborn(state: CallState, policy: str) -> EngineEvent | None:
     """The caller who tries hardest to stay in the IVR, by one policy."""
     if state.phase is Phase.DIALING:
-        return ari.ChannelDestroyed(channel=ari.Channel(id=state.leg), cause=19)
+        return ari.ChannelDestroyed(channel=ari.Channel(id=state.ringing_legs[0]), cause=19)
     if state.playing is not None:
         return ari.PlaybackFinished(playback=ari.Playback(id=state.playing.playback_id))
     menu = state.flow.nodes[state.node].kind

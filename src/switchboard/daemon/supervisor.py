@@ -326,10 +326,12 @@ class Supervisor:
         for channel_id in sorted(runner.channels - channels.keys() - runner.in_flight):
             runner.queue.put_nowait(ChannelGone(channel_id))
         state = runner.state
-        leg = channels.get(state.leg) if state.leg else None
-        if state.phase is Phase.DIALING and leg is not None and leg_of(leg) == runner.call_id:
-            # The agent answered (the leg entered our app) while we could not hear it.
-            runner.queue.put_nowait(ari.StasisStart(channel=leg, args=(LEG_ARG, runner.call_id)))
+        answered = [channels[leg] for leg in state.ringing_legs if leg in channels]
+        for leg in answered:
+            if state.phase is Phase.DIALING and leg_of(leg) == runner.call_id:
+                # An agent answered (the leg entered our app) while we could not hear it.
+                event = ari.StasisStart(channel=leg, args=(LEG_ARG, runner.call_id))
+                runner.queue.put_nowait(event)
         playing = state.playing
         if (
             playing is not None

@@ -99,7 +99,8 @@ class CallState:
     menu_stack: tuple[str, ...] = ()  # menus the caller came through, for "back"
     menu_visits: int = 0
     typeahead: str = ""  # a key pressed during an interruptible play, for a menu right after
-    leg: str = ""  # the agent leg being rung or talked to
+    ringing: tuple[tuple[str, str], ...] = ()  # (leg channel id, endpoint) being rung
+    leg: str = ""  # the agent leg talked to
     bridge_created: bool = False
     path: tuple[str, ...] = ()  # nodes entered, in order
     outcome: Outcome | None = None
@@ -114,6 +115,10 @@ class CallState:
     @property
     def bridge_id(self) -> str:
         return f"{self.call_id}-bridge"
+
+    @property
+    def ringing_legs(self) -> tuple[str, ...]:
+        return tuple(leg for leg, _ in self.ringing)
 
     @property
     def terminal(self) -> bool:
@@ -187,7 +192,7 @@ def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
     match event:
         case ari.StasisStart() if state.phase is Phase.NEW:
             return Trigger.CALLER_ENTERED
-        case ari.StasisStart(channel=ch) if ch.id == state.leg:
+        case ari.StasisStart(channel=ch) if ch.id in state.ringing_legs:
             return Trigger.AGENT_ANSWERED
         case ari.PlaybackFinished(playback=pb) if playing and pb.id == playing.playback_id:
             return Trigger.PROMPT_DONE
@@ -197,9 +202,7 @@ def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
             return Trigger.TIMEOUT
         case ChannelGone(channel_id=gone):
             return _leg_gone(state, gone)
-        case ari.ChannelHangupRequest(channel=ch) if ch.id == state.leg and (
-            state.phase is Phase.DIALING
-        ):
+        case ari.ChannelHangupRequest(channel=ch) if ch.id in state.ringing_legs:
             return None  # ChannelDestroyed follows, with the cause (busy, no answer ...)
         case _ if isinstance(event, _LEG_ENDED):
             return _leg_gone(state, event.channel.id)
@@ -219,7 +222,7 @@ def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
 def _leg_gone(state: CallState, channel_id: str) -> Trigger | None:
     if channel_id == state.caller:
         return Trigger.CALLER_GONE
-    if state.leg and channel_id == state.leg:
+    if (state.leg and channel_id == state.leg) or channel_id in state.ringing_legs:
         return Trigger.AGENT_GONE
     return None
 
@@ -347,13 +350,18 @@ def _menu_retry(state: CallState, menu: flow_model.Menu, sorry: str, cmds: list[
 
 
 def _dial(state: CallState, route: flow_model.Route, cmds: list[Command]) -> Step:
-    state, leg = state.next_id("leg")
+    """Ring every endpoint of the route at once; the first to answer gets the call."""
     cmds.append(StartRinging(state.caller))
     if not state.bridge_created:
         cmds.append(CreateBridge(state.bridge_id))
     args = ("leg", state.call_id)
-    cmds.append(Originate(leg, route.endpoint, route.timeout, state.caller_number, args))
-    return replace(state, phase=Phase.DIALING, leg=leg, bridge_created=True), cmds
+    ringing = []
+    for endpoint in route.endpoints:
+        state, leg = state.next_id("leg")
+        cmds.append(Originate(leg, endpoint, route.timeout, state.caller_number, args))
+        ringing.append((leg, endpoint))
+    state = replace(state, phase=Phase.DIALING, ringing=tuple(ringing), bridge_created=True)
+    return state, cmds
 
 
 def _hang_up(state: CallState, cmds: list[Command]) -> Step:
@@ -381,7 +389,9 @@ def _teardown(
         cmds.append(StopPlayback(state.playing.playback_id))
     if state.phase is Phase.DIALING and not caller_gone:
         cmds.append(StopRinging(state.caller))
-    if state.phase in (Phase.DIALING, Phase.CONNECTED) and not leg_gone:
+    if state.phase is Phase.DIALING:
+        cmds += [Hangup(leg) for leg in state.ringing_legs]
+    if state.phase is Phase.CONNECTED and not leg_gone:
         cmds.append(Hangup(state.leg))
     if state.bridge_created:
         cmds.append(DestroyBridge(state.bridge_id))
@@ -440,25 +450,48 @@ def _timeout(state: CallState, event: EngineEvent) -> Step:
 
 
 def _connect(state: CallState, event: EngineEvent) -> Step:
-    route = state.flow.nodes[state.node].kind
-    assert isinstance(route, flow_model.Route)
-    cmds: list[Command] = [
-        StopRinging(state.caller),
-        AddToBridge(state.bridge_id, (state.caller, state.leg)),
-    ]
+    """The first leg to answer is bridged; the others stop ringing at once."""
+    assert isinstance(event, ari.StasisStart)
+    winner = event.channel.id
+    endpoint = dict(state.ringing)[winner]
+    cmds: list[Command] = [Hangup(leg) for leg in state.ringing_legs if leg != winner]
+    cmds += [StopRinging(state.caller), AddToBridge(state.bridge_id, (state.caller, winner))]
     state = replace(
-        state, phase=Phase.CONNECTED, outcome=Outcome.ANSWERED, answered_by=route.endpoint
+        state,
+        phase=Phase.CONNECTED,
+        outcome=Outcome.ANSWERED,
+        answered_by=endpoint,
+        leg=winner,
+        ringing=(),
     )
     return state, cmds
 
 
-def _route_failed(state: CallState, event: EngineEvent) -> Step:
-    """No answer, busy, unreachable: the route's on_fail node takes over."""
+def _leg_failed(state: CallState, event: EngineEvent) -> Step:
+    """A rung leg ended unanswered (no answer, busy, unreachable, refused). When the
+    last one has, the route's on_fail node takes over."""
+    gone = _leg_of(event)
+    cause = event.cause if isinstance(event, ari.ChannelDestroyed) else -1
+    ringing = tuple((leg, ep) for leg, ep in state.ringing if leg != gone)
+    state = replace(state, ringing=ringing, route_result=result_for_cause(cause))
+    if ringing:
+        return state, []
     route = state.flow.nodes[state.node].kind
     assert isinstance(route, flow_model.Route)
-    cause = event.cause if isinstance(event, ari.ChannelDestroyed) else -1
-    state = replace(state, phase=Phase.IVR, route_result=result_for_cause(cause), leg="")
-    return _enter(state, route.on_fail, [StopRinging(state.caller)])
+    return _enter(replace(state, phase=Phase.IVR), route.on_fail, [StopRinging(state.caller)])
+
+
+def _leg_of(event: EngineEvent) -> str:
+    match event:
+        case ChannelGone(channel_id=channel_id):
+            return channel_id
+        case CommandFailed(command=Originate(channel_id=channel_id)):
+            return channel_id
+        case ari.StasisEnd(channel=ch) | ari.ChannelDestroyed(channel=ch):
+            return ch.id
+        case ari.ChannelHangupRequest(channel=ch):
+            return ch.id
+    return ""
 
 
 def _caller_left(state: CallState, event: EngineEvent) -> Step:
@@ -482,7 +515,7 @@ def _setup_failed(state: CallState, event: EngineEvent) -> Step:
     ):
         return _prompt_done(state, event)  # a prompt that cannot play is skipped
     if isinstance(event.command, Originate) and state.phase is Phase.DIALING:
-        return _route_failed(state, event)
+        return _leg_failed(state, event)
     if isinstance(event.command, Play):
         return state, []  # an old prompt: nothing to do
     return _finish_in_dialplan(state, Outcome.FAILED, [])
@@ -524,7 +557,7 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (V, T.STALLED): _stalled,
     (V, T.DRAIN): _drain,
     (D, T.AGENT_ANSWERED): _connect,
-    (D, T.AGENT_GONE): _route_failed,
+    (D, T.AGENT_GONE): _leg_failed,
     (D, T.CALLER_GONE): _caller_left,
     (D, T.SETUP_FAILED): _setup_failed,
     (D, T.STALLED): _stalled,

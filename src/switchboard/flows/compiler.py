@@ -47,6 +47,7 @@ from .prompts import PromptCatalog
 
 MAX_FLOW_BYTES = 1024 * 1024
 MAX_DEPTH = 32  # YAML nesting; a flow needs 5 or 6
+MAX_RING_ALL = 20
 # libyaml's parser when PyYAML was built with it (marks are the same), else pure Python.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 T = TypeVar("T")
@@ -77,7 +78,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     ),
     "language": frozenset({"language", "next"}),
     "set": frozenset({"vars", "next"}),
-    "route": frozenset({"endpoint", "timeout", "on_fail"}),
+    "route": frozenset({"endpoint", "endpoints", "timeout", "on_fail"}),
     "goto": frozenset({"target"}),
     "hangup": frozenset({"prompt", "prompts"}),
     "voicemail": frozenset({"mailbox"}),
@@ -623,13 +624,44 @@ def _set(n: _NodeReader) -> NodeKind:
 
 
 def _route(n: _NodeReader) -> NodeKind:
-    node = n.required("endpoint")
-    endpoint = n.reader.text(node, n.what("endpoint"), ENDPOINT) if node is not None else ""
     return Route(
-        endpoint=endpoint,
+        endpoints=_endpoints(n),
         on_fail=n.ref("on_fail"),
         timeout=n.number("timeout", 5, 600, int, 30),
     )
+
+
+def _endpoints(n: _NodeReader) -> tuple[str, ...]:
+    """``endpoint: PJSIP/agent100``, or ``endpoints: [...]`` rung at the same time."""
+    if "endpoint" in n.items and "endpoints" in n.items:
+        n.reader.error(n.node, f"node {n.node_id!r}: use endpoint or endpoints, not both")
+        return ()
+    if "endpoint" not in n.items and "endpoints" not in n.items:
+        n.reader.error(
+            n.node,
+            f"node {n.node_id!r} needs endpoint (one extension) or "
+            "endpoints (a list rung at the same time)",
+        )
+        return ()
+    if "endpoint" in n.items:
+        nodes = [n.items["endpoint"][1]]
+    else:
+        seq = n.items["endpoints"][1]
+        if not isinstance(seq, yaml.SequenceNode) or not seq.value:
+            n.reader.error(
+                seq,
+                f"{n.what('endpoints')} must be a list such as [PJSIP/agent100, PJSIP/agent101]",
+            )
+            return ()
+        if len(seq.value) > MAX_RING_ALL:
+            n.reader.error(
+                seq,
+                f"{n.what('endpoints')}: {len(seq.value)} phones; ringing more "
+                f"than {MAX_RING_ALL} at once overloads Asterisk (use a queue)",
+            )
+        nodes = list(seq.value)
+    endpoints = [n.reader.text(node, n.what("endpoint"), ENDPOINT) for node in nodes]
+    return tuple(dict.fromkeys(e for e in endpoints if e))
 
 
 def _goto(n: _NodeReader) -> NodeKind:

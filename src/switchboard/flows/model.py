@@ -78,7 +78,9 @@ class SetVars:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    endpoint: str
+    """Ring one extension, or several at once (the first to answer gets the call)."""
+
+    endpoints: tuple[str, ...]
     on_fail: str
     timeout: int = 30
 
