@@ -44,7 +44,7 @@ def answered_by_agent100() -> dict[str, int]:
 
 def ivr_keys_to_sales() -> dict[str, int]:
     agent = start_agent_uas(AGENT_PORTS["agent101"])
-    keys = [(5000, "1"), (1500, "7"), (2500, "1")]  # sales, a wrong key, new customer
+    keys = [(5000, "1"), (1500, "7"), (4000, "1")]  # sales, a wrong key, new customer
     caller = call_pressing_keys(IVR_NUMBER, keys, 3000, "demo_ivr")
     return {"caller": caller.returncode, "agent101": finish_sipp(agent)}
 

@@ -43,7 +43,8 @@ async def test_keys_through_two_menus_with_one_wrong_key_reach_the_sales_agent(
     async with observe() as asterisk:
         agent101 = start_agent_uas(AGENT_PORTS["agent101"])
         # 1 (sales) during the main menu, 7 (wrong) in the sales menu, then 1 (new customer)
-        keys = [(5000, "1"), (1500, "7"), (2500, "1")]
+        # 4 s later: after the 2.5 s "invalid" prompt, while the sales menu replays
+        keys = [(5000, "1"), (1500, "7"), (4000, "1")]
         caller = await asyncio.to_thread(call_pressing_keys, IVR_NUMBER, keys, 3000, "ivr_sales")
         agent_exit = await asyncio.to_thread(finish_sipp, agent101)
         assert await asyncio.to_thread(wait_for_channel_count, 0) == 0

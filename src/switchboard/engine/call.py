@@ -488,9 +488,7 @@ def _leg_of(event: EngineEvent) -> str:
         case CommandFailed(command=Originate(channel_id=channel_id)):
             return channel_id
         case ari.StasisEnd(channel=ch) | ari.ChannelDestroyed(channel=ch):
-            return ch.id
-        case ari.ChannelHangupRequest(channel=ch):
-            return ch.id
+            return ch.id  # (a rung leg's ChannelHangupRequest never gets here: see trigger_of)
     return ""
 
 
