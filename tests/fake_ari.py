@@ -43,6 +43,20 @@ class Fault:
     times: int = 1
 
 
+def lab_endpoints(offline: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The PJSIP endpoints of deploy/asterisk/pjsip.conf as Asterisk lists them."""
+    names = ("caller", "agent100", "agent101", "agent102", "agent103", "100", "101", "102")
+    return [
+        {
+            "technology": "PJSIP",
+            "resource": name,
+            "state": "offline" if name in offline else "online",
+            "channel_ids": [],
+        }
+        for name in (*names, "carrier")
+    ]
+
+
 @dataclass
 class FakeAri:
     app: str = "switchboard"
@@ -51,7 +65,7 @@ class FakeAri:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     in_stasis: set[str] = field(default_factory=set)  # channels our app controls
     playbacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # still playing
-    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: list[dict[str, Any]] = field(default_factory=lambda: lab_endpoints())
     device_states: dict[str, str] = field(default_factory=dict)
     bridges: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
@@ -12,10 +15,22 @@ from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
 from switchboard.config import Config
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
+from switchboard.daemon.targets import TargetBook
+from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.voicemail import VoicemailKeeper
 
 log = logging.getLogger("switchboard.daemon")
 HANDBACK_GRACE_S = 5.0
+VOICEMAIL_FLUSH_S = 10.0
+
+
+def make_clock(start: datetime | None) -> Callable[[], datetime]:
+    """The daemon's clock: the system's, or one that starts at ``start`` and runs."""
+    if start is None:
+        return lambda: datetime.now(UTC)
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
 async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -> int:
@@ -24,8 +39,30 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         ari_cfg = config.ari
         client = AriClient(session, ari_cfg.url, ari_cfg.username, ari_cfg.password)
         executor = Executor(client, ari_cfg.app)
+        start = config.daemon.clock_start
+        if start is not None:
+            log.warning("daemon.clock_set", extra={"starts_at": start.isoformat()})
+        database = (
+            Database(config.database.url, config.database.schema) if config.database else None
+        )
+        keeper = None
+        if config.voicemail is not None:
+            keeper = VoicemailKeeper(
+                config.voicemail,
+                config.smtp,
+                client.stored_recording_file,
+                client.delete_stored_recording,
+                database,
+            )
         supervisor = Supervisor(
-            client, executor, ari_cfg.app, lambda: flows.current, config.daemon.stall_guard
+            client,
+            executor,
+            ari_cfg.app,
+            lambda: flows.current,
+            config.daemon.stall_guard,
+            book=TargetBook(),
+            voicemail=keeper,
+            clock=make_clock(start),
         )
         stream = EventStream(
             session,
@@ -41,6 +78,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         helpers = [stream_task, stop_task]
         if config.flows.watch_interval > 0:
             helpers.append(asyncio.create_task(flows.watch(config.flows.watch_interval)))
+        if keeper is not None:
+            helpers.append(asyncio.create_task(keeper.run(), name="voicemail"))
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
@@ -56,10 +95,15 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
             left = await supervisor.drain(config.daemon.drain_timeout)
             log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
+        if keeper is not None:  # one last pass: what is left stays in the spool
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(keeper.flush(), VOICEMAIL_FLUSH_S)
         for task in helpers:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*helpers, return_exceptions=True)
+        if database is not None:
+            await database.close()
         log.info("daemon.stopped", extra={"exit_code": code})
         return code
 

@@ -15,19 +15,38 @@ Every error names the file, line and column and says how to fix it.
       drain_timeout: 600
       stall_guard: 120
       log_level: info
+      clock_start: "2026-11-25T12:00:00+03:00"   # tests and demos only: the clock's start
+    database:                   # optional; voicemail rows (and later the call log)
+      url: postgresql://switchboard@127.0.0.1/switchboard   # or url_env: NAME
+      schema: switchboard
+    voicemail:
+      directory: /var/lib/switchboard/voicemail   # audio files and the work spool
+      from: "Switchboard <switchboard@example.com>"
+      retry_seconds: 30         # first retry of a failed step; doubles up to 10 min
+      mailboxes:
+        "100": {email: [office@example.com], name: Office}
+    smtp:
+      host: 127.0.0.1
+      port: 25
+      starttls: false
+      username: ""               # optional; password or password_env
+      timeout: 20
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TypeVar
 
 import yaml
 
 MAX_CONFIG_BYTES = 256 * 1024
+NOW_ENV = "SWITCHBOARD_NOW"  # tests and demos: the instant the daemon's clock starts at
 T = TypeVar("T")
 
 
@@ -55,6 +74,37 @@ class DaemonConfig:
     drain_timeout: float = 600.0
     stall_guard: float = 120.0  # seconds a call may hear nothing from Asterisk
     log_level: str = "info"
+    clock_start: datetime | None = None  # None: the system clock
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str
+    schema: str = "switchboard"
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    email: tuple[str, ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailConfig:
+    directory: Path
+    sender: str = "Switchboard <switchboard@localhost>"
+    retry_seconds: float = 30.0
+    mailboxes: MappingProxyType[str, Mailbox] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+    timeout: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +112,9 @@ class Config:
     ari: AriConfig
     flows: FlowsConfig
     daemon: DaemonConfig
+    database: DatabaseConfig | None = None
+    voicemail: VoicemailConfig | None = None
+    smtp: SmtpConfig = SmtpConfig()
 
 
 class _Section:
@@ -146,22 +199,33 @@ def load_config(path: str | Path) -> Config:
     if node is None:
         raise ConfigError(f"{name}: config is empty")
     top = _Section(name, node, "config")
-    top.check_keys({"ari", "flows", "daemon"})
+    top.check_keys({"ari", "flows", "daemon", "database", "voicemail", "smtp"})
     base = Path(path).resolve().parent
     return Config(
-        ari=_ari(top.section("ari")), flows=_flows(top.section("flows"), base), daemon=_daemon(top)
+        ari=_ari(top.section("ari")),
+        flows=_flows(top.section("flows"), base),
+        daemon=_daemon(top),
+        database=_database(top.section("database")) if "database" in top.items else None,
+        voicemail=_voicemail(top.section("voicemail"), base) if "voicemail" in top.items else None,
+        smtp=_smtp(top.section("smtp")) if "smtp" in top.items else SmtpConfig(),
     )
+
+
+def _secret(sec: _Section, key: str, default: str | None = None) -> str:
+    """``key: value``, or ``key_env: NAME`` read from the environment."""
+    env_key = f"{key}_env"
+    if env_key in sec.items:
+        var = sec.scalar(env_key, str)
+        value = os.environ.get(var)
+        if value is None:
+            raise _err(sec.path, sec.items[env_key], f"{sec.name}.{env_key}: ${var} is not set")
+        return value
+    return sec.scalar(key, str, default)
 
 
 def _ari(sec: _Section) -> AriConfig:
     sec.check_keys({"url", "username", "password", "password_env", "app"})
-    if "password_env" in sec.items:
-        var = sec.scalar("password_env", str)
-        password = os.environ.get(var)
-        if password is None:
-            raise _err(sec.path, sec.items["password_env"], f"ari.password_env: ${var} is not set")
-    else:
-        password = sec.scalar("password", str)
+    password = _secret(sec, "password")
     return AriConfig(
         url=sec.scalar("url", _url),
         username=sec.scalar("username", str),
@@ -189,12 +253,104 @@ def _flows(sec: _Section, base: Path) -> FlowsConfig:
 
 
 def _daemon(top: _Section) -> DaemonConfig:
+    daemon = _daemon_section(top)
+    text = os.environ.get(NOW_ENV)
+    if text:
+        try:
+            daemon = replace(daemon, clock_start=parse_instant(text))
+        except ValueError as exc:
+            raise ConfigError(f"${NOW_ENV}: {exc}") from None
+    return daemon
+
+
+def _daemon_section(top: _Section) -> DaemonConfig:
     if "daemon" not in top.items:
         return DaemonConfig()
     sec = top.section("daemon")
-    sec.check_keys({"drain_timeout", "stall_guard", "log_level"})
+    sec.check_keys({"drain_timeout", "stall_guard", "log_level", "clock_start"})
     return DaemonConfig(
         drain_timeout=sec.scalar("drain_timeout", _positive(float), 600.0),
         stall_guard=sec.scalar("stall_guard", _positive(float), 120.0),
         log_level=sec.scalar("log_level", _log_level, "info"),
+        clock_start=sec.scalar("clock_start", parse_instant)
+        if "clock_start" in sec.items
+        else None,
     )
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant with its UTC offset: 2026-11-25T12:00:00+03:00."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO 8601 time such as 2026-11-25T12:00:00+03:00"
+        ) from None
+    if at.tzinfo is None:
+        raise ValueError(f"{text!r} needs a UTC offset, e.g. 2026-11-25T12:00:00+03:00")
+    return at
+
+
+def _database(sec: _Section) -> DatabaseConfig:
+    sec.check_keys({"url", "url_env", "schema"})
+    url = _secret(sec, "url")
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise _err(sec.path, sec.node, "database.url: must start with postgresql://")
+    return DatabaseConfig(url=url, schema=sec.scalar("schema", _identifier, "switchboard"))
+
+
+def _identifier(text: str) -> str:
+    if not text.isidentifier() or not text.isascii() or text != text.lower():
+        raise ValueError(f"{text!r} is not a lower-case SQL name (letters, digits, _)")
+    return text
+
+
+def _voicemail(sec: _Section, base: Path) -> VoicemailConfig:
+    sec.check_keys({"directory", "from", "retry_seconds", "mailboxes"})
+    mailboxes: dict[str, Mailbox] = {}
+    if "mailboxes" in sec.items:
+        boxes = _Section(sec.path, sec.items["mailboxes"], "voicemail.mailboxes")
+        for number, node in boxes.items.items():
+            if not number.isdigit():
+                raise _err(
+                    sec.path, node, f"voicemail.mailboxes: {number!r} is not a mailbox number"
+                )
+            box = _Section(sec.path, node, f"voicemail.mailboxes.{number}")
+            box.check_keys({"email", "name"})
+            emails = box.items.get("email")
+            listed = emails.value if isinstance(emails, yaml.SequenceNode) else [emails]
+            addresses = []
+            for item in listed:
+                if not isinstance(item, yaml.ScalarNode) or "@" not in str(item.value):
+                    where = item if isinstance(item, yaml.Node) else node
+                    raise _err(sec.path, where, f"{box.name}.email: expected addresses with @")
+                addresses.append(str(item.value))
+            mailboxes[number] = Mailbox(tuple(addresses), box.scalar("name", str, ""))
+    return VoicemailConfig(
+        directory=base / sec.scalar("directory", str),
+        sender=sec.scalar("from", str, "Switchboard <switchboard@localhost>"),
+        retry_seconds=sec.scalar("retry_seconds", _positive(float), 30.0),
+        mailboxes=MappingProxyType(mailboxes),
+    )
+
+
+def _smtp(sec: _Section) -> SmtpConfig:
+    sec.check_keys({"host", "port", "starttls", "username", "password", "password_env", "timeout"})
+    return SmtpConfig(
+        host=sec.scalar("host", str, "127.0.0.1"),
+        port=sec.scalar("port", _positive(int), 25),
+        starttls=sec.scalar("starttls", _boolean, False),
+        username=sec.scalar("username", str, "") if "username" in sec.items else "",
+        password=_secret(sec, "password", "")
+        if {"password", "password_env"} & sec.items.keys()
+        else "",
+        timeout=sec.scalar("timeout", _positive(float), 20.0),
+    )
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "yes", "on"):
+        return True
+    if text.lower() in ("false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")

@@ -183,7 +183,8 @@ async def test_interleaved_events_of_two_calls_reach_each_call_in_order(
         ]
         assert phases == [
             ("new", "ivr"),
-            ("ivr", "dialing"),
+            ("ivr", "dialing"),  # which phones can ring?
+            ("dialing", "dialing"),  # the answer: ring them
             ("dialing", "connected"),
             ("connected", "ended"),
         ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from switchboard.app import run_daemon
-from switchboard.flows.model import Route
+from switchboard.flows.model import Route, Target
 from switchboard.flows.registry import FlowRegistry
 from tests.adapter.test_daemon_fake_ari import lab_config
 from tests.fake_ari import FakeAri
@@ -111,4 +111,4 @@ async def test_the_watcher_reloads_a_changed_file_by_itself(tmp_path: Path) -> N
     watcher.cancel()
     await asyncio.gather(watcher, return_exceptions=True)
     sales = registry.current.flows[0].nodes["sales"].kind
-    assert sales == Route(endpoints=("PJSIP/agent103",), on_fail="bye")
+    assert sales == Route(targets=(Target("PJSIP/agent103"),), on_fail="bye")

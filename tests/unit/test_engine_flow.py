@@ -31,14 +31,17 @@ from switchboard.engine.commands import (
     ContinueInDialplan,
     CreateBridge,
     DestroyBridge,
+    FindTargets,
     Hangup,
     Originate,
     Play,
+    Record,
     StartRinging,
     StartTimer,
     StopPlayback,
     StopRinging,
 )
+from switchboard.engine.events import TargetsFound
 from switchboard.flows import Flow
 from tests.flowkit import SPINE, flow
 
@@ -86,10 +89,26 @@ class Caller:
         entry = self.entry or self.flow.entry.get("100") or self.flow.entry["74951234567"]
         self.state = new_call("c1", self.flow, entry)
 
+    # Endpoints that cannot ring now -> why (the daemon's answer to FindTargets);
+    # every other target can, in the order written.
+    unreachable: dict[str, str] = field(default_factory=dict)
+    answer_lookups: bool = True  # False: the test sends TargetsFound itself
+
     def send(self, event: EngineEvent) -> list[Command]:
+        """Step the engine; a FindTargets is answered at once, as the daemon does."""
         self.state, issued = step(self.state, event)
         self.commands += issued
+        for cmd in list(issued):
+            if isinstance(cmd, FindTargets) and self.answer_lookups:
+                issued += self.send(self.targets_found(cmd))
         return issued
+
+    def targets_found(self, find: FindTargets) -> TargetsFound:
+        order = tuple(i for i, p in enumerate(find.presences) if p not in self.unreachable)
+        skipped = tuple(
+            (i, self.unreachable[p]) for i, p in enumerate(find.presences) if p in self.unreachable
+        )
+        return TargetsFound(find.request_id, order, skipped)
 
     def dials(self, language: str = "en", at: datetime | None = None) -> list[Command]:
         channel = ari.Channel(id="c1", caller_number="+79161234567", language=language)
@@ -145,6 +164,7 @@ def test_after_the_greeting_the_agent_is_rung_while_the_caller_hears_ringing() -
     caller = Caller(SPINE_FLOW)
     caller.dials()
     assert caller.hears_prompt_end() == [
+        FindTargets("c1-find2", "test.yaml:agent", "ring_all", ("PJSIP/agent100",)),
         StartRinging("c1"),
         CreateBridge("c1-bridge"),
         Originate("c1-leg2", "PJSIP/agent100", 25, "+79161234567", ("leg", "c1")),
@@ -429,14 +449,14 @@ def test_variables_are_set_on_the_way_to_the_route() -> None:
     assert issued[-1].endpoint == "PJSIP/agent101"
 
 
-def test_a_failed_route_leads_to_voicemail_in_the_dialplan() -> None:
+def test_a_failed_route_leads_to_voicemail() -> None:
     caller = in_menu("main")
     caller.presses("2")
     caller.send(
         ari.ChannelDestroyed(channel=ari.Channel(id=caller.state.ringing_legs[0]), cause=19)
     )
-    assert caller.commands[-1] == ContinueInDialplan("c1", "switchboard-voicemail", "100")
-    assert caller.state.outcome is Outcome.VOICEMAIL
+    assert isinstance(caller.commands[-1], Record)
+    assert caller.state.phase is Phase.RECORDING
 
 
 def test_menu_visits_are_bounded_so_no_caller_circles_forever() -> None:
@@ -637,8 +657,13 @@ def test_the_group_fails_over_only_when_every_phone_has_failed() -> None:
     assert caller.send(CommandFailed(originate, 400, "unknown endpoint")) == []
     assert caller.state.ringing_legs == ("c1-leg2",)
     caller.send(ari.ChannelDestroyed(channel=ari.Channel(id="c1-leg2"), cause=19))
-    assert caller.commands[-1] == ContinueInDialplan("c1", "switchboard-voicemail", "100")
+    assert caller.commands[-1] == Record("c1", "c1-vm4", 180, 10)
     assert caller.state.route_result == "no_answer"
+    assert caller.state.route_log == (
+        ("PJSIP/agent100", "busy"),
+        ("PJSIP/agent102", "failed"),
+        ("PJSIP/agent101", "no_answer"),
+    )
 
 
 def test_a_caller_who_hangs_up_while_the_group_rings_cancels_every_phone() -> None:

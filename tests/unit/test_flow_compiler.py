@@ -10,7 +10,7 @@ import pytest
 
 from switchboard.cli import main
 from switchboard.flows import FlowError, PromptCatalog, compile_files, compile_flow
-from switchboard.flows.model import Menu, Play, Route
+from switchboard.flows.model import Menu, Play, Route, Strategy, Target
 from switchboard.hours import Hours
 from tests.flowkit import CATALOG
 
@@ -117,8 +117,8 @@ def test_a_good_flow_compiles_to_frozen_nodes() -> None:
         ),
         (
             ("    endpoint: PJSIP/agent101\n", ""),
-            "f.yaml:17:5: node 'sales' needs endpoint (one extension) or endpoints (a list rung "
-            "at the same time)",
+            "f.yaml:17:5: node 'sales' needs what to ring: endpoint or endpoints (extensions, "
+            "e.g. PJSIP/100) and/or number or numbers (external, with trunk)",
         ),
         (
             (
@@ -346,7 +346,9 @@ def test_calendar_mistakes_are_reported_exactly(change: tuple[str, str], message
 def test_route_endpoints_one_or_a_group_not_both_and_not_too_many() -> None:
     group = GOOD.replace("    endpoint: PJSIP/agent101\n", "    endpoints: [PJSIP/a, PJSIP/b]\n")
     flow, _ = compile_flow("f.yaml", group.encode(), CATALOG)
-    assert flow.nodes["sales"].kind == Route(endpoints=("PJSIP/a", "PJSIP/b"), on_fail="bye")
+    assert flow.nodes["sales"].kind == Route(
+        targets=(Target("PJSIP/a"), Target("PJSIP/b")), on_fail="bye"
+    )
     both = GOOD.replace("    endpoint: PJSIP/agent101\n",
                         "    endpoint: PJSIP/agent101\n    endpoints: [PJSIP/b]\n")  # fmt: skip
     assert problems(both) == ["f.yaml:17:5: node 'sales': use endpoint or endpoints, not both"]
@@ -355,4 +357,114 @@ def test_route_endpoints_one_or_a_group_not_both_and_not_too_many() -> None:
     assert problems(crowd) == [
         "f.yaml:18:16: node 'sales': endpoints: 21 phones; ringing more than 20 at once "
         "overloads Asterisk (use a queue)"
+    ]
+
+
+OVERFLOW = """\
+languages: [en]
+entry:
+  "100": office
+nodes:
+  office:
+    kind: route
+    endpoints: [PJSIP/100, PJSIP/101]
+    on_fail: mobile
+  mobile:
+    kind: route
+    number: "8 (987) 123-45-67"
+    trunk: carrier
+    confirm_prompt: thanks
+    on_fail: bye
+  bye: {kind: hangup}
+"""
+
+
+def test_external_numbers_are_normalized_and_dialed_through_the_trunk() -> None:
+    compiled, _ = compile_flow("f.yaml", OVERFLOW.encode(), CATALOG)
+    office, mobile = compiled.nodes["office"].kind, compiled.nodes["mobile"].kind
+    assert isinstance(office, Route)
+    assert isinstance(mobile, Route)
+    assert (office.timeout, office.strategy) == (20, Strategy.RING_ALL)  # the seed's 20 s
+    assert mobile.targets == (
+        Target("PJSIP/+79871234567@carrier", number="+79871234567", trunk="PJSIP/carrier"),
+    )
+    assert mobile.timeout == 30  # an external number rings longer: the carrier's set-up time
+    assert mobile.confirm_prompt == "thanks"
+    assert [ep for ep, _ in compiled.endpoint_refs] == ["PJSIP/100", "PJSIP/101", "PJSIP/carrier"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ('"8 (987) 123-45-67"', '"8 (987) 123-45"'),
+            "f.yaml:11:13: node 'mobile': number: '8 (987) 123-45' has 9 digits; write "
+            "8XXXXXXXXXX, a 10-digit national number, or +<country code><number>",
+        ),
+        (
+            ('"8 (987) 123-45-67"', '"8 987 CALL-NOW"'),
+            "f.yaml:11:13: node 'mobile': number: '8 987 CALL-NOW' holds 'C'; a number is "
+            "digits, with an optional leading + (spaces, dashes, dots and parentheses are "
+            "allowed)",
+        ),
+        (
+            ('"8 (987) 123-45-67"', "89871234567"),
+            "f.yaml:11:13: node 'mobile': number: write the number as a quoted string, "
+            'e.g. "8 987 ..."',
+        ),
+        (
+            ("    trunk: carrier\n", ""),
+            "f.yaml:10:5: node 'mobile': external numbers need trunk (the PJSIP endpoint of the "
+            "carrier, e.g. trunk: carrier)",
+        ),
+        (
+            ("    trunk: carrier\n", "    trunk: car rier\n"),
+            "f.yaml:12:12: node 'mobile': trunk: 'car rier' is not valid (expected the "
+            "trunk's PJSIP endpoint name: letters, digits, _, . or -)",
+        ),
+        (
+            ("    on_fail: mobile\n", "    on_fail: mobile\n    strategy: hunt\n"),
+            "f.yaml:9:15: node 'office': strategy: 'hunt' is not a strategy (ring_all, linear, "
+            "round_robin, longest_idle)",
+        ),
+        (
+            (
+                "    on_fail: mobile\n",
+                "    on_fail: mobile\n    strategy: linear\n    timeout: 9\n",
+            ),
+            "f.yaml:10:5: node 'office': strategy linear rings one phone at a time; use "
+            "member_timeout (seconds each phone rings) instead of timeout",
+        ),
+        (
+            ("    on_fail: mobile\n", "    on_fail: mobile\n    member_timeout: 9\n"),
+            "f.yaml:9:5: node 'office': member_timeout is for linear, round_robin and "
+            "longest_idle; ring_all rings every phone for timeout seconds",
+        ),
+        (
+            ("    on_fail: mobile\n", "    on_fail: mobile\n    confirm_prompt: thanks\n"),
+            "f.yaml:9:5: node 'office': confirm_prompt is for external numbers (a mobile's "
+            "voicemail must not take the call); this route rings none",
+        ),
+        (
+            ("    confirm_prompt: thanks\n", "    confirm_prompt: accept\n"),
+            "f.yaml:13:21: prompt 'accept' is missing in en (add prompts/en/accept.txt)",
+        ),
+    ],
+)
+def test_route_mistakes_are_reported_exactly(change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in OVERFLOW
+    assert message in problems(OVERFLOW.replace(old, new, 1))
+
+
+def test_holiday_ranges_expand_and_must_run_forward() -> None:
+    ranged = HOURS.replace("[2026-01-01]", "[2027-01-01..2027-01-08]")
+    assert ranged != HOURS
+    compiled, _ = compile_flow("f.yaml", ranged.encode(), CATALOG)
+    holidays = compiled.calendars["office"].holidays
+    assert len(holidays) == 8
+    backwards = HOURS.replace("[2026-01-01]", "[2027-01-08..2027-01-01]")
+    assert problems(backwards) == [
+        "f.yaml:8:16: calendar 'office': holiday range '2027-01-08..2027-01-01' must run "
+        "forward and span at most 31 days"
     ]

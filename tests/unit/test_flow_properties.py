@@ -19,9 +19,18 @@ from switchboard.engine import (
     new_call,
     step,
 )
-from switchboard.engine.commands import Play
+from switchboard.engine.commands import (
+    AddToBridge,
+    CreateBridge,
+    DestroyBridge,
+    Hangup,
+    KeepVoicemail,
+    Originate,
+    Play,
+)
+from switchboard.engine.events import GuardExpired, TargetsFound
 from switchboard.flows import FlowError, compile_flow
-from switchboard.flows.model import MENU_KEYS, Menu
+from switchboard.flows.model import MENU_KEYS, Menu, Route
 from tests.flowkit import CATALOG, flow
 
 KEYS = sorted(MENU_KEYS)
@@ -68,15 +77,23 @@ def _node(draw: st.DrawFn, kind: str, forward: str, names: list[str]) -> dict[st
     elif kind == "goto":
         node |= {"target": forward}
     elif kind == "route":
-        phones = draw(st.lists(st.sampled_from(["PJSIP/a1", "PJSIP/a2", "PJSIP/a3"]), min_size=1,
-                               max_size=3, unique=True))  # fmt: skip
-        node |= {"endpoints": phones, "on_fail": forward}
+        phones = draw(st.lists(st.sampled_from(["PJSIP/a1", "PJSIP/a2", "PJSIP/a3"]), max_size=3,
+                               unique=True))  # fmt: skip
+        mobiles = draw(st.lists(st.sampled_from(["+79871234567", "84951112233"]), max_size=2,
+                                unique=True, min_size=0 if phones else 1))  # fmt: skip
+        node |= {"on_fail": forward}
+        node |= {"endpoints": phones} if phones else {}
+        node |= {"numbers": mobiles, "trunk": "carrier"} if mobiles else {}
+        confirm = draw(st.booleans())
+        if mobiles and confirm:
+            node |= {"confirm_prompt": "thanks"}
+        node |= {"strategy": draw(st.sampled_from(["ring_all", "linear", "round_robin"]))}
     elif kind == "hours":
         branches = st.sampled_from(names[names.index(forward) :])
         node |= {"calendar": "office", "open": draw(branches), "closed": forward,
                  "holiday": draw(branches)}  # fmt: skip
     elif kind == "voicemail":
-        node |= {"mailbox": "100"}
+        node |= {"mailbox": "100", "prompt": draw(st.sampled_from(["goodbye", "thanks"]))}
     return node
 
 
@@ -96,16 +113,54 @@ def next_events(state: CallState) -> list[EngineEvent]:
         caller = ari.Channel(id="c1")
         events += [ari.ChannelDtmfReceived(channel=caller, digit=k) for k in KEYS]
     if state.phase is Phase.DIALING:
-        for leg_id in state.ringing_legs:
-            leg = ari.Channel(id=leg_id)
-            events += [ari.ChannelDestroyed(channel=leg, cause=19), ari.StasisStart(channel=leg)]
+        events += _dialing_events(state)
+    if state.phase is Phase.RECORDING:
+        rec = ari.Recording(name=state.recording)
+        events += [ari.RecordingFinished(recording=rec), ari.RecordingFailed(recording=rec),
+                   ari.StasisEnd(channel=ari.Channel(id="c1")),
+                   GuardExpired(Phase.RECORDING)]  # fmt: skip
+    return events
+
+
+def _dialing_events(state: CallState) -> list[EngineEvent]:
+    """The daemon's answer to FindTargets (any subset can ring, or none); each
+    leg ringing out, answering, hearing the confirm prompt, pressing 1 or not."""
+    events: list[EngineEvent] = []
+    if state.lookup:
+        route = state.flow.nodes[state.node].kind
+        assert isinstance(route, Route)
+        count = len(route.targets)
+        events += [
+            TargetsFound(state.lookup, tuple(range(count))),
+            TargetsFound(state.lookup, (), tuple((i, "unregistered") for i in range(count))),
+            TargetsFound(state.lookup, (count - 1,), tuple((i, "busy") for i in range(count - 1))),
+        ]
+    for leg in state.legs:
+        channel = ari.Channel(id=leg.id)
+        events += [
+            ari.ChannelDestroyed(channel=channel, cause=19),
+            ari.StasisStart(channel=channel),
+        ]
+        if leg.playback:
+            events.append(ari.PlaybackFinished(playback=ari.Playback(id=leg.playback)))
+        if leg.timer:
+            events.append(TimerFired(leg.timer))
+        if leg.answered:
+            events.append(ari.ChannelDtmfReceived(channel=channel, digit="1"))
     return events
 
 
 def stubborn(state: CallState, policy: str) -> EngineEvent | None:
     """The caller who tries hardest to stay in the IVR, by one policy."""
     if state.phase is Phase.DIALING:
-        return ari.ChannelDestroyed(channel=ari.Channel(id=state.ringing_legs[0]), cause=19)
+        if state.lookup:
+            return TargetsFound(state.lookup, (0,))
+        leg = state.legs[0]
+        if leg.timer:
+            return TimerFired(leg.timer)  # an answering machine that never presses 1
+        return ari.ChannelDestroyed(channel=ari.Channel(id=leg.id), cause=19)
+    if state.phase is Phase.RECORDING:
+        return ari.RecordingFinished(recording=ari.Recording(name=state.recording))
     if state.playing is not None:
         return ari.PlaybackFinished(playback=ari.Playback(id=state.playing.playback_id))
     menu = state.flow.nodes[state.node].kind
@@ -148,6 +203,57 @@ def test_every_caller_reaches_an_end_in_bounded_steps(
         chosen = stubborn(state, policy) if policy != "random" else None
         state, _ = step(state, chosen or data.draw(st.sampled_from(possible)))
     raise AssertionError(f"no end after {MAX_EVENTS} events; path {state.path[-20:]}")
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(valid_flows(), st.integers(0, 40), st.data())
+def test_a_caller_who_hangs_up_at_any_point_leaves_nothing_behind(
+    raw: dict[str, Any], hang_up_after: int, data: st.DataObject
+) -> None:
+    """Whenever the caller hangs up: every phone rung is hung up (or had already
+    ended), every bridge made is destroyed, a message being recorded is kept, and
+    the call has an outcome."""
+    compiled = flow(yaml.safe_dump(raw))
+    state, commands = step(
+        new_call("c1", compiled, compiled.entry["100"]),
+        ari.StasisStart(channel=ari.Channel(id="c1"), args=("inbound", "100")),
+    )
+    ended: set[str] = set()  # legs Asterisk told us are gone
+    for _ in range(hang_up_after):
+        if state.terminal:
+            return
+        possible = [e for e in next_events(state) if not _is_caller_hangup(e)]
+        if not possible:
+            break
+        event = data.draw(st.sampled_from(possible))
+        if isinstance(event, ari.ChannelDestroyed):
+            ended.add(event.channel.id)
+        state, issued = step(state, event)
+        commands += issued
+    if state.terminal:
+        return
+    recording = state.phase is Phase.RECORDING
+    state, issued = step(state, ari.StasisEnd(channel=ari.Channel(id="c1")))
+    commands += issued
+    if recording:
+        assert not state.terminal, "hanging up ends the message; the file is still written"
+        done = ari.RecordingFinished(recording=ari.Recording(name=state.recording))
+        state, issued = step(state, done)
+        commands += issued
+        assert any(isinstance(c, KeepVoicemail) for c in issued), "the message was lost"
+    assert state.terminal
+    assert state.outcome is not None
+    rung = {c.channel_id for c in commands if isinstance(c, Originate)}
+    hung_up = {c.channel_id for c in commands if isinstance(c, Hangup)}
+    assert rung <= hung_up | ended, f"left ringing or bridged: {rung - hung_up - ended}"
+    made = [c.bridge_id for c in commands if isinstance(c, CreateBridge)]
+    destroyed = [c.bridge_id for c in commands if isinstance(c, DestroyBridge)]
+    assert set(made) <= set(destroyed)
+    assert not [c for c in issued if isinstance(c, AddToBridge)]
+
+
+def _is_caller_hangup(event: EngineEvent) -> bool:
+    return isinstance(event, ari.StasisEnd) and event.channel.id == "c1"
 
 
 FIELDS = ["kind", "next", "prompt", "prompts", "choices", "on_fail", "target", "timeout",

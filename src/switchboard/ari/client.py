@@ -241,6 +241,19 @@ class AriClient:
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{segment(name)}/stop")
 
+    async def stored_recording_file(self, name: str) -> bytes:
+        """The audio of a finished recording (Asterisk 14+), as stored (e.g. WAV)."""
+        url = URL(f"{self._base}/recordings/stored/{segment(name)}/file", encoded=True)
+        path = f"/recordings/stored/{segment(name)}/file"
+        try:
+            async with self._session.get(url, headers=self._headers, timeout=self._timeout) as resp:
+                body = await resp.read()
+                if resp.status >= 300:
+                    raise AriError(resp.status, body[:300].decode(errors="replace"), "GET", path)
+                return body
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AriUnavailable(f"{type(exc).__name__}: {exc}", "GET", path) from exc
+
     async def delete_stored_recording(self, name: str) -> None:
         await self.request("DELETE", f"/recordings/stored/{segment(name)}")
 

@@ -17,12 +17,13 @@ from switchboard.engine.commands import (
     Hangup,
     Originate,
     Play,
+    Record,
     StartRinging,
     StopPlayback,
     StopRinging,
 )
 
-_ON_A_CHANNEL = (Answer, Play, StartRinging, StopRinging, Hangup, ContinueInDialplan)
+_ON_A_CHANNEL = (Answer, Play, StartRinging, StopRinging, Hangup, ContinueInDialplan, Record)
 
 
 class Executor:
@@ -62,6 +63,15 @@ class Executor:
                     app_args=cmd.app_args,
                     ring_timeout=cmd.timeout,
                     caller_id=cmd.caller_id or None,
+                )
+            case Record():
+                await ari.record(
+                    cmd.channel_id,
+                    cmd.name,
+                    max_duration=cmd.max_seconds,
+                    max_silence=cmd.max_silence,
+                    beep=cmd.beep,
+                    terminate_on=cmd.terminate_on,
                 )
             case CreateBridge(bridge_id=bridge):
                 await ari.create_bridge(bridge)

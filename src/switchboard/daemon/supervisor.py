@@ -13,7 +13,8 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import astuple
+from dataclasses import astuple, replace
+from datetime import UTC, datetime
 
 from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
@@ -33,10 +34,20 @@ from switchboard.engine import (
     step,
 )
 from switchboard.engine.call import SETUP_COMMANDS
-from switchboard.engine.commands import CancelTimer, CreateBridge, Originate, Play, StartTimer
+from switchboard.engine.commands import (
+    CancelTimer,
+    CreateBridge,
+    FindTargets,
+    KeepVoicemail,
+    Originate,
+    Play,
+    StartTimer,
+)
 from switchboard.flows import FlowSet
+from switchboard.voicemail import VoicemailKeeper
 
 from .executor import Executor
+from .targets import TargetBook
 
 log = logging.getLogger("switchboard.call")
 slog = logging.getLogger("switchboard.supervisor")
@@ -45,6 +56,7 @@ LEG_ARG = "leg"  # appArgs of legs we originate: "leg,<call id>"
 # A channel found in our app by reconcile may be a brand-new call whose StasisStart
 # is still in the websocket; it is handed back only if none arrives by then.
 SUSPECT_GRACE_S = 2.0
+ENDPOINT_EVENTS = "endpoint:PJSIP"  # every PJSIP endpoint's state changes
 
 
 def describe(cmd: Command) -> str:
@@ -74,6 +86,7 @@ class CallRunner:
         self.bridges: set[str] = set()
         self.in_flight: set[str] = set()  # legs and playbacks whose request is under way
         self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.talking_to = ""  # who answered, while connected (the target book counts them)
 
     async def run(self) -> None:
         try:
@@ -88,6 +101,7 @@ class CallRunner:
                     "answered_by": state.answered_by,
                     "path": list(state.path),
                     "route_result": state.route_result,
+                    "route_log": [list(entry) for entry in state.route_log],
                     "vars": state.variables,
                 },
             )
@@ -97,6 +111,8 @@ class CallRunner:
         finally:
             for timer in self.timers.values():
                 timer.cancel()
+            if self.talking_to:
+                self.sup.book.call_ended(self.talking_to)
             self.sup.forget(self)
 
     async def _next_event(self) -> EngineEvent:
@@ -116,6 +132,7 @@ class CallRunner:
             self.state, commands = step(before, current)
             if self.state is before and not commands:
                 continue
+            self._note_talking(before)
             log.info(
                 "call.transition",
                 extra={
@@ -127,18 +144,39 @@ class CallRunner:
                     "commands": [describe(c) for c in commands],
                 },
             )
-            feedback = await self._execute(commands)
-            if feedback is not None:
-                pending.append(feedback)
+            pending.extend(await self._execute(commands))
 
-    async def _execute(self, commands: list[Command]) -> EngineEvent | None:
+    def _note_talking(self, before: CallState) -> None:
+        """Tell the target book who is talking, so they are not offered another call."""
+        state = self.state
+        if state.phase is Phase.CONNECTED and not self.talking_to and state.answered_by:
+            self.talking_to = state.answered_by
+            self.sup.book.call_started(self.talking_to)
+        elif self.talking_to and state.phase is not Phase.CONNECTED:
+            self.sup.book.call_ended(self.talking_to)
+            self.talking_to = ""
+
+    async def _execute(self, commands: list[Command]) -> list[EngineEvent]:
         """Run the commands in order. If Asterisk refuses one that builds the call, the
         batch stops there and the engine decides what next; other refusals (ringing,
-        stopping a prompt, clean-up) are logged and the batch goes on."""
+        stopping a prompt, clean-up) are logged and the batch goes on. Returns the
+        events that follow at once: answers to questions, the first refusal."""
+        answers: list[EngineEvent] = []
         first_failure: EngineEvent | None = None
         for cmd in commands:
             if isinstance(cmd, StartTimer | CancelTimer):
                 self._timer(cmd)
+                continue
+            if isinstance(cmd, FindTargets):
+                found = self.sup.book.find(cmd)
+                log.info(
+                    "call.targets",
+                    extra={"call_id": self.call_id, "order": found.order, "skipped": found.skipped},
+                )
+                answers.append(found)
+                continue
+            if isinstance(cmd, KeepVoicemail):
+                await self.sup.keep_voicemail(cmd)
                 continue
             key = self._claim(cmd)
             feedback = await self.sup.executor.execute(cmd)
@@ -152,7 +190,7 @@ class CallRunner:
             first_failure = first_failure or feedback
             if isinstance(cmd, SETUP_COMMANDS) and not self.state.terminal:
                 break
-        return first_failure
+        return [*answers, first_failure] if first_failure is not None else answers
 
     def _timer(self, cmd: StartTimer | CancelTimer) -> None:
         """Menu timeouts: the runner owns the clock and reports back as an event."""
@@ -209,12 +247,19 @@ class Supervisor:
         app: str,
         flows: Callable[[], FlowSet],
         stall_guard: float = 120.0,
+        *,
+        book: TargetBook | None = None,
+        voicemail: VoicemailKeeper | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.ari = ari_client
         self.executor = executor
         self.app = app
         self._flows = flows
         self._stall_guard = stall_guard
+        self.book = book or TargetBook()
+        self.voicemail = voicemail
+        self.clock = clock or (lambda: datetime.now(UTC))
         self._calls: dict[str, CallRunner] = {}
         self._routes: dict[str, CallRunner] = {}
         self._suspects: set[str] = set()
@@ -254,9 +299,33 @@ class Supervisor:
     def _background(self, request: Awaitable[None], about: str) -> None:
         self._track(asyncio.create_task(_quietly(request, about)))
 
+    async def keep_voicemail(self, cmd: KeepVoicemail) -> None:
+        if self.voicemail is None:
+            log.error(
+                "voicemail.not_configured",
+                extra={
+                    "call_id": cmd.call_id,
+                    "voicemail": cmd.recording,
+                    "detail": "no voicemail section in the config: the recording stays in "
+                    "Asterisk's recordings directory",
+                },
+            )
+            return
+        try:
+            await self.voicemail.keep(cmd)
+        except OSError as exc:
+            # The spool cannot be written: the recording stays in Asterisk; say so loudly.
+            log.error(
+                "voicemail.spool_failed",
+                extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "error": str(exc)},
+            )
+
     # -- events -------------------------------------------------------------------------
     def on_event(self, event: ari.AriEvent) -> None:
         """Called by the event stream for every event, in arrival order."""
+        if isinstance(event, ari.EndpointStateChange):
+            self.book.update(event.endpoint)
+            return
         for key in ari.routing_ids(event):
             runner = self._routes.get(key)
             if runner is not None:
@@ -297,7 +366,8 @@ class Supervisor:
         flow, entry = found
         log.info("call.start", extra={**extra, "flow": flow.name, "entry": entry})
         state = new_call(channel.id, flow, entry, self._stall_guard)
-        self._start(state).queue.put_nowait(event)
+        # The call's time is the daemon's clock (which tests and demos may set).
+        self._start(state).queue.put_nowait(replace(event, at=self.clock()))
 
     # -- reconcile ----------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -306,6 +376,7 @@ class Supervisor:
         Events were lost while the websocket was down; Asterisk's lists tell what
         became of each call, and those facts are fed to the calls as events.
         """
+        await self._load_endpoints()
         try:
             channels = await self.ari.list_channels()
             bridges = await self.ari.list_bridges()
@@ -320,6 +391,20 @@ class Supervisor:
         slog.info(
             "reconcile.done",
             extra={"calls": len(self._calls), "channels": len(channels), "unknown": len(unknown)},
+        )
+
+    async def _load_endpoints(self) -> None:
+        """Subscribe to endpoint state changes, then read every endpoint's state (in
+        that order, so no change falls between the two)."""
+        try:
+            await self.ari.subscribe(self.app, ENDPOINT_EVENTS)
+            self.book.load(await self.ari.list_endpoints())
+        except AriError as exc:
+            slog.warning("endpoints.unavailable", extra={"error": str(exc)})
+            return
+        offline = sorted(n for n, s in self.book.states.items() if s == "offline")
+        slog.info(
+            "endpoints.loaded", extra={"endpoints": len(self.book.states), "offline": offline}
         )
 
     async def _catch_up(self, runner: CallRunner, channels: dict[str, ari.Channel]) -> None:

@@ -27,15 +27,26 @@ from .commands import (
     ContinueInDialplan,
     CreateBridge,
     DestroyBridge,
+    FindTargets,
     Hangup,
+    KeepVoicemail,
     Originate,
     Play,
+    Record,
     StartRinging,
     StartTimer,
     StopPlayback,
     StopRinging,
 )
-from .events import ChannelGone, CommandFailed, Drain, EngineEvent, GuardExpired, TimerFired
+from .events import (
+    ChannelGone,
+    CommandFailed,
+    Drain,
+    EngineEvent,
+    GuardExpired,
+    TargetsFound,
+    TimerFired,
+)
 
 VOICEMAIL_CONTEXT = "switchboard-voicemail"  # dialplan/extensions_switchboard.conf
 _PASS_THROUGH = (flow_model.Language, flow_model.SetVars, flow_model.Goto, flow_model.HoursBranch)
@@ -46,6 +57,7 @@ class Phase(StrEnum):
     IVR = "ivr"  # prompts and menus
     DIALING = "dialing"
     CONNECTED = "connected"
+    RECORDING = "recording"  # voicemail: the caller speaks (or has hung up: saving)
     ENDED = "ended"
     HANDED_BACK = "handed_back"
 
@@ -54,6 +66,7 @@ class Outcome(StrEnum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"
     VOICEMAIL = "voicemail"
+    VOICEMAIL_DIALPLAN = "voicemail_dialplan"  # our recorder failed: Asterisk's VoiceMail()
     HANGUP_BY_FLOW = "hangup_by_flow"
     HANDED_BACK = "handed_back"
     HANDED_BACK_ON_STOP = "handed_back_on_stop"
@@ -69,6 +82,7 @@ class After(StrEnum):
     KEY = "key"  # a menu waits for a key
     NODE = "node"  # go on to ``Playing.target``
     HANGUP = "hangup"
+    RECORD = "record"  # a voicemail node: the beep, then record
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +92,17 @@ class Playing:
     interruptible: bool
     after: After
     target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """A phone being rung for the caller (or, answered, asked to accept the call)."""
+
+    id: str  # its channel id
+    target: flow_model.Target
+    answered: bool = False  # picked up; a confirming leg must still press the key
+    playback: str = ""  # the confirm prompt playing to it
+    timer: str = ""  # how long it has to press the key
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +124,19 @@ class CallState:
     menu_stack: tuple[str, ...] = ()  # menus the caller came through, for "back"
     menu_visits: int = 0
     typeahead: str = ""  # a key pressed during an interruptible play, for a menu right after
-    ringing: tuple[tuple[str, str], ...] = ()  # (leg channel id, endpoint) being rung
+    legs: tuple[Leg, ...] = ()  # phones being rung
+    waiting: tuple[int, ...] = ()  # route targets still to ring, in order (one at a time)
+    lookup: str = ""  # the FindTargets request being answered
     leg: str = ""  # the agent leg talked to
     bridge_created: bool = False
     path: tuple[str, ...] = ()  # nodes entered, in order
     outcome: Outcome | None = None
     answered_by: str = ""
     route_result: str = ""  # why the last route failed
-    started_at: datetime | None = None  # when the call arrived (Asterisk's clock)
+    route_log: tuple[tuple[str, str], ...] = ()  # (target, result) of every phone tried
+    recording: str = ""  # the voicemail being recorded
+    caller_gone: bool = False  # hung up while the message is being saved
+    started_at: datetime | None = None  # when the call arrived (the daemon's clock)
 
     @property
     def caller(self) -> str:
@@ -118,7 +148,10 @@ class CallState:
 
     @property
     def ringing_legs(self) -> tuple[str, ...]:
-        return tuple(leg for leg, _ in self.ringing)
+        return tuple(leg.id for leg in self.legs)
+
+    def leg_by_id(self, channel_id: str) -> Leg | None:
+        return next((leg for leg in self.legs if leg.id == channel_id), None)
 
     @property
     def terminal(self) -> bool:
@@ -154,10 +187,16 @@ def guard_seconds(state: CallState) -> float | None:
     """How long the call may wait for any event in its phase; None: no limit."""
     if state.phase in (Phase.NEW, Phase.IVR):
         return state.stall_guard
+    node = state.flow.nodes.get(state.node)
+    kind = node.kind if node else None
     if state.phase is Phase.DIALING:
-        node = state.flow.nodes.get(state.node)
-        ring = node.kind.timeout if node and isinstance(node.kind, flow_model.Route) else 0
+        ring = 0.0
+        if isinstance(kind, flow_model.Route):
+            ring = kind.ring_seconds() + (kind.confirm_timeout if kind.confirm_prompt else 0)
         return ring + state.stall_guard
+    if state.phase is Phase.RECORDING:
+        record = kind.max_seconds if isinstance(kind, flow_model.Voicemail) else 0
+        return record + state.stall_guard
     return None  # connected: a conversation takes as long as it takes
 
 
@@ -176,6 +215,12 @@ class Trigger(StrEnum):
     CALLER_GONE = "caller_gone"
     AGENT_GONE = "agent_gone"
     SETUP_FAILED = "setup_failed"
+    TARGETS_FOUND = "targets_found"
+    LEG_PROMPT_DONE = "leg_prompt_done"  # an answered external leg heard "press 1"
+    LEG_KEY = "leg_key"
+    LEG_TIMEOUT = "leg_timeout"  # it did not press the key in time
+    RECORDED = "recorded"
+    RECORD_FAILED = "record_failed"
     HANDBACK_FAILED = "handback_failed"
     STALLED = "stalled"
     DRAIN = "drain"
@@ -184,22 +229,37 @@ class Trigger(StrEnum):
 _LEG_ENDED = (ari.StasisEnd, ari.ChannelHangupRequest, ari.ChannelDestroyed)
 # Commands that build the call: if Asterisk refuses one, the engine must decide what
 # next (the runner stops the batch there). Refusals of the others change nothing.
-SETUP_COMMANDS = (Answer, Play, Originate, CreateBridge, AddToBridge)
+SETUP_COMMANDS = (Answer, Play, Originate, CreateBridge, AddToBridge, Record)
 
 
 def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
     playing = state.playing
+    legs = state.legs
     match event:
         case ari.StasisStart() if state.phase is Phase.NEW:
             return Trigger.CALLER_ENTERED
         case ari.StasisStart(channel=ch) if ch.id in state.ringing_legs:
             return Trigger.AGENT_ANSWERED
+        case TargetsFound(request_id=request) if request and request == state.lookup:
+            return Trigger.TARGETS_FOUND
         case ari.PlaybackFinished(playback=pb) if playing and pb.id == playing.playback_id:
             return Trigger.PROMPT_DONE
+        case ari.PlaybackFinished(playback=pb) if any(leg.playback == pb.id for leg in legs):
+            return Trigger.LEG_PROMPT_DONE
         case ari.ChannelDtmfReceived(channel=ch) if ch.id == state.caller:
             return Trigger.KEY
+        case ari.ChannelDtmfReceived(channel=ch) if ch.id in state.ringing_legs:
+            return Trigger.LEG_KEY
         case TimerFired(timer_id=timer) if timer and timer == state.timer:
             return Trigger.TIMEOUT
+        case TimerFired(timer_id=timer) if timer and any(leg.timer == timer for leg in legs):
+            return Trigger.LEG_TIMEOUT
+        case ari.RecordingFinished(recording=rec) if state.recording == rec.name:
+            return Trigger.RECORDED
+        case ari.RecordingFailed(recording=rec) if state.recording == rec.name:
+            return Trigger.RECORD_FAILED
+        case CommandFailed(command=Record()):
+            return Trigger.RECORD_FAILED
         case ChannelGone(channel_id=gone):
             return _leg_gone(state, gone)
         case ari.ChannelHangupRequest(channel=ch) if ch.id in state.ringing_legs:
@@ -263,9 +323,8 @@ def _enter(state: CallState, node_id: str, cmds: list[Command]) -> Step:
                 return _hang_up(state, cmds)
             case flow_model.Route() as route:
                 return _dial(state, route, cmds)
-            case flow_model.Voicemail(mailbox=mailbox):
-                to_voicemail = ContinueInDialplan(state.caller, VOICEMAIL_CONTEXT, mailbox)
-                return _finish_in_dialplan(state, Outcome.VOICEMAIL, cmds, to_voicemail)
+            case flow_model.Voicemail(prompts=prompts):
+                return _play(state, prompts, False, After.RECORD, "", cmds)
             case flow_model.Handback():
                 return _finish_in_dialplan(state, Outcome.HANDED_BACK, cmds)
     return _finish_in_dialplan(state, Outcome.FAILED, cmds)  # a flow bug: never trap the caller
@@ -320,6 +379,8 @@ def _prompts_done(state: CallState, after: After, target: str, cmds: list[Comman
         return replace(state, timer=timer), cmds
     if after is After.HANGUP:
         return _hang_up(state, cmds)
+    if after is After.RECORD:
+        return _record(state, cmds)
     return _enter(state, target, cmds)
 
 
@@ -350,18 +411,64 @@ def _menu_retry(state: CallState, menu: flow_model.Menu, sorry: str, cmds: list[
 
 
 def _dial(state: CallState, route: flow_model.Route, cmds: list[Command]) -> Step:
-    """Ring every endpoint of the route at once; the first to answer gets the call."""
-    cmds.append(StartRinging(state.caller))
+    """Ask which targets can ring now and in what order (TargetsFound comes back)."""
+    request = f"{state.call_id}-find{len(state.path)}"  # unique: the path grows on each entry
+    cmds.append(
+        FindTargets(
+            request,
+            f"{state.flow.name}:{state.node}",
+            route.strategy.value,
+            tuple(t.presence for t in route.targets),
+        )
+    )
+    return replace(state, phase=Phase.DIALING, lookup=request, legs=(), waiting=()), cmds
+
+
+def _route_node(state: CallState) -> flow_model.Route:
+    route = state.flow.nodes[state.node].kind
+    assert isinstance(route, flow_model.Route)
+    return route
+
+
+def _targets_found(state: CallState, event: EngineEvent) -> Step:
+    """Ring what can ring: all at once, or the first of a sequence. Targets that
+    cannot ring (unregistered, unknown, busy) are skipped without waiting; if none
+    can, on_fail at once."""
+    assert isinstance(event, TargetsFound)
+    route = _route_node(state)
+    targets = route.targets
+    skipped = tuple((targets[i].label, why) for i, why in event.skipped if i < len(targets))
+    order = tuple(i for i in event.order if i < len(targets))
+    state = replace(state, lookup="", route_log=state.route_log + skipped)
+    if not order:
+        why = skipped[0][1] if skipped and all(w == skipped[0][1] for _, w in skipped) else ""
+        state = replace(state, route_result=why or "unreachable", phase=Phase.IVR)
+        return _enter(state, route.on_fail, [])
+    cmds: list[Command] = [StartRinging(state.caller)]
     if not state.bridge_created:
         cmds.append(CreateBridge(state.bridge_id))
+    state = replace(state, bridge_created=True)
+    if route.strategy.sequential:
+        state = replace(state, waiting=order[1:])
+        return _ring(state, route, order[:1], route.member_timeout, cmds)
+    return _ring(state, route, order, route.timeout, cmds)
+
+
+def _ring(
+    state: CallState,
+    route: flow_model.Route,
+    indices: tuple[int, ...],
+    seconds: int,
+    cmds: list[Command],
+) -> Step:
     args = ("leg", state.call_id)
-    ringing = []
-    for endpoint in route.endpoints:
+    legs = list(state.legs)
+    for index in indices:
+        target = route.targets[index]
         state, leg = state.next_id("leg")
-        cmds.append(Originate(leg, endpoint, route.timeout, state.caller_number, args))
-        ringing.append((leg, endpoint))
-    state = replace(state, phase=Phase.DIALING, ringing=tuple(ringing), bridge_created=True)
-    return state, cmds
+        cmds.append(Originate(leg, target.endpoint, seconds, state.caller_number, args))
+        legs.append(Leg(leg, target))
+    return replace(state, legs=tuple(legs)), cmds
 
 
 def _hang_up(state: CallState, cmds: list[Command]) -> Step:
@@ -387,10 +494,11 @@ def _teardown(
         cmds.append(CancelTimer(state.timer))
     if state.playing is not None and not caller_gone:
         cmds.append(StopPlayback(state.playing.playback_id))
-    if state.phase is Phase.DIALING and not caller_gone:
+    if state.phase is Phase.DIALING and state.legs and not caller_gone:
         cmds.append(StopRinging(state.caller))
     if state.phase is Phase.DIALING:
-        cmds += [Hangup(leg) for leg in state.ringing_legs]
+        cmds += [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
+        cmds += [Hangup(leg.id) for leg in state.legs]
     if state.phase is Phase.CONNECTED and not leg_gone:
         cmds.append(Hangup(state.leg))
     if state.bridge_created:
@@ -449,36 +557,102 @@ def _timeout(state: CallState, event: EngineEvent) -> Step:
     return _menu_retry(replace(state, timer=""), node, node.timeout_prompt, [])
 
 
-def _connect(state: CallState, event: EngineEvent) -> Step:
-    """The first leg to answer is bridged; the others stop ringing at once."""
+def _answered(state: CallState, event: EngineEvent) -> Step:
+    """A leg picked up. An external number that must confirm hears the prompt first
+    (a mobile's voicemail must not take the call); anyone else is connected."""
     assert isinstance(event, ari.StasisStart)
-    winner = event.channel.id
-    endpoint = dict(state.ringing)[winner]
-    cmds: list[Command] = [Hangup(leg) for leg in state.ringing_legs if leg != winner]
-    cmds += [StopRinging(state.caller), AddToBridge(state.bridge_id, (state.caller, winner))]
+    leg = state.leg_by_id(event.channel.id)
+    assert leg is not None
+    route = _route_node(state)
+    if not route.confirms(leg.target) or leg.answered:
+        return _connect(state, leg, [])
+    state, playback = state.next_id("pb")
+    language = state.flow.language_for(state.language)
+    play = Play(leg.id, media_uri(route.confirm_prompt), playback, language)
+    state = _update_leg(state, replace(leg, answered=True, playback=playback))
+    return state, [play]
+
+
+def _update_leg(state: CallState, leg: Leg) -> CallState:
+    return replace(state, legs=tuple(leg if old.id == leg.id else old for old in state.legs))
+
+
+def _leg_prompt_done(state: CallState, event: EngineEvent) -> Step:
+    assert isinstance(event, ari.PlaybackFinished)
+    leg = next(leg for leg in state.legs if leg.playback == event.playback.id)
+    state, timer = state.next_id("t")
+    state = _update_leg(state, replace(leg, playback="", timer=timer))
+    return state, [StartTimer(timer, _route_node(state).confirm_timeout)]
+
+
+def _leg_key(state: CallState, event: EngineEvent) -> Step:
+    assert isinstance(event, ari.ChannelDtmfReceived)
+    leg = state.leg_by_id(event.channel.id)
+    assert leg is not None
+    if not leg.answered or event.digit != _route_node(state).confirm_key:
+        return state, []  # another key: the prompt says which one to press
+    return _connect(state, leg, [])
+
+
+def _leg_timeout(state: CallState, event: EngineEvent) -> Step:
+    """An answered external leg did not press the key: its voicemail, most likely."""
+    assert isinstance(event, TimerFired)
+    leg = next(leg for leg in state.legs if leg.timer == event.timer_id)
+    return _drop_leg(state, leg.id, "not_accepted", [Hangup(leg.id)])
+
+
+def _connect(state: CallState, winner: Leg, cmds: list[Command]) -> Step:
+    """The first leg to answer (and accept) is bridged; the others stop ringing at once."""
+    if winner.timer:
+        cmds.append(CancelTimer(winner.timer))
+    if winner.playback:
+        cmds.append(StopPlayback(winner.playback))
+    for leg in state.legs:
+        if leg.id != winner.id:
+            cmds += [CancelTimer(leg.timer)] if leg.timer else []
+            cmds.append(Hangup(leg.id))
+    cmds += [StopRinging(state.caller), AddToBridge(state.bridge_id, (state.caller, winner.id))]
+    log = [(winner.target.label, "answered")]
+    log += [(leg.target.label, "answered_elsewhere") for leg in state.legs if leg != winner]
     state = replace(
         state,
         phase=Phase.CONNECTED,
         outcome=Outcome.ANSWERED,
-        answered_by=endpoint,
-        leg=winner,
-        ringing=(),
+        answered_by=winner.target.label,
+        leg=winner.id,
+        legs=(),
+        waiting=(),
+        route_log=state.route_log + tuple(log),
     )
     return state, cmds
 
 
 def _leg_failed(state: CallState, event: EngineEvent) -> Step:
-    """A rung leg ended unanswered (no answer, busy, unreachable, refused). When the
-    last one has, the route's on_fail node takes over."""
+    """A rung leg ended unanswered (no answer, busy, unreachable, refused)."""
     gone = _leg_of(event)
+    leg = state.leg_by_id(gone)
     cause = event.cause if isinstance(event, ari.ChannelDestroyed) else -1
-    ringing = tuple((leg, ep) for leg, ep in state.ringing if leg != gone)
-    state = replace(state, ringing=ringing, route_result=result_for_cause(cause))
-    if ringing:
-        return state, []
-    route = state.flow.nodes[state.node].kind
-    assert isinstance(route, flow_model.Route)
-    return _enter(replace(state, phase=Phase.IVR), route.on_fail, [StopRinging(state.caller)])
+    result = "not_accepted" if leg is not None and leg.answered else result_for_cause(cause)
+    cmds: list[Command] = [CancelTimer(leg.timer)] if leg is not None and leg.timer else []
+    return _drop_leg(state, gone, result, cmds)
+
+
+def _drop_leg(state: CallState, gone: str, result: str, cmds: list[Command]) -> Step:
+    """One leg is out. The next in a sequence rings; when none is left, on_fail."""
+    leg = state.leg_by_id(gone)
+    label = leg.target.label if leg is not None else gone
+    legs = tuple(leg for leg in state.legs if leg.id != gone)
+    state = replace(
+        state, legs=legs, route_result=result, route_log=(*state.route_log, (label, result))
+    )
+    if legs:
+        return state, cmds
+    route = _route_node(state)
+    if state.waiting:
+        nxt, rest = state.waiting[:1], state.waiting[1:]
+        return _ring(replace(state, waiting=rest), route, nxt, route.member_timeout, cmds)
+    cmds.append(StopRinging(state.caller))
+    return _enter(replace(state, phase=Phase.IVR), route.on_fail, cmds)
 
 
 def _leg_of(event: EngineEvent) -> str:
@@ -490,6 +664,58 @@ def _leg_of(event: EngineEvent) -> str:
         case ari.StasisEnd(channel=ch) | ari.ChannelDestroyed(channel=ch):
             return ch.id  # (a rung leg's ChannelHangupRequest never gets here: see trigger_of)
     return ""
+
+
+# -- voicemail -----------------------------------------------------------------------------
+def _record(state: CallState, cmds: list[Command]) -> Step:
+    node = state.flow.nodes[state.node].kind
+    assert isinstance(node, flow_model.Voicemail)
+    state, name = state.next_id("vm")
+    cmds.append(Record(state.caller, name, node.max_seconds, node.max_silence))
+    return replace(state, phase=Phase.RECORDING, recording=name, playing=None), cmds
+
+
+def _keep(state: CallState) -> KeepVoicemail:
+    node = state.flow.nodes[state.node].kind
+    assert isinstance(node, flow_model.Voicemail)
+    started = state.started_at.isoformat() if state.started_at else ""
+    return KeepVoicemail(
+        state.recording, node.mailbox, state.call_id, state.caller_number, state.dialed, started
+    )
+
+
+def _recorded(state: CallState, event: EngineEvent) -> Step:
+    """The message is complete (the caller pressed #, fell silent, reached the limit
+    or hung up): keep it, then end the call."""
+    cmds: list[Command] = [_keep(state), *_teardown(state, caller_gone=state.caller_gone)]
+    if not state.caller_gone:
+        cmds.append(Hangup(state.caller))
+    return replace(state, phase=Phase.ENDED, outcome=Outcome.VOICEMAIL), cmds
+
+
+def _record_failed(state: CallState, event: EngineEvent) -> Step:
+    """Our recorder failed: a caller still on the line leaves the message with
+    Asterisk's VoiceMail() instead; nobody is left without a way to speak."""
+    if state.caller_gone:
+        cmds = _teardown(state, caller_gone=True)
+        return replace(state, phase=Phase.ENDED, outcome=Outcome.FAILED), cmds
+    node = state.flow.nodes[state.node].kind
+    assert isinstance(node, flow_model.Voicemail)
+    to_voicemail = ContinueInDialplan(state.caller, VOICEMAIL_CONTEXT, node.mailbox)
+    state = replace(state, recording="")
+    return _finish_in_dialplan(state, Outcome.VOICEMAIL_DIALPLAN, [], to_voicemail)
+
+
+def _caller_left_recording(state: CallState, event: EngineEvent) -> Step:
+    """Hanging up ends a message, it does not abandon it: wait for Asterisk to
+    finish writing the file (RecordingFinished follows)."""
+    return replace(state, caller_gone=True), []
+
+
+def _recording_stalled(state: CallState, event: EngineEvent) -> Step:
+    """No word from the recorder: keep what Asterisk has stored (the keeper looks
+    for the file), and make sure the caller is not left on the line."""
+    return _recorded(state, event)
 
 
 def _caller_left(state: CallState, event: EngineEvent) -> Step:
@@ -515,6 +741,10 @@ def _setup_failed(state: CallState, event: EngineEvent) -> Step:
     if isinstance(event.command, Originate) and state.phase is Phase.DIALING:
         return _leg_failed(state, event)
     if isinstance(event.command, Play):
+        pb = event.command.playback_id
+        leg = next((leg for leg in state.legs if leg.playback == pb), None)
+        if leg is not None:  # the called person cannot hear "press 1": they cannot accept
+            return _drop_leg(state, leg.id, "not_accepted", [Hangup(leg.id)])
         return state, []  # an old prompt: nothing to do
     return _finish_in_dialplan(state, Outcome.FAILED, [])
 
@@ -544,6 +774,7 @@ def result_for_cause(cause: int) -> str:
 
 
 N, V, D, C, H = Phase.NEW, Phase.IVR, Phase.DIALING, Phase.CONNECTED, Phase.HANDED_BACK
+R = Phase.RECORDING
 T = Trigger
 TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (N, T.CALLER_ENTERED): _start,
@@ -554,7 +785,11 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (V, T.SETUP_FAILED): _setup_failed,
     (V, T.STALLED): _stalled,
     (V, T.DRAIN): _drain,
-    (D, T.AGENT_ANSWERED): _connect,
+    (D, T.TARGETS_FOUND): _targets_found,
+    (D, T.AGENT_ANSWERED): _answered,
+    (D, T.LEG_PROMPT_DONE): _leg_prompt_done,
+    (D, T.LEG_KEY): _leg_key,
+    (D, T.LEG_TIMEOUT): _leg_timeout,
     (D, T.AGENT_GONE): _leg_failed,
     (D, T.CALLER_GONE): _caller_left,
     (D, T.SETUP_FAILED): _setup_failed,
@@ -563,6 +798,10 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (C, T.CALLER_GONE): _caller_left,
     (C, T.AGENT_GONE): _agent_left_connected,
     (C, T.SETUP_FAILED): _setup_failed,
+    (R, T.RECORDED): _recorded,
+    (R, T.RECORD_FAILED): _record_failed,
+    (R, T.CALLER_GONE): _caller_left_recording,
+    (R, T.STALLED): _recording_stalled,
     (H, T.HANDBACK_FAILED): _handback_failed,
 }
 

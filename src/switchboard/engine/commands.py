@@ -60,6 +60,45 @@ class Originate:
 
 
 @dataclass(frozen=True, slots=True)
+class FindTargets:
+    """Which of a route's targets can ring now, and in what order?
+
+    Answered at once by the daemon (no I/O: it keeps endpoint states from Asterisk
+    and who is on a call or idle longest) with ``TargetsFound(request_id, ...)``.
+    ``presences[i]`` is the endpoint whose state tells whether target ``i`` can ring.
+    """
+
+    request_id: str
+    route_key: str  # "<flow>:<node>", the memory of round robin
+    strategy: str
+    presences: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Record the caller (voicemail); ``RecordingFinished(name)`` comes back."""
+
+    channel_id: str
+    name: str
+    max_seconds: int
+    max_silence: int
+    beep: bool = True
+    terminate_on: str = "#"
+
+
+@dataclass(frozen=True, slots=True)
+class KeepVoicemail:
+    """Store a finished recording as a voicemail (file, database row, email)."""
+
+    recording: str
+    mailbox: str
+    call_id: str
+    caller: str
+    dialed: str
+    started_at: str  # ISO 8601, "" if unknown
+
+
+@dataclass(frozen=True, slots=True)
 class CreateBridge:
     bridge_id: str
 
@@ -99,6 +138,9 @@ Command = (
     | StartRinging
     | StopRinging
     | Originate
+    | FindTargets
+    | Record
+    | KeepVoicemail
     | CreateBridge
     | AddToBridge
     | DestroyBridge

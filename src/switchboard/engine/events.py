@@ -43,8 +43,20 @@ class TimerFired:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetsFound:
+    """The answer to ``FindTargets``: target indices to ring, in order, and the
+    ones skipped with why ("unregistered", "unknown_endpoint", "busy")."""
+
+    request_id: str
+    order: tuple[int, ...]
+    skipped: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Drain:
     """The daemon is stopping: calls not yet connected go back to the dialplan."""
 
 
-EngineEvent = ari.AriEvent | ChannelGone | CommandFailed | GuardExpired | TimerFired | Drain
+EngineEvent = (
+    ari.AriEvent | ChannelGone | CommandFailed | GuardExpired | TimerFired | TargetsFound | Drain
+)

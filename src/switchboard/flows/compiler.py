@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from switchboard.hours import Calendar, Hours
+from switchboard.numbers import BadNumber, to_e164
 
 from .model import (
     MAX_CHOICES,
@@ -39,6 +40,8 @@ from .model import (
     Pos,
     Route,
     SetVars,
+    Strategy,
+    Target,
     Voicemail,
     all_exits,
     silent_exits,
@@ -59,6 +62,13 @@ PROMPT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 ENDPOINT = re.compile(r"[A-Za-z]+/[^\s,&]+")
 MAILBOX = re.compile(r"[0-9]{1,32}")  # [switchboard-voicemail] matches digits
+TRUNK = re.compile(r"(PJSIP/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+RING_SECONDS_EXTENSIONS = 20  # the seed: "if nobody answers in 20 s"
+# An external number rings longer by default: a carrier needs 4-16 s to set up a
+# mobile leg before it even starts ringing (docs/flows.md).
+RING_SECONDS_EXTERNAL = 30
+MEMBER_SECONDS = 15  # linear, round_robin, longest_idle: each extension rings this long
+MAX_HOLIDAY_RANGE_DAYS = 31
 
 KIND_FIELDS: dict[str, frozenset[str]] = {
     "play": frozenset({"prompt", "prompts", "next", "interruptible"}),
@@ -78,10 +88,25 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     ),
     "language": frozenset({"language", "next"}),
     "set": frozenset({"vars", "next"}),
-    "route": frozenset({"endpoint", "endpoints", "timeout", "on_fail"}),
+    "route": frozenset(
+        {
+            "endpoint",
+            "endpoints",
+            "number",
+            "numbers",
+            "trunk",
+            "strategy",
+            "timeout",
+            "member_timeout",
+            "confirm_prompt",
+            "confirm_key",
+            "confirm_timeout",
+            "on_fail",
+        }
+    ),
     "goto": frozenset({"target"}),
     "hangup": frozenset({"prompt", "prompts"}),
-    "voicemail": frozenset({"mailbox"}),
+    "voicemail": frozenset({"mailbox", "prompt", "prompts", "max_seconds", "max_silence"}),
     "handback": frozenset(),
     "hours": frozenset({"calendar", "open", "closed", "holiday"}),
 }
@@ -130,6 +155,7 @@ class _Reader:
     prompts: list[tuple[str, Pos]] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)  # nodes already reported as unbuildable
     calendar_refs: list[tuple[str, Pos]] = field(default_factory=list)
+    endpoint_refs: list[tuple[str, Pos]] = field(default_factory=list)  # for check --live
 
     def pos(self, node: yaml.Node) -> Pos:
         return Pos(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -227,6 +253,7 @@ class _Reader:
 def _describe(pattern: re.Pattern[str]) -> str:
     return {
         NODE_ID.pattern: "a letter, then letters, digits, _ or -",
+        TRUNK.pattern: "the trunk's PJSIP endpoint name: letters, digits, _, . or -",
         NUMBER.pattern: "digits with an optional leading +",
         LANGUAGE.pattern: "a language code such as en, ru or pt_BR",
         PROMPT.pattern: "a prompt name: lower-case letters, digits, _ or -",
@@ -386,6 +413,7 @@ def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
         calendars=MappingProxyType(calendars),
         nodes=MappingProxyType(nodes),
         max_menu_visits=max_visits,
+        endpoint_refs=tuple(reader.endpoint_refs),
     )
 
 
@@ -624,44 +652,128 @@ def _set(n: _NodeReader) -> NodeKind:
 
 
 def _route(n: _NodeReader) -> NodeKind:
+    targets = _endpoints(n) + _numbers(n)
+    if not targets and not any(
+        f in n.items for f in ("endpoint", "endpoints", "number", "numbers")
+    ):
+        n.reader.error(
+            n.node,
+            f"node {n.node_id!r} needs what to ring: endpoint or endpoints (extensions, "
+            "e.g. PJSIP/100) and/or number or numbers (external, with trunk)",
+        )
+    if len(targets) > MAX_RING_ALL:
+        where = next((f for f in ("endpoints", "numbers") if f in n.items), "")
+        n.reader.error(
+            n.items[where][1] if where else n.node,
+            f"{n.what(where or 'route')}: {len(targets)} phones; ringing more than "
+            f"{MAX_RING_ALL} at once overloads Asterisk (use a queue)",
+        )
+    strategy = Strategy.RING_ALL
+    if "strategy" in n.items:
+        node = n.items["strategy"][1]
+        text = n.reader.text(node, n.what("strategy"))
+        try:
+            strategy = Strategy(text)
+        except ValueError:
+            known = ", ".join(s.value for s in Strategy)
+            n.reader.error(node, f"{n.what('strategy')}: {text!r} is not a strategy ({known})")
+    if strategy.sequential and "timeout" in n.items:
+        n.reader.error(
+            n.items["timeout"][0],
+            f"node {n.node_id!r}: strategy {strategy.value} rings one phone at a time; "
+            "use member_timeout (seconds each phone rings) instead of timeout",
+        )
+    if not strategy.sequential and "member_timeout" in n.items:
+        n.reader.error(
+            n.items["member_timeout"][0],
+            f"node {n.node_id!r}: member_timeout is for linear, round_robin and "
+            "longest_idle; ring_all rings every phone for timeout seconds",
+        )
+    external = any(t.external for t in targets)
+    default_ring = RING_SECONDS_EXTERNAL if external else RING_SECONDS_EXTENSIONS
+    confirm_prompt = n.optional_prompt("confirm_prompt")
+    if confirm_prompt and not external:
+        n.reader.error(
+            n.items["confirm_prompt"][0],
+            f"node {n.node_id!r}: confirm_prompt is for external numbers (a mobile's "
+            "voicemail must not take the call); this route rings none",
+        )
     return Route(
-        endpoints=_endpoints(n),
+        targets=targets,
         on_fail=n.ref("on_fail"),
-        timeout=n.number("timeout", 5, 600, int, 30),
+        timeout=n.number("timeout", 5, 600, int, default_ring),
+        strategy=strategy,
+        member_timeout=n.number(
+            "member_timeout", 5, 600, int, RING_SECONDS_EXTERNAL if external else MEMBER_SECONDS
+        ),
+        confirm_prompt=confirm_prompt,
+        confirm_key=n.key("confirm_key") or "1",
+        confirm_timeout=n.number("confirm_timeout", 2, 60, float, 8.0),
     )
 
 
-def _endpoints(n: _NodeReader) -> tuple[str, ...]:
-    """``endpoint: PJSIP/agent100``, or ``endpoints: [...]`` rung at the same time."""
-    if "endpoint" in n.items and "endpoints" in n.items:
-        n.reader.error(n.node, f"node {n.node_id!r}: use endpoint or endpoints, not both")
-        return ()
-    if "endpoint" not in n.items and "endpoints" not in n.items:
+def _listed(n: _NodeReader, one: str, many: str, example: str) -> list[yaml.Node]:
+    """``one: X`` or ``many: [X, Y]`` -> the value nodes (none if neither is written)."""
+    if one in n.items and many in n.items:
+        n.reader.error(n.node, f"node {n.node_id!r}: use {one} or {many}, not both")
+        return []
+    if one in n.items:
+        return [n.items[one][1]]
+    if many not in n.items:
+        return []
+    seq = n.items[many][1]
+    if not isinstance(seq, yaml.SequenceNode) or not seq.value:
+        n.reader.error(seq, f"{n.what(many)} must be a list such as {example}")
+        return []
+    return list(seq.value)
+
+
+def _endpoints(n: _NodeReader) -> tuple[Target, ...]:
+    """``endpoint: PJSIP/100`` or ``endpoints: [...]``: extensions."""
+    nodes = _listed(n, "endpoint", "endpoints", "[PJSIP/100, PJSIP/101]")
+    endpoints = [n.reader.text(node, n.what("endpoint"), ENDPOINT) for node in nodes]
+    for node, endpoint in zip(nodes, endpoints, strict=True):
+        if endpoint:
+            n.reader.endpoint_refs.append((endpoint, n.reader.pos(node)))
+    return tuple(Target(e) for e in dict.fromkeys(e for e in endpoints if e))
+
+
+def _numbers(n: _NodeReader) -> tuple[Target, ...]:
+    """``number: 8 (987) 123-45-67`` or ``numbers: [...]``, dialed through ``trunk``."""
+    nodes = _listed(n, "number", "numbers", '["8 (987) 123-45-67"]')
+    trunk = ""
+    if "trunk" in n.items:
+        trunk_node = n.items["trunk"][1]
+        trunk = n.reader.text(trunk_node, n.what("trunk"), TRUNK)
+        trunk = trunk if not trunk or trunk.startswith("PJSIP/") else f"PJSIP/{trunk}"
+        if trunk:
+            n.reader.endpoint_refs.append((trunk, n.reader.pos(trunk_node)))
+        if not nodes:
+            n.reader.error(trunk_node, f"node {n.node_id!r}: trunk without number or numbers")
+    elif nodes:
         n.reader.error(
             n.node,
-            f"node {n.node_id!r} needs endpoint (one extension) or "
-            "endpoints (a list rung at the same time)",
+            f"node {n.node_id!r}: external numbers need trunk "
+            "(the PJSIP endpoint of the carrier, e.g. trunk: carrier)",
         )
+    numbers: list[str] = []
+    for node in nodes:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+            n.reader.error(
+                node, f'{n.what("number")}: write the number as a quoted string, e.g. "8 987 ..."'
+            )
+            continue
+        try:
+            numbers.append(to_e164(node.value))
+        except BadNumber as exc:
+            n.reader.error(node, f"{n.what('number')}: {exc}")
+    if not trunk:
         return ()
-    if "endpoint" in n.items:
-        nodes = [n.items["endpoint"][1]]
-    else:
-        seq = n.items["endpoints"][1]
-        if not isinstance(seq, yaml.SequenceNode) or not seq.value:
-            n.reader.error(
-                seq,
-                f"{n.what('endpoints')} must be a list such as [PJSIP/agent100, PJSIP/agent101]",
-            )
-            return ()
-        if len(seq.value) > MAX_RING_ALL:
-            n.reader.error(
-                seq,
-                f"{n.what('endpoints')}: {len(seq.value)} phones; ringing more "
-                f"than {MAX_RING_ALL} at once overloads Asterisk (use a queue)",
-            )
-        nodes = list(seq.value)
-    endpoints = [n.reader.text(node, n.what("endpoint"), ENDPOINT) for node in nodes]
-    return tuple(dict.fromkeys(e for e in endpoints if e))
+    technology, _, trunk_name = trunk.partition("/")
+    return tuple(
+        Target(f"{technology}/{number}@{trunk_name}", number=number, trunk=trunk)
+        for number in dict.fromkeys(numbers)
+    )
 
 
 def _goto(n: _NodeReader) -> NodeKind:
@@ -675,7 +787,12 @@ def _hangup(n: _NodeReader) -> NodeKind:
 def _voicemail(n: _NodeReader) -> NodeKind:
     node = n.required("mailbox")
     mailbox = n.reader.text(node, n.what("mailbox"), MAILBOX) if node is not None else ""
-    return Voicemail(mailbox=mailbox)
+    return Voicemail(
+        mailbox=mailbox,
+        prompts=n.reader.prompt_list(n.items, n.node_id),
+        max_seconds=n.number("max_seconds", 5, 3600, int, 180),
+        max_silence=n.number("max_silence", 0, 60, int, 10),
+    )
 
 
 def _handback(n: _NodeReader) -> NodeKind:
@@ -767,11 +884,31 @@ def _hours_spec(reader: _Reader, what: str, node: yaml.Node) -> tuple[Hours, ...
 
 
 def _dates(reader: _Reader, what: str, node: yaml.Node) -> list[date]:
+    """Holidays: dates (2027-01-01) or inclusive ranges (2027-01-01..2027-01-08)."""
     if not isinstance(node, yaml.SequenceNode):
-        reader.error(node, f"{what}: holidays must be a list of dates such as 2026-01-01")
+        reader.error(
+            node,
+            f"{what}: holidays must be a list of dates such as 2026-01-01 "
+            "or ranges such as 2027-01-01..2027-01-08",
+        )
         return []
-    days = [_date(reader, what, item, reader.text(item, f"{what}: holiday")) for item in node.value]
-    return [d for d in days if d is not None]
+    days: list[date] = []
+    for item in node.value:
+        text = reader.text(item, f"{what}: holiday")
+        first_text, dots, last_text = text.partition("..")
+        first = _date(reader, what, item, first_text)
+        last = _date(reader, what, item, last_text) if dots else first
+        if first is None or last is None:
+            continue
+        if not first <= last <= first + timedelta(days=MAX_HOLIDAY_RANGE_DAYS):
+            reader.error(
+                item,
+                f"{what}: holiday range {text!r} must run forward and span at most "
+                f"{MAX_HOLIDAY_RANGE_DAYS} days",
+            )
+            continue
+        days += [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return days
 
 
 def _date(reader: _Reader, what: str, node: yaml.Node, text: str) -> date | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal
 
@@ -76,13 +77,66 @@ class SetVars:
     next: str
 
 
+class Strategy(StrEnum):
+    """How a route rings its targets."""
+
+    RING_ALL = "ring_all"  # all at once; the first to answer gets the call
+    LINEAR = "linear"  # one at a time, in the order written (hunt group)
+    ROUND_ROBIN = "round_robin"  # one at a time, each call starting after the last start
+    LONGEST_IDLE = "longest_idle"  # one at a time, the one idle longest first
+
+    @property
+    def sequential(self) -> bool:
+        return self is not Strategy.RING_ALL
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One phone a route rings: an extension, or an external number through a trunk."""
+
+    endpoint: str  # what Asterisk dials: PJSIP/100, PJSIP/+79871234567@carrier
+    number: str = ""  # E.164, for an external number
+    trunk: str = ""  # the trunk's endpoint (PJSIP/carrier), for an external number
+
+    @property
+    def external(self) -> bool:
+        return bool(self.number)
+
+    @property
+    def presence(self) -> str:
+        """The endpoint whose state tells whether this target can be rung."""
+        return self.trunk or self.endpoint
+
+    @property
+    def label(self) -> str:
+        return self.number or self.endpoint
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """Ring one extension, or several at once (the first to answer gets the call)."""
+    """Ring extensions and/or external numbers; the first to answer gets the call."""
 
-    endpoints: tuple[str, ...]
+    targets: tuple[Target, ...]
     on_fail: str
-    timeout: int = 30
+    timeout: int = 20  # ring_all: how long every phone rings
+    strategy: Strategy = Strategy.RING_ALL
+    member_timeout: int = 15  # sequential strategies: how long each phone rings
+    confirm_prompt: str = ""  # external legs hear this and must press confirm_key
+    confirm_key: str = "1"
+    confirm_timeout: float = 8.0  # after the confirm prompt, before it counts as no answer
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(t.endpoint for t in self.targets)
+
+    def ring_seconds(self) -> int:
+        """The longest this route can ring before on_fail (for the stall guard)."""
+        if self.strategy.sequential:
+            return self.member_timeout * len(self.targets)
+        return self.timeout
+
+    def confirms(self, target: Target) -> bool:
+        return bool(self.confirm_prompt) and target.external
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +151,13 @@ class Hangup:
 
 @dataclass(frozen=True, slots=True)
 class Voicemail:
+    """The caller hears the prompts and a beep, then speaks; the message is stored
+    and emailed to the mailbox's address (daemon configuration)."""
+
     mailbox: str
+    prompts: tuple[str, ...] = ()
+    max_seconds: int = 180
+    max_silence: int = 10  # seconds of silence that end the message (0: no limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +224,8 @@ class Flow:
     entry_pos: MappingProxyType[str, Pos] = field(
         default_factory=lambda: MappingProxyType({}), compare=False
     )  # where each number was written, for messages
+    endpoint_refs: tuple[tuple[str, Pos], ...] = field(default=(), compare=False)
+    # every Asterisk endpoint the flow rings, with where it is written (check --live)
 
     def language_for(self, wanted: str) -> str:
         """The language a caller who speaks ``wanted`` hears prompts in."""

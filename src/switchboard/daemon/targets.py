@@ -1,0 +1,90 @@
+"""What the daemon knows about the phones it rings, to answer ``FindTargets``.
+
+- Asterisk's endpoint states (``online`` / ``offline`` / ``unknown``), loaded on
+  every (re)connection and kept current by ``EndpointStateChange`` events: an
+  ``offline`` endpoint (a phone not registered, a trunk whose qualify fails) is
+  skipped without ringing it; an endpoint Asterisk does not know is skipped too.
+- Who is talking on one of our calls now (not offered another call).
+- When each phone last finished a call (longest idle first).
+- Where each round robin starts next (``<flow>:<node>`` -> position).
+
+Answers are computed in memory, without I/O, so a call never waits for them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from switchboard.ari import events as ari
+from switchboard.engine.commands import FindTargets
+from switchboard.engine.events import TargetsFound
+from switchboard.flows.model import Strategy
+
+OFFLINE = "offline"
+
+
+def endpoint_name(endpoint: ari.Endpoint) -> str:
+    return f"{endpoint.technology}/{endpoint.resource}"
+
+
+class TargetBook:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.states: dict[str, str] = {}
+        self.loaded = False  # False until Asterisk's list is in: then nothing is skipped
+        self.talking: Counter[str] = Counter()
+        self.idle_since: dict[str, float] = {}
+        self.next_start: dict[str, int] = {}
+
+    # -- what Asterisk says -------------------------------------------------------------
+    def load(self, endpoints: Iterable[ari.Endpoint]) -> None:
+        self.states = {endpoint_name(e): e.state for e in endpoints}
+        self.loaded = True
+
+    def update(self, endpoint: ari.Endpoint) -> None:
+        self.states[endpoint_name(endpoint)] = endpoint.state
+
+    # -- what our calls say -------------------------------------------------------------
+    def call_started(self, who: str) -> None:
+        self.talking[who] += 1
+
+    def call_ended(self, who: str) -> None:
+        if self.talking[who] > 0:
+            self.talking[who] -= 1
+        if self.talking[who] == 0:
+            del self.talking[who]
+            self.idle_since[who] = self._clock()
+
+    # -- the answer ---------------------------------------------------------------------
+    def find(self, ask: FindTargets) -> TargetsFound:
+        skipped: list[tuple[int, str]] = []
+        ready: list[int] = []
+        for index, presence in enumerate(ask.presences):
+            why = self._why_not(presence)
+            if why:
+                skipped.append((index, why))
+            else:
+                ready.append(index)
+        return TargetsFound(ask.request_id, self._order(ask, ready), tuple(skipped))
+
+    def _why_not(self, presence: str) -> str:
+        if self.loaded and presence not in self.states:
+            return "unknown_endpoint"
+        if self.states.get(presence) == OFFLINE:
+            return "unregistered"
+        if self.talking.get(presence):
+            return "busy"
+        return ""
+
+    def _order(self, ask: FindTargets, ready: list[int]) -> tuple[int, ...]:
+        if ask.strategy == Strategy.ROUND_ROBIN:
+            count = len(ask.presences)
+            start = self.next_start.get(ask.route_key, 0) % max(count, 1)
+            self.next_start[ask.route_key] = start + 1
+            return tuple(sorted(ready, key=lambda i: (i - start) % count))
+        if ask.strategy == Strategy.LONGEST_IDLE:
+            # Never rung by us: idle since the daemon started (first, in written order).
+            return tuple(sorted(ready, key=lambda i: self.idle_since.get(ask.presences[i], 0.0)))
+        return tuple(ready)
