@@ -1,16 +1,20 @@
-"""Command line: ``switchboard run|check|trace``."""
+"""Command line: ``switchboard run|check|trace|db``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import signal
 import sys
 from collections.abc import Sequence
 
+import asyncpg
+
 from switchboard import __version__, logs, trace
+from switchboard.ari import AriClient, AriError
 from switchboard.config import Config, ConfigError, load_config
-from switchboard.flows import FlowError, PromptCatalog, compile_files
+from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
 from switchboard.flows.registry import FlowRegistry
 
 EXIT_USAGE = 2
@@ -33,6 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="prompt sources, DIR/<lang>/<name>.txt (default: prompts)",
     )
+    check.add_argument(
+        "--live",
+        metavar="CONFIG",
+        help="also ask the Asterisk of this daemon config whether every endpoint and "
+        "trunk the flows ring exists",
+    )
+    db = sub.add_parser("db", help="database schema: upgrade (idempotent) or status")
+    db.add_argument("action", choices=["upgrade", "status"])
+    db.add_argument("--config", required=True, metavar="PATH", help="daemon config (YAML)")
     trace = sub.add_parser("trace", help="print a call's path from the daemon's JSON log")
     trace.add_argument("call_id", nargs="?", help="call id (default: list the calls in the log)")
     trace.add_argument("--log", required=True, metavar="FILE", help="the daemon's log file")
@@ -44,9 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(args.config)
     if args.command == "check":
-        return _check(args.files, args.prompts)
+        return _check(args.files, args.prompts, args.live)
     if args.command == "trace":
         return _trace(args.log, args.call_id)
+    if args.command == "db":
+        return _db(args.action, args.config)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -70,7 +85,7 @@ def _run(path: str) -> int:
     return asyncio.run(_serve(config, flows))
 
 
-def _check(files: list[str], prompts: str) -> int:
+def _check(files: list[str], prompts: str, live: str | None) -> int:
     try:
         flows, warnings = compile_files(files, PromptCatalog.scan(prompts))
     except FlowError as exc:
@@ -80,15 +95,79 @@ def _check(files: list[str], prompts: str) -> int:
         return EXIT_USAGE
     for warning in warnings:
         print(warning)
+    if live is not None:
+        try:
+            missing = asyncio.run(_missing_endpoints(flows, load_config(live)))
+        except (ConfigError, AriError) as exc:
+            print(f"switchboard: --live: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        for line in missing:
+            print(line)
+        if missing:
+            print(f"{len(missing)} error(s)")
+            return EXIT_USAGE
     numbers = sum(len(f.entry) for f in flows.flows)
     nodes = sum(len(f.nodes) for f in flows.flows)
     languages = ",".join(dict.fromkeys(lang for f in flows.flows for lang in f.languages))
     plural = "s" if len(flows.flows) != 1 else ""
+    numbers_plural = "s" if numbers != 1 else ""
     print(
-        f"ok: {len(flows.flows)} file{plural}, {numbers} numbers, {nodes} nodes, "
+        f"ok: {len(flows.flows)} file{plural}, {numbers} number{numbers_plural}, {nodes} nodes, "
         f"languages {languages}, version {flows.version}"
     )
     return 0
+
+
+async def _missing_endpoints(flows: FlowSet, config: Config) -> list[str]:
+    """``file:line:col: ...`` for every endpoint a flow rings that Asterisk does not have."""
+    import aiohttp
+
+    from switchboard.daemon.targets import endpoint_name
+
+    ari = config.ari
+    async with aiohttp.ClientSession() as session:
+        client = AriClient(session, ari.url, ari.username, ari.password)
+        known = {endpoint_name(e) for e in await client.list_endpoints()}
+    lines = []
+    for flow in flows.flows:
+        for endpoint, pos in flow.endpoint_refs:
+            if endpoint not in known:
+                hint = difflib.get_close_matches(endpoint, sorted(known), n=1)
+                also = f"did you mean {hint[0]}?" if hint else "add it to pjsip.conf"
+                lines.append(f"{pos}: {endpoint} is not an endpoint in Asterisk ({also})")
+    return lines
+
+
+def _db(action: str, path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if config.database is None:
+        print(f"switchboard: {path}: no database section", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_db_action(action, config.database.url, config.database.schema))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"switchboard: database: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _db_action(action: str, url: str, schema: str) -> int:
+    from switchboard import db
+
+    pool = await db.create_pool(url, schema, max_size=1)
+    try:
+        if action == "upgrade":
+            applied = await db.upgrade(pool)
+            print(f"applied: {', '.join(applied)}" if applied else "schema is current")
+            return 0
+        left = await db.pending(pool)
+        print(f"pending: {', '.join(left)}" if left else "schema is current")
+        return 1 if left else 0
+    finally:
+        await pool.close()
 
 
 def _trace(log_path: str, call_id: str | None) -> int:

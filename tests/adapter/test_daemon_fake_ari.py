@@ -18,7 +18,7 @@ from switchboard.app import run_daemon
 from switchboard.config import AriConfig, Config, DaemonConfig, FlowsConfig
 from switchboard.engine import CallState, EngineEvent, step
 from switchboard.flows.registry import FlowRegistry
-from tests.fake_ari import PASSWORD, USER, FakeAri, Recorded
+from tests.fake_ari import PASSWORD, USER, FakeAri, Recorded, lab_endpoints
 from tests.flowkit import SPINE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -434,3 +434,27 @@ async def test_menu_timers_run_on_the_runner_clock_and_end_a_silent_caller(
     assert elapsed >= 2.0  # two 1 s timeouts
     fired = [r for r in messages(caplog, "call.transition") if r.__dict__["event"] == "TimerFired"]
     assert len(fired) == 2
+
+
+async def test_an_unregistered_phone_is_not_rung_until_asterisk_says_it_is_back(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon reads endpoint states at connect and follows EndpointStateChange:
+    the spine's agent100, offline, is skipped at once (its route fails over to the
+    dialplan without ringing); once it registers, the next call rings it."""
+    fake.endpoints = lab_endpoints(offline=("agent100",))
+    async with daemon(fake):
+        assert fake.requested("POST", r"/applications/switchboard/subscription")
+        first = fake.new_channel()
+        await fake.stasis_start(first)
+        await fake.wait_request("POST", rf"/channels/{first}/continue")
+        assert not fake.requested("POST", rf"/channels/{first}-leg\d+")
+        back = {"technology": "PJSIP", "resource": "agent100", "state": "online"}
+        await fake.push({"type": "EndpointStateChange", "endpoint": back})
+        second = fake.new_channel()
+        await fake.stasis_start(second)
+        await fake.wait_request("POST", rf"/bridges/{second}-bridge/addChannel")
+        await fake.caller_hangs_up(second)
+    (ended, _) = [r.__dict__ for r in messages(caplog, "call.end")]
+    assert ended["route_log"] == [["PJSIP/agent100", "unregistered"]]
+    assert ended["route_result"] == "unregistered"

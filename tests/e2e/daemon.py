@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -19,9 +20,12 @@ SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 class DaemonProcess:
     """`switchboard run --config ...` with its JSON log captured to a file."""
 
-    def __init__(self, log_path: Path, config: Path = LAB_CONFIG) -> None:
+    def __init__(
+        self, log_path: Path, config: Path = LAB_CONFIG, env: dict[str, str] | None = None
+    ) -> None:
         self.config = config
         self.log_path = log_path
+        self.env = env or {}  # e.g. SWITCHBOARD_NOW: the instant the daemon's clock starts
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, within: float = 20.0) -> None:
@@ -29,7 +33,7 @@ class DaemonProcess:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [str(SWITCHBOARD), "run", "--config", str(self.config)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env={**os.environ, **self.env},
             )  # fmt: skip
         deadline = time.monotonic() + within
         while not any(line.get("msg") == "reconcile.done" for line in self.lines()):
@@ -63,6 +67,16 @@ class DaemonProcess:
     def trace(self, call_id: str) -> list[dict[str, Any]]:
         return [line for line in self.lines() if line.get("call_id") == call_id]
 
+    def wait_for_any(self, msg: str, within: float = 20.0) -> dict[str, Any]:
+        """The first log line with this message, from any call."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for line in self.lines():
+                if line.get("msg") == msg:
+                    return line
+            time.sleep(0.1)
+        raise AssertionError(f"no {msg} in {within} s (log: {self.log_path})")
+
     def wait_for(self, msg: str, call_id: str, within: float = 20.0) -> dict[str, Any]:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
@@ -71,3 +85,31 @@ class DaemonProcess:
                     return line
             time.sleep(0.1)
         raise AssertionError(f"no {msg} for call {call_id} in {within} s: {self.trace(call_id)}")
+
+
+def seed_config(directory: Path, *, schema: str, smtp_port: int, database_url: str) -> Path:
+    """A daemon config for the seed specification: the lab's ARI and flows, a
+    database schema of the test's own, voicemail under `directory`, mail to a
+    local SMTP sink on `smtp_port`, retries every second."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "switchboard.yaml"
+    config.write_text(
+        f"""\
+ari: {{url: "http://127.0.0.1:8088", username: switchboard, password: switchboard}}
+flows:
+  files: [{REPO / "flows" / "lab.yaml"}, {REPO / "flows" / "examples" / "seed.yaml"}]
+  prompts: {REPO / "prompts"}
+  watch_interval: 0
+daemon: {{drain_timeout: 30, log_level: info}}
+database: {{url: "{database_url}", schema: {schema}}}
+voicemail:
+  directory: {directory / "voicemail"}
+  from: "Switchboard <switchboard@example.com>"
+  retry_seconds: 1
+  mailboxes:
+    "100": {{email: [office@example.com], name: Office}}
+smtp: {{host: 127.0.0.1, port: {smtp_port}, timeout: 5}}
+""",
+        encoding="utf-8",
+    )
+    return config

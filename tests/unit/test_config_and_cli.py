@@ -122,3 +122,66 @@ def test_run_refuses_to_start_on_a_broken_flow_with_the_checker_messages(
         "number to a node"
     )
     assert err[-1] == "switchboard: not starting: 1 error(s) in the flows"
+
+
+VOICEMAIL = """\
+database: {url: "postgresql://u@db/x", schema: calls}
+voicemail:
+  directory: vm
+  from: "Office <pbx@example.com>"
+  mailboxes:
+    "100": {email: [office@example.com, boss@example.com], name: Office}
+    "200": {email: night@example.com}
+smtp: {host: mail.example.com, port: 587, starttls: true, username: pbx, password: pw}
+"""
+
+
+def test_voicemail_database_and_smtp_sections(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD + VOICEMAIL))
+    assert config.database is not None
+    assert (config.database.url, config.database.schema) == ("postgresql://u@db/x", "calls")
+    assert config.voicemail is not None
+    assert config.voicemail.directory == tmp_path / "vm"
+    assert config.voicemail.mailboxes["100"].email == ("office@example.com", "boss@example.com")
+    assert config.voicemail.mailboxes["200"].email == ("night@example.com",)
+    assert (config.smtp.host, config.smtp.port, config.smtp.starttls) == (
+        "mail.example.com",
+        587,
+        True,
+    )
+    assert load_config(write(tmp_path, GOOD)).voicemail is None  # the sections are optional
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("office@example.com, ", "office.example.com, "), "email: expected addresses with @"),
+        (('"200"', '"2x0"'), "voicemail.mailboxes: '2x0' is not a mailbox number"),
+        (("postgresql://u@db/x", "mysql://u@db/x"), "database.url: must start with postgresql://"),
+        (("schema: calls", "schema: Calls;"), "is not a lower-case SQL name"),
+        (("starttls: true", "starttls: maybe"), "smtp.starttls: expected true or false"),
+    ],
+)
+def test_voicemail_section_mistakes(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in VOICEMAIL
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, GOOD + VOICEMAIL.replace(old, new)))
+
+
+def test_the_clock_can_be_started_at_an_instant_for_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timed = GOOD + 'daemon: {clock_start: "2026-11-28T12:00:00+03:00"}\n'
+    start = load_config(write(tmp_path, timed)).daemon.clock_start
+    assert start is not None
+    assert start.isoformat() == "2026-11-28T12:00:00+03:00"
+    monkeypatch.setenv("SWITCHBOARD_NOW", "2026-11-25T10:00:00+03:00")
+    start = load_config(write(tmp_path, timed)).daemon.clock_start
+    assert start is not None
+    assert start.isoformat() == "2026-11-25T10:00:00+03:00"  # the environment wins
+    monkeypatch.setenv("SWITCHBOARD_NOW", "2026-11-25 10:00")
+    with pytest.raises(ConfigError, match=r"needs a UTC offset"):
+        load_config(write(tmp_path, GOOD))
+    monkeypatch.delenv("SWITCHBOARD_NOW")
+    assert load_config(write(tmp_path, GOOD)).daemon.clock_start is None

@@ -231,7 +231,7 @@ def test_check_command_summary_and_exit_codes(
     prompts = str(tmp_path / "prompts")
     assert main(["check", str(good), "--prompts", prompts]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ok: 1 file, 1 numbers, 4 nodes, languages en,ru, version ")
+    assert out.startswith("ok: 1 file, 1 number, 4 nodes, languages en,ru, version ")
     assert out.count("\n") == 1
     assert main(["check", str(bad), "--prompts", prompts]) == 2
     lines = capsys.readouterr().out.splitlines()
