@@ -335,6 +335,26 @@ def test_calendars_compile_with_weekly_hours_holidays_and_exceptions() -> None:
             "f.yaml:15:33: calendar 'ofice' is not defined (define it under calendars:; known: "
             "office)",
         ),
+        (
+            ('[ "10:00-12:00", "13:00-15:00" ]', '[ "10:00-13:30", "13:00-15:00" ]'),
+            "f.yaml:4:5: calendar 'office', Saturday: hours 10:00-13:30 and 13:00-15:00 overlap "
+            "(make the ranges of a day follow each other)",
+        ),
+        (
+            ("mon-fri:", "sat-mon:"),
+            "f.yaml:6:7: calendar 'office': 'sat-mon' runs backwards (write the week from mon "
+            "to sun, e.g. mon-sat or two keys)",
+        ),
+        (
+            ("      sat:", "      fri:"),
+            "f.yaml:7:7: calendar 'office': fri is in both 'mon-fri' and 'fri' "
+            "(give each day once)",
+        ),
+        (
+            ('[ "10:00-12:00", "13:00-15:00" ]', '[ closed, "13:00-15:00" ]'),
+            "f.yaml:7:14: calendar 'office': closed cannot be mixed with hours (use one or the "
+            "other)",
+        ),
     ],
 )
 def test_calendar_mistakes_are_reported_exactly(change: tuple[str, str], message: str) -> None:

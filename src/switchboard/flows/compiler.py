@@ -849,11 +849,16 @@ def _calendar(reader: _Reader, name: str, node: yaml.Node) -> Calendar | None:
             day = _date(reader, what, day_key, day_text)
             if day is not None:
                 exceptions[day] = _hours_spec(reader, what, hours_node)
-    return Calendar(name, zone, weekly, frozenset(holidays), MappingProxyType(exceptions))
+    try:
+        return Calendar(name, zone, weekly, frozenset(holidays), MappingProxyType(exceptions))
+    except ValueError as exc:  # overlapping hours on one day
+        reader.error(node, f"{exc} (make the ranges of a day follow each other)")
+        return None
 
 
 def _weekly(reader: _Reader, what: str, node: yaml.Node) -> tuple[tuple[Hours, ...], ...]:
     week: list[tuple[Hours, ...]] = [()] * 7
+    written: dict[int, str] = {}  # day -> the key that set it
     for days, (key, value) in reader.mapping(node, f"{what}: weekly").items():
         first, _, last = days.partition("-")
         if first not in WEEKDAYS or (last and last not in WEEKDAYS):
@@ -862,8 +867,23 @@ def _weekly(reader: _Reader, what: str, node: yaml.Node) -> tuple[tuple[Hours, .
             )
             continue
         start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        if end < start:
+            reader.error(
+                key,
+                f"{what}: {days!r} runs backwards (write the week from mon to sun, "
+                f"e.g. {last}-{first} or two keys)",
+            )
+            continue
         hours = _hours_spec(reader, what, value)
         for day in range(start, end + 1):
+            if day in written:
+                reader.error(
+                    key,
+                    f"{what}: {WEEKDAYS[day]} is in both {written[day]!r} and {days!r} "
+                    "(give each day once)",
+                )
+                break
+            written[day] = days
             week[day] = hours
     return tuple(week)
 
@@ -875,6 +895,10 @@ def _hours_spec(reader: _Reader, what: str, node: yaml.Node) -> tuple[Hours, ...
     for item in items:
         text = reader.text(item, f"{what}: hours")
         if text == "closed":
+            if len(items) > 1:
+                reader.error(
+                    item, f"{what}: closed cannot be mixed with hours (use one or the other)"
+                )
             continue
         try:
             hours.append(Hours.parse(text))

@@ -4,12 +4,16 @@ A calendar is a weekly schedule in one IANA time zone (wall-clock ranges per
 weekday), holidays (closed all day), and exceptional dates with hours of their
 own (an empty list: closed that day). ``state_at`` and ``next_change`` take the
 instant as an argument: no clock is read here. Daylight-saving changes are
-handled by converting each instant to the calendar's wall clock.
+handled by converting each instant to the calendar's wall clock: hours inside a
+spring-forward gap are skipped, and hours inside a fall-back overlap are open
+twice, as the wall clock shows them twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import itertools
+import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -18,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 DAY_MINUTES = 24 * 60
 HORIZON_DAYS = 400  # next_change looks this far ahead
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class DayState(StrEnum):
@@ -49,6 +54,13 @@ class Hours:
     def __contains__(self, minute: int) -> bool:
         return self.start <= minute < self.end
 
+    def __str__(self) -> str:
+        return f"{_clock(self.start)}-{_clock(self.end)}"
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
 
 def _minutes(text: str) -> int:
     hours, _, minutes = text.strip().partition(":")
@@ -74,6 +86,10 @@ class Calendar:
         if len(self.weekly) != 7:
             raise ValueError("weekly needs one entry per weekday, Monday first")
         ZoneInfo(self.zone)  # unknown zone: ZoneInfoNotFoundError now, not at a call
+        for weekday, hours in zip(WEEKDAYS, self.weekly, strict=True):
+            _check_no_overlap(self.name, weekday, hours)
+        for day, hours in self.exceptions.items():
+            _check_no_overlap(self.name, f"exception {day.isoformat()}", hours)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -93,6 +109,14 @@ class Calendar:
             if day in self.holidays and day not in self.exceptions
             else (DayState.CLOSED)
         )
+
+
+def _check_no_overlap(name: str, where: str, hours: tuple[Hours, ...]) -> None:
+    """Ranges of one day may touch (09:00-13:00, 13:00-18:00) but not overlap."""
+    ordered = sorted(hours, key=lambda h: (h.start, h.end))
+    for first, second in itertools.pairwise(ordered):
+        if second.start < first.end:
+            raise ValueError(f"calendar {name!r}, {where}: hours {first} and {second} overlap")
 
 
 def state_at(calendar: Calendar, at: datetime) -> DayState:
@@ -122,32 +146,60 @@ def next_change(calendar: Calendar, at: datetime) -> datetime | None:
 
 def _boundaries(calendar: Calendar, at: datetime) -> Iterator[datetime]:
     """Instants where the state may change, in order: each day's midnight and the
-    starts and ends of its hours, in the calendar's wall clock."""
+    starts and ends of its hours in the calendar's wall clock (both occurrences of a
+    wall time the clock shows twice when it falls back), and the moment the clock
+    changes (falling back, the wall clock jumps back to an earlier minute whose state
+    may differ, e.g. from 01:59 to 01:00 with hours 00:00-01:30).
+
+    Assumes, as holds for every zone in use, at most one clock change a day and no
+    change that moves the wall clock across midnight."""
     tz = calendar.tz
-    first = at.astimezone(tz).date()
-    for offset in range(HORIZON_DAYS):
-        day = first + timedelta(days=offset)
+    day = at.astimezone(tz).date()
+    start = min(_instants(day, 0, tz))  # when the day begins
+    for _ in range(HORIZON_DAYS):
+        end = min(_instants(day, DAY_MINUTES, tz))
         minutes = {0} | {m for h in calendar.hours_on(day) for m in (h.start, h.end)}
-        for minute in sorted(minutes):
-            yield _instant(day, minute, tz)
+        moments = {moment for minute in minutes for moment in _instants(day, minute, tz)}
+        moments.update(_clock_change(start, end, tz))
+        yield from sorted(moments)
+        day, start = day + timedelta(days=1), end
 
 
-def _instant(day: date, minute: int, tz: ZoneInfo) -> datetime:
-    """The instant a wall-clock minute of ``day`` names. A wall time that never
-    happens (inside a spring-forward gap, e.g. 02:30) names the moment the clock
-    jumps, the first instant at or after it on the wall clock."""
+def _wall(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _instants(day: date, minute: int, tz: ZoneInfo) -> list[datetime]:
+    """The instants (UTC) a wall-clock minute of ``day`` names: one; two in a
+    fall-back overlap (01:30 in New York on 2026-11-01 is 05:30 and 06:30 UTC); and
+    for a wall time that never happens (inside a spring-forward gap, e.g. 02:30) the
+    moment the clock jumps, the first instant at or after it on the wall clock."""
     if minute == DAY_MINUTES:
         day, minute = day + timedelta(days=1), 0
     wall = datetime.combine(day, time(minute // 60, minute % 60))
-    before = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    after = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    if before.astimezone(tz).replace(tzinfo=None) == wall:
-        return before  # it exists (in a fall-back overlap: its first occurrence)
-    low, high = min(before, after), max(before, after)
-    while high - low > timedelta(seconds=1):  # find the jump between the two readings
-        middle = low + (high - low) / 2
-        if middle.astimezone(tz).replace(tzinfo=None) < wall:
-            low = middle
+    readings = sorted({wall.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)})
+    real = [moment for moment in readings if _wall(moment, tz) == wall]
+    if real:
+        return real
+    return [_first_second(readings[0], readings[-1], lambda m: _wall(m, tz) >= wall)]
+
+
+def _clock_change(start: datetime, end: datetime, tz: ZoneInfo) -> list[datetime]:
+    """The instant in (start, end] at which the UTC offset changes, if it does."""
+    offset = start.astimezone(tz).utcoffset()
+    if end.astimezone(tz).utcoffset() == offset:
+        return []
+    return [_first_second(start, end, lambda m: m.astimezone(tz).utcoffset() != offset)]
+
+
+def _first_second(low: datetime, high: datetime, reached: Callable[[datetime], bool]) -> datetime:
+    """The first whole second in (low, high] at which ``reached`` holds, given that it
+    does not at ``low``, does at ``high``, and holds from some instant on."""
+    below, above = math.floor(low.timestamp()), math.ceil(high.timestamp())
+    while above - below > 1:
+        middle = (below + above) // 2
+        if reached(datetime.fromtimestamp(middle, UTC)):
+            above = middle
         else:
-            high = middle
-    return high.replace(microsecond=0)
+            below = middle
+    return datetime.fromtimestamp(above, UTC)
