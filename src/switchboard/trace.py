@@ -51,11 +51,24 @@ def _describe(r: dict[str, Any]) -> str:
             return f"{r.get('event', ''):<22} {r.get('from')} -> {r.get('to')}{at}: {commands}"
         case "call.command_result":
             return f"{'':<22} Asterisk answered: {r.get('result')}"
+        case "call.targets":
+            skipped = ", ".join(f"#{i} {why}" for i, why in r.get("skipped") or []) or "none"
+            order = ", ".join(f"#{i}" for i in r.get("order") or []) or "none"
+            return f"{'':<22} can ring: {order}; skipped: {skipped}"
         case "call.end":
             path = " > ".join(r.get("path") or []) or "-"
+            tried = "; ".join(f"{who} {result}" for who, result in r.get("route_log") or [])
             return (
                 f"end: outcome={r.get('outcome')} answered_by={r.get('answered_by') or '-'}"
-                f" path: {path}"
+                f" path: {path}" + (f" | phones: {tried}" if tried else "")
             )
+        case str(msg) if msg.startswith("voicemail."):
+            details = {
+                k: v
+                for k, v in r.items()
+                if k in ("file", "bytes", "s", "to", "stage", "attempt", "retry_in_s", "error")
+            }
+            shown = " ".join(f"{k}={v}" for k, v in details.items())
+            return f"{msg} {shown}".strip()
         case other:
             return str(other)

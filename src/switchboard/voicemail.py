@@ -164,7 +164,13 @@ class VoicemailKeeper:
         duration = wav_seconds(audio)
         log.info(
             "voicemail.stored",
-            extra={"voicemail": job.id, "file": str(path), "bytes": len(audio), "s": duration},
+            extra={
+                "call_id": job.call_id,
+                "voicemail": job.id,
+                "file": str(path),
+                "bytes": len(audio),
+                "s": duration,
+            },
         )
         stage = "index" if self.database is not None else "mail"
         return replace(
@@ -227,7 +233,7 @@ class VoicemailKeeper:
             await self._note_attempt(job, str(exc))
             raise StepFailed(f"emailing {', '.join(box.email)}: {exc}") from exc
         to = ", ".join(box.email)
-        log.info("voicemail.emailed", extra={"voicemail": job.id, "to": to})
+        log.info("voicemail.emailed", extra={"call_id": job.call_id, "voicemail": job.id, "to": to})
         stage = "note" if self.database is not None else "done"
         return replace(job, stage=stage, emailed_to=to, attempts=0, error="")
 
@@ -309,6 +315,7 @@ class VoicemailKeeper:
         log.warning(
             "voicemail.retry",
             extra={
+                "call_id": job.call_id,
                 "voicemail": job.id,
                 "stage": job.stage,
                 "attempt": attempts,

@@ -129,9 +129,9 @@ def test_a_good_flow_compiles_to_frozen_nodes() -> None:
             "(expected a mailbox number such as 100 (digits))",
         ),
         (
-            ("    kind: route\n", "    kind: queue\n"),
-            "f.yaml:17:11: node 'sales': kind 'queue' (queues) is not available yet in "
-            "this version (see docs/flows.md for the kinds there are)",
+            ("    kind: route\n", "    kind: ring_group\n"),
+            "f.yaml:17:11: node 'sales': there is no kind 'ring_group'; use route with "
+            "endpoints (they ring at once)",
         ),
     ],
 )

@@ -24,13 +24,16 @@ from switchboard.engine.commands import (
     CreateBridge,
     DestroyBridge,
     Hangup,
+    JoinQueue,
     KeepVoicemail,
+    LeaveQueue,
     Originate,
     Play,
+    RequestCallback,
 )
-from switchboard.engine.events import GuardExpired, TargetsFound
+from switchboard.engine.events import GuardExpired, QueuePosition, TargetsFound
 from switchboard.flows import FlowError, compile_flow
-from switchboard.flows.model import MENU_KEYS, Menu, Route
+from switchboard.flows.model import MENU_KEYS, Menu, Queue, Route
 from tests.flowkit import CATALOG, flow
 
 KEYS = sorted(MENU_KEYS)
@@ -48,7 +51,7 @@ def valid_flows(draw: st.DrawFn) -> dict[str, Any]:
         ahead = names[i + 1 :]
         kinds = ["hangup", "voicemail", "handback"]
         if ahead:
-            kinds += ["play", "menu", "language", "set", "goto", "route", "hours"]
+            kinds += ["play", "menu", "language", "set", "goto", "route", "hours", "queue"]
         kind = draw(st.sampled_from(kinds))
         forward = draw(st.sampled_from(ahead)) if ahead else ""
         nodes[name] = _node(draw, kind, forward, names)
@@ -88,6 +91,15 @@ def _node(draw: st.DrawFn, kind: str, forward: str, names: list[str]) -> dict[st
         if mobiles and confirm:
             node |= {"confirm_prompt": "thanks"}
         node |= {"strategy": draw(st.sampled_from(["ring_all", "linear", "round_robin"]))}
+    elif kind == "queue":
+        node |= {"endpoints": ["PJSIP/a1", "PJSIP/a2"], "on_timeout": forward,
+                 "strategy": draw(st.sampled_from(["ring_all", "linear"]))}  # fmt: skip
+        announce = draw(st.booleans())
+        if announce:
+            node |= {"announce_every": 30, "position_prompt": "thanks"}
+        callback = draw(st.booleans())
+        if callback:
+            node |= {"callback_key": "5", "callback_prompt": "goodbye"}
     elif kind == "hours":
         branches = st.sampled_from(names[names.index(forward) :])
         node |= {"calendar": "office", "open": draw(branches), "closed": forward,
@@ -112,8 +124,14 @@ def next_events(state: CallState) -> list[EngineEvent]:
     if state.phase is Phase.IVR:
         caller = ari.Channel(id="c1")
         events += [ari.ChannelDtmfReceived(channel=caller, digit=k) for k in KEYS]
-    if state.phase is Phase.DIALING:
+    if state.phase in (Phase.DIALING, Phase.QUEUED):
         events += _dialing_events(state)
+    if state.phase is Phase.QUEUED:
+        events += [TimerFired(t) for t in (state.timer, state.announce_timer) if t]
+        if state.position_ask:
+            events.append(QueuePosition(state.position_ask, 2))
+        caller = ari.Channel(id="c1")
+        events += [ari.ChannelDtmfReceived(channel=caller, digit=k) for k in ("5", "1")]
     if state.phase is Phase.RECORDING:
         rec = ari.Recording(name=state.recording)
         events += [ari.RecordingFinished(recording=rec), ari.RecordingFailed(recording=rec),
@@ -128,7 +146,7 @@ def _dialing_events(state: CallState) -> list[EngineEvent]:
     events: list[EngineEvent] = []
     if state.lookup:
         route = state.flow.nodes[state.node].kind
-        assert isinstance(route, Route)
+        assert isinstance(route, Route | Queue)
         count = len(route.targets)
         events += [
             TargetsFound(state.lookup, tuple(range(count))),
@@ -152,6 +170,10 @@ def _dialing_events(state: CallState) -> list[EngineEvent]:
 
 def stubborn(state: CallState, policy: str) -> EngineEvent | None:
     """The caller who tries hardest to stay in the IVR, by one policy."""
+    if state.phase is Phase.QUEUED:
+        if state.position_ask:
+            return QueuePosition(state.position_ask, 1)
+        return TimerFired(state.timer)  # waits out the queue: max_wait, then on_timeout
     if state.phase is Phase.DIALING:
         if state.lookup:
             return TargetsFound(state.lookup, (0,))
@@ -246,6 +268,9 @@ def test_a_caller_who_hangs_up_at_any_point_leaves_nothing_behind(
     rung = {c.channel_id for c in commands if isinstance(c, Originate)}
     hung_up = {c.channel_id for c in commands if isinstance(c, Hangup)}
     assert rung <= hung_up | ended, f"left ringing or bridged: {rung - hung_up - ended}"
+    joined = [c.queue for c in commands if isinstance(c, JoinQueue)]
+    left = [c.queue for c in commands if isinstance(c, LeaveQueue | RequestCallback)]
+    assert len(joined) == len(left), "a place in a queue was left behind"
     made = [c.bridge_id for c in commands if isinstance(c, CreateBridge)]
     destroyed = [c.bridge_id for c in commands if isinstance(c, DestroyBridge)]
     assert set(made) <= set(destroyed)

@@ -22,6 +22,7 @@ from switchboard.hours import DayState, state_at
 from .commands import (
     AddToBridge,
     Answer,
+    AskPosition,
     CancelTimer,
     Command,
     ContinueInDialplan,
@@ -29,12 +30,18 @@ from .commands import (
     DestroyBridge,
     FindTargets,
     Hangup,
+    JoinQueue,
     KeepVoicemail,
+    LeaveQueue,
     Originate,
     Play,
+    QueueReady,
     Record,
+    RequestCallback,
+    StartMoh,
     StartRinging,
     StartTimer,
+    StopMoh,
     StopPlayback,
     StopRinging,
 )
@@ -44,6 +51,7 @@ from .events import (
     Drain,
     EngineEvent,
     GuardExpired,
+    QueuePosition,
     TargetsFound,
     TimerFired,
 )
@@ -58,6 +66,7 @@ class Phase(StrEnum):
     DIALING = "dialing"
     CONNECTED = "connected"
     RECORDING = "recording"  # voicemail: the caller speaks (or has hung up: saving)
+    QUEUED = "queued"  # waiting in a queue with music; its phones may be ringing
     ENDED = "ended"
     HANDED_BACK = "handed_back"
 
@@ -65,6 +74,8 @@ class Phase(StrEnum):
 class Outcome(StrEnum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"
+    ABANDONED_IN_QUEUE = "abandoned_in_queue"
+    CALLBACK = "callback_requested"  # left the queue keeping their place: called back
     VOICEMAIL = "voicemail"
     VOICEMAIL_DIALPLAN = "voicemail_dialplan"  # our recorder failed: Asterisk's VoiceMail()
     HANGUP_BY_FLOW = "hangup_by_flow"
@@ -83,6 +94,7 @@ class After(StrEnum):
     NODE = "node"  # go on to ``Playing.target``
     HANGUP = "hangup"
     RECORD = "record"  # a voicemail node: the beep, then record
+    MOH = "moh"  # a position announcement in a queue: back to the music
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +146,8 @@ class CallState:
     answered_by: str = ""
     route_result: str = ""  # why the last route failed
     route_log: tuple[tuple[str, str], ...] = ()  # (target, result) of every phone tried
+    announce_timer: str = ""  # queue: when to say the caller's position next
+    position_ask: str = ""  # queue: the AskPosition being answered
     recording: str = ""  # the voicemail being recorded
     caller_gone: bool = False  # hung up while the message is being saved
     started_at: datetime | None = None  # when the call arrived (the daemon's clock)
@@ -197,6 +211,9 @@ def guard_seconds(state: CallState) -> float | None:
     if state.phase is Phase.RECORDING:
         record = kind.max_seconds if isinstance(kind, flow_model.Voicemail) else 0
         return record + state.stall_guard
+    if state.phase is Phase.QUEUED:
+        wait = kind.max_wait if isinstance(kind, flow_model.Queue) else 0
+        return wait + state.stall_guard
     return None  # connected: a conversation takes as long as it takes
 
 
@@ -221,6 +238,8 @@ class Trigger(StrEnum):
     LEG_TIMEOUT = "leg_timeout"  # it did not press the key in time
     RECORDED = "recorded"
     RECORD_FAILED = "record_failed"
+    ANNOUNCE = "announce"  # queue: time to say the caller's position
+    POSITION = "position"  # queue: the daemon said it
     HANDBACK_FAILED = "handback_failed"
     STALLED = "stalled"
     DRAIN = "drain"
@@ -254,6 +273,10 @@ def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
             return Trigger.TIMEOUT
         case TimerFired(timer_id=timer) if timer and any(leg.timer == timer for leg in legs):
             return Trigger.LEG_TIMEOUT
+        case TimerFired(timer_id=timer) if timer and timer == state.announce_timer:
+            return Trigger.ANNOUNCE
+        case QueuePosition(request_id=request) if request and request == state.position_ask:
+            return Trigger.POSITION
         case ari.RecordingFinished(recording=rec) if state.recording == rec.name:
             return Trigger.RECORDED
         case ari.RecordingFailed(recording=rec) if state.recording == rec.name:
@@ -323,6 +346,8 @@ def _enter(state: CallState, node_id: str, cmds: list[Command]) -> Step:
                 return _hang_up(state, cmds)
             case flow_model.Route() as route:
                 return _dial(state, route, cmds)
+            case flow_model.Queue() as queue:
+                return _join_queue(state, queue, cmds)
             case flow_model.Voicemail(prompts=prompts):
                 return _play(state, prompts, False, After.RECORD, "", cmds)
             case flow_model.Handback():
@@ -364,9 +389,11 @@ def _play(
         return _prompts_done(state, after, target, cmds)
     state, playback_id = state.next_id("pb")
     language = state.flow.language_for(state.language)
-    cmds.append(Play(state.caller, media_uri(prompts[0]), playback_id, language))
+    media = prompts[0] if prompts[0].startswith("number:") else media_uri(prompts[0])
+    cmds.append(Play(state.caller, media, playback_id, language))
     playing = Playing(playback_id, prompts[1:], interruptible, after, target)
-    return replace(state, phase=Phase.IVR, playing=playing), cmds
+    phase = Phase.QUEUED if after is After.MOH else Phase.IVR
+    return replace(state, phase=phase, playing=playing), cmds
 
 
 def _prompts_done(state: CallState, after: After, target: str, cmds: list[Command]) -> Step:
@@ -381,6 +408,8 @@ def _prompts_done(state: CallState, after: After, target: str, cmds: list[Comman
         return _hang_up(state, cmds)
     if after is After.RECORD:
         return _record(state, cmds)
+    if after is After.MOH:
+        return _back_to_music(state, cmds)
     return _enter(state, target, cmds)
 
 
@@ -456,7 +485,7 @@ def _targets_found(state: CallState, event: EngineEvent) -> Step:
 
 def _ring(
     state: CallState,
-    route: flow_model.Route,
+    route: flow_model.Route | flow_model.Queue,
     indices: tuple[int, ...],
     seconds: int,
     cmds: list[Command],
@@ -473,7 +502,8 @@ def _ring(
 
 def _hang_up(state: CallState, cmds: list[Command]) -> Step:
     cmds += [*_teardown(state), Hangup(state.caller)]
-    state = replace(state, phase=Phase.ENDED, outcome=Outcome.HANGUP_BY_FLOW, timer="")
+    outcome = state.outcome if state.outcome is Outcome.CALLBACK else Outcome.HANGUP_BY_FLOW
+    state = replace(state, phase=Phase.ENDED, outcome=outcome, timer="")
     return state, cmds
 
 
@@ -490,13 +520,15 @@ def _teardown(
 ) -> list[Command]:
     """Stop what this call still holds in Asterisk (except the caller's channel)."""
     cmds: list[Command] = []
-    if state.timer:
+    if state.phase is Phase.QUEUED:
+        cmds += _leave_queue(state, caller_gone=caller_gone)
+    elif state.timer:
         cmds.append(CancelTimer(state.timer))
     if state.playing is not None and not caller_gone:
         cmds.append(StopPlayback(state.playing.playback_id))
     if state.phase is Phase.DIALING and state.legs and not caller_gone:
         cmds.append(StopRinging(state.caller))
-    if state.phase is Phase.DIALING:
+    if state.phase in (Phase.DIALING, Phase.QUEUED):
         cmds += [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
         cmds += [Hangup(leg.id) for leg in state.legs]
     if state.phase is Phase.CONNECTED and not leg_gone:
@@ -563,8 +595,8 @@ def _answered(state: CallState, event: EngineEvent) -> Step:
     assert isinstance(event, ari.StasisStart)
     leg = state.leg_by_id(event.channel.id)
     assert leg is not None
-    route = _route_node(state)
-    if not route.confirms(leg.target) or leg.answered:
+    route = state.flow.nodes[state.node].kind
+    if not isinstance(route, flow_model.Route) or not route.confirms(leg.target) or leg.answered:
         return _connect(state, leg, [])
     state, playback = state.next_id("pb")
     language = state.flow.language_for(state.language)
@@ -611,7 +643,11 @@ def _connect(state: CallState, winner: Leg, cmds: list[Command]) -> Step:
         if leg.id != winner.id:
             cmds += [CancelTimer(leg.timer)] if leg.timer else []
             cmds.append(Hangup(leg.id))
-    cmds += [StopRinging(state.caller), AddToBridge(state.bridge_id, (state.caller, winner.id))]
+    if state.phase is Phase.QUEUED:
+        cmds += _leave_queue(state)
+    else:
+        cmds.append(StopRinging(state.caller))
+    cmds.append(AddToBridge(state.bridge_id, (state.caller, winner.id)))
     log = [(winner.target.label, "answered")]
     log += [(leg.target.label, "answered_elsewhere") for leg in state.legs if leg != winner]
     state = replace(
@@ -623,6 +659,9 @@ def _connect(state: CallState, winner: Leg, cmds: list[Command]) -> Step:
         legs=(),
         waiting=(),
         route_log=state.route_log + tuple(log),
+        timer="",
+        announce_timer="",
+        lookup="",
     )
     return state, cmds
 
@@ -647,6 +686,13 @@ def _drop_leg(state: CallState, gone: str, result: str, cmds: list[Command]) -> 
     )
     if legs:
         return state, cmds
+    node = state.flow.nodes[state.node].kind
+    if isinstance(node, flow_model.Queue):
+        if state.waiting:
+            nxt, rest = state.waiting[:1], state.waiting[1:]
+            return _ring(replace(state, waiting=rest), node, nxt, node.ring_seconds, cmds)
+        # Nobody took it this time: the caller keeps their place and waits on.
+        return state, [*cmds, QueueReady(node.name, state.call_id)]
     route = _route_node(state)
     if state.waiting:
         nxt, rest = state.waiting[:1], state.waiting[1:]
@@ -664,6 +710,152 @@ def _leg_of(event: EngineEvent) -> str:
         case ari.StasisEnd(channel=ch) | ari.ChannelDestroyed(channel=ch):
             return ch.id  # (a rung leg's ChannelHangupRequest never gets here: see trigger_of)
     return ""
+
+
+# -- queues --------------------------------------------------------------------------------
+def _join_queue(state: CallState, queue: flow_model.Queue, cmds: list[Command]) -> Step:
+    """Music, a place at the end of the line, and a limit on the wait."""
+    request = f"{state.call_id}-q{len(state.path)}"  # unique: the path grows on each entry
+    presences = tuple(t.presence for t in queue.targets)
+    cmds += [
+        StartMoh(state.caller, queue.moh),
+        JoinQueue(queue.name, state.call_id, request, queue.strategy.value, presences),
+    ]
+    if not state.bridge_created:
+        cmds.append(CreateBridge(state.bridge_id))
+    state, limit = state.next_id("t")
+    cmds.append(StartTimer(limit, queue.max_wait))
+    announce = ""
+    if queue.announce_every:
+        state, announce = state.next_id("t")
+        cmds.append(StartTimer(announce, queue.announce_every))
+    state = replace(
+        state,
+        phase=Phase.QUEUED,
+        lookup=request,
+        timer=limit,
+        announce_timer=announce,
+        bridge_created=True,
+        legs=(),
+        waiting=(),
+    )
+    return state, cmds
+
+
+def _queue_node(state: CallState) -> flow_model.Queue:
+    queue = state.flow.nodes[state.node].kind
+    assert isinstance(queue, flow_model.Queue)
+    return queue
+
+
+def _leave_queue(state: CallState, *, caller_gone: bool = False) -> list[Command]:
+    """Out of the line: the music stops, the timers too (legs are the caller's job)."""
+    queue = _queue_node(state)
+    cmds: list[Command] = [LeaveQueue(queue.name, state.call_id)]
+    cmds += [CancelTimer(t) for t in (state.timer, state.announce_timer) if t]
+    if not caller_gone and state.playing is None:
+        cmds.append(StopMoh(state.caller))
+    return cmds
+
+
+def _queue_turn(state: CallState, event: EngineEvent) -> Step:
+    """The caller's turn: ring the phones the daemon found free (the music goes on)."""
+    assert isinstance(event, TargetsFound)
+    queue = _queue_node(state)
+    targets = queue.targets
+    skipped = tuple((targets[i].label, why) for i, why in event.skipped if i < len(targets))
+    order = tuple(i for i in event.order if i < len(targets))
+    state = replace(state, route_log=state.route_log + skipped)
+    if state.legs:
+        return state, []  # already ringing (a late turn): nothing to add
+    if not order:
+        return state, [QueueReady(queue.name, state.call_id)]
+    if queue.strategy.sequential:
+        state = replace(state, waiting=order[1:])
+        return _ring(state, queue, order[:1], queue.ring_seconds, [])
+    return _ring(state, queue, order, queue.ring_seconds, [])
+
+
+def _queue_timeout(state: CallState, event: EngineEvent) -> Step:
+    """Waited max_wait: out of the line, to on_timeout (overflow)."""
+    queue = _queue_node(state)
+    cmds = [*_leave_queue(replace(state, timer=""))]  # (the limit has just fired)
+    if state.playing is not None:
+        cmds.append(StopPlayback(state.playing.playback_id))
+    cmds += [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
+    cmds += [Hangup(leg.id) for leg in state.legs]
+    log = tuple((leg.target.label, "no_answer") for leg in state.legs)
+    state = replace(
+        state,
+        phase=Phase.IVR,
+        legs=(),
+        waiting=(),
+        lookup="",
+        timer="",
+        announce_timer="",
+        playing=None,
+        route_result="queue_timeout",
+        route_log=state.route_log + log,
+    )
+    return _enter(state, queue.on_timeout, cmds)
+
+
+def _announce(state: CallState, event: EngineEvent) -> Step:
+    queue = _queue_node(state)
+    request = f"{state.call_id}-pos{state.seq}"
+    return replace(state, announce_timer="", position_ask=request), [
+        AskPosition(request, queue.name, state.call_id)
+    ]
+
+
+def _say_position(state: CallState, event: EngineEvent) -> Step:
+    """ "You are caller number N", over a pause in the music."""
+    assert isinstance(event, QueuePosition)
+    queue = _queue_node(state)
+    state = replace(state, position_ask="")
+    if event.position < 1:
+        return _back_to_music(state, [], music_on=True)
+    prompts = (queue.position_prompt, f"number:{event.position}")
+    return _play(state, prompts, False, After.MOH, "", [StopMoh(state.caller)])
+
+
+def _back_to_music(state: CallState, cmds: list[Command], *, music_on: bool = False) -> Step:
+    queue = _queue_node(state)
+    if not music_on:
+        cmds.append(StartMoh(state.caller, queue.moh))
+    state, announce = state.next_id("t")
+    cmds.append(StartTimer(announce, queue.announce_every))
+    return replace(state, phase=Phase.QUEUED, announce_timer=announce, playing=None), cmds
+
+
+def _queue_key(state: CallState, event: EngineEvent) -> Step:
+    """The callback key: the caller hangs up and keeps their place in line."""
+    assert isinstance(event, ari.ChannelDtmfReceived)
+    queue = _queue_node(state)
+    if not queue.callback_key or event.digit != queue.callback_key or not state.caller_number:
+        return state, []  # other keys (and a caller we could not call back) wait on
+    cmds: list[Command] = [
+        RequestCallback(queue.name, state.call_id, state.caller_number, state.dialed)
+    ]
+    cmds += [CancelTimer(t) for t in (state.timer, state.announce_timer) if t]
+    if state.playing is not None:
+        cmds.append(StopPlayback(state.playing.playback_id))
+    else:
+        cmds.append(StopMoh(state.caller))
+    cmds += [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
+    cmds += [Hangup(leg.id) for leg in state.legs]
+    state = replace(
+        state,
+        phase=Phase.IVR,
+        legs=(),
+        waiting=(),
+        lookup="",
+        timer="",
+        announce_timer="",
+        playing=None,
+        outcome=Outcome.CALLBACK,
+    )
+    return _play(state, (queue.callback_prompt,), False, After.HANGUP, "", cmds)
 
 
 # -- voicemail -----------------------------------------------------------------------------
@@ -719,7 +911,9 @@ def _recording_stalled(state: CallState, event: EngineEvent) -> Step:
 
 
 def _caller_left(state: CallState, event: EngineEvent) -> Step:
-    outcome = state.outcome if state.phase is Phase.CONNECTED else Outcome.ABANDONED
+    outcome = Outcome.ABANDONED_IN_QUEUE if state.phase is Phase.QUEUED else Outcome.ABANDONED
+    if state.phase is Phase.CONNECTED or state.outcome is Outcome.CALLBACK:
+        outcome = state.outcome or outcome
     cmds = _teardown(state, caller_gone=True)
     return replace(state, phase=Phase.ENDED, outcome=outcome, playing=None, timer=""), cmds
 
@@ -738,7 +932,7 @@ def _setup_failed(state: CallState, event: EngineEvent) -> Step:
         and event.command.playback_id == (playing.playback_id)
     ):
         return _prompt_done(state, event)  # a prompt that cannot play is skipped
-    if isinstance(event.command, Originate) and state.phase is Phase.DIALING:
+    if isinstance(event.command, Originate) and state.phase in (Phase.DIALING, Phase.QUEUED):
         return _leg_failed(state, event)
     if isinstance(event.command, Play):
         pb = event.command.playback_id
@@ -774,7 +968,7 @@ def result_for_cause(cause: int) -> str:
 
 
 N, V, D, C, H = Phase.NEW, Phase.IVR, Phase.DIALING, Phase.CONNECTED, Phase.HANDED_BACK
-R = Phase.RECORDING
+R, Q = Phase.RECORDING, Phase.QUEUED
 T = Trigger
 TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (N, T.CALLER_ENTERED): _start,
@@ -798,6 +992,18 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (C, T.CALLER_GONE): _caller_left,
     (C, T.AGENT_GONE): _agent_left_connected,
     (C, T.SETUP_FAILED): _setup_failed,
+    (Q, T.TARGETS_FOUND): _queue_turn,
+    (Q, T.AGENT_ANSWERED): _answered,
+    (Q, T.AGENT_GONE): _leg_failed,
+    (Q, T.TIMEOUT): _queue_timeout,
+    (Q, T.ANNOUNCE): _announce,
+    (Q, T.POSITION): _say_position,
+    (Q, T.PROMPT_DONE): _prompt_done,
+    (Q, T.KEY): _queue_key,
+    (Q, T.CALLER_GONE): _caller_left,
+    (Q, T.SETUP_FAILED): _setup_failed,
+    (Q, T.STALLED): _stalled,
+    (Q, T.DRAIN): _drain,
     (R, T.RECORDED): _recorded,
     (R, T.RECORD_FAILED): _record_failed,
     (R, T.CALLER_GONE): _caller_left_recording,

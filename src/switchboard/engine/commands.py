@@ -75,6 +75,64 @@ class FindTargets:
 
 
 @dataclass(frozen=True, slots=True)
+class StartMoh:
+    channel_id: str
+    moh_class: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class StopMoh:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinQueue:
+    """Take a place at the end of ``queue``'s line. When it is this call's turn and
+    some of ``presences`` can ring, the daemon sends ``TargetsFound(request_id, ...)``."""
+
+    queue: str
+    call_id: str
+    request_id: str
+    strategy: str
+    presences: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReady:
+    """The phones offered did not answer: offer again when they can (the call keeps
+    its place at the head of the line)."""
+
+    queue: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveQueue:
+    queue: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AskPosition:
+    """Answered at once with ``QueuePosition(request_id, position)`` (1: next)."""
+
+    request_id: str
+    queue: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """The caller hangs up and keeps their place: call them back on ``number`` when
+    their turn comes (stored in PostgreSQL before the caller hears it is taken)."""
+
+    queue: str
+    call_id: str
+    number: str
+    dialed: str
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """Record the caller (voicemail); ``RecordingFinished(name)`` comes back."""
 
@@ -139,6 +197,13 @@ Command = (
     | StopRinging
     | Originate
     | FindTargets
+    | StartMoh
+    | StopMoh
+    | JoinQueue
+    | QueueReady
+    | LeaveQueue
+    | AskPosition
+    | RequestCallback
     | Record
     | KeepVoicemail
     | CreateBridge

@@ -53,10 +53,25 @@ class TargetsFound:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuePosition:
+    """The answer to ``AskPosition``: 1 is next in line."""
+
+    request_id: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
 class Drain:
     """The daemon is stopping: calls not yet connected go back to the dialplan."""
 
 
 EngineEvent = (
-    ari.AriEvent | ChannelGone | CommandFailed | GuardExpired | TimerFired | TargetsFound | Drain
+    ari.AriEvent
+    | ChannelGone
+    | CommandFailed
+    | GuardExpired
+    | TimerFired
+    | TargetsFound
+    | QueuePosition
+    | Drain
 )

@@ -38,6 +38,7 @@ from .model import (
     NodeKind,
     Play,
     Pos,
+    Queue,
     Route,
     SetVars,
     Strategy,
@@ -104,6 +105,25 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
             "on_fail",
         }
     ),
+    "queue": frozenset(
+        {
+            "name",
+            "endpoint",
+            "endpoints",
+            "number",
+            "numbers",
+            "trunk",
+            "strategy",
+            "ring_seconds",
+            "max_wait",
+            "moh",
+            "announce_every",
+            "position_prompt",
+            "callback_key",
+            "callback_prompt",
+            "on_timeout",
+        }
+    ),
     "goto": frozenset({"target"}),
     "hangup": frozenset({"prompt", "prompts"}),
     "voicemail": frozenset({"mailbox", "prompt", "prompts", "max_seconds", "max_silence"}),
@@ -111,7 +131,11 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "hours": frozenset({"calendar", "open", "closed", "holiday"}),
 }
 TOP_FIELDS = frozenset({"languages", "fallback_language", "limits", "calendars", "entry", "nodes"})
-LATER_KINDS = {"queue": "queues", "ring_group": "ring groups"}
+OTHER_NAMES = {  # kinds authors coming from other systems reach for
+    "ring_group": "route with endpoints (they ring at once)",
+    "hunt_group": "route with endpoints and strategy: linear",
+    "forward": "route with number and trunk",
+}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -468,11 +492,9 @@ def _node_kind(
         return None
     kind_node = items["kind"][1]
     kind = reader.text(kind_node, f"node {node_id!r}: kind")
-    if kind in LATER_KINDS:
+    if kind in OTHER_NAMES:
         reader.error(
-            kind_node,
-            f"node {node_id!r}: kind {kind!r} ({LATER_KINDS[kind]}) is not "
-            "available yet in this version (see docs/flows.md for the kinds there are)",
+            kind_node, f"node {node_id!r}: there is no kind {kind!r}; use {OTHER_NAMES[kind]}"
         )
         return None
     if kind not in KIND_FIELDS:
@@ -668,15 +690,7 @@ def _route(n: _NodeReader) -> NodeKind:
             f"{n.what(where or 'route')}: {len(targets)} phones; ringing more than "
             f"{MAX_RING_ALL} at once overloads Asterisk (use a queue)",
         )
-    strategy = Strategy.RING_ALL
-    if "strategy" in n.items:
-        node = n.items["strategy"][1]
-        text = n.reader.text(node, n.what("strategy"))
-        try:
-            strategy = Strategy(text)
-        except ValueError:
-            known = ", ".join(s.value for s in Strategy)
-            n.reader.error(node, f"{n.what('strategy')}: {text!r} is not a strategy ({known})")
+    strategy = _strategy(n)
     if strategy.sequential and "timeout" in n.items:
         n.reader.error(
             n.items["timeout"][0],
@@ -710,6 +724,65 @@ def _route(n: _NodeReader) -> NodeKind:
         confirm_key=n.key("confirm_key") or "1",
         confirm_timeout=n.number("confirm_timeout", 2, 60, float, 8.0),
     )
+
+
+def _queue(n: _NodeReader) -> NodeKind:
+    targets = _endpoints(n) + _numbers(n)
+    if not targets and not any(
+        f in n.items for f in ("endpoint", "endpoints", "number", "numbers")
+    ):
+        n.reader.error(
+            n.node, f"node {n.node_id!r} needs the phones that serve the queue: endpoints"
+        )
+    strategy = _strategy(n)
+    name = n.node_id
+    if "name" in n.items:
+        name = n.reader.text(n.items["name"][1], n.what("name"), NODE_ID) or name
+    announce = n.number("announce_every", 0, 600, int, 0)
+    position_prompt = n.optional_prompt("position_prompt")
+    if announce and not position_prompt:
+        n.reader.error(
+            n.items["announce_every"][0],
+            f"node {n.node_id!r}: announce_every needs position_prompt (said before the "
+            "number, e.g. 'you are caller number')",
+        )
+    callback_key = n.key("callback_key")
+    callback_prompt = n.optional_prompt("callback_prompt")
+    if callback_key and not callback_prompt:
+        n.reader.error(
+            n.items["callback_key"][0],
+            f"node {n.node_id!r}: callback_key needs callback_prompt (what the caller hears "
+            "before hanging up: that they will be called back)",
+        )
+    moh = "default"
+    if "moh" in n.items:
+        moh = n.reader.text(n.items["moh"][1], n.what("moh"), NODE_ID) or moh
+    return Queue(
+        name=name,
+        targets=targets,
+        on_timeout=n.ref("on_timeout"),
+        strategy=strategy,
+        ring_seconds=n.number("ring_seconds", 5, 600, int, MEMBER_SECONDS),
+        max_wait=n.number("max_wait", 10, 3600, int, 120),
+        moh=moh,
+        announce_every=announce,
+        position_prompt=position_prompt,
+        callback_key=callback_key,
+        callback_prompt=callback_prompt,
+    )
+
+
+def _strategy(n: _NodeReader) -> Strategy:
+    if "strategy" not in n.items:
+        return Strategy.RING_ALL
+    node = n.items["strategy"][1]
+    text = n.reader.text(node, n.what("strategy"))
+    try:
+        return Strategy(text)
+    except ValueError:
+        known = ", ".join(s.value for s in Strategy)
+        n.reader.error(node, f"{n.what('strategy')}: {text!r} is not a strategy ({known})")
+        return Strategy.RING_ALL
 
 
 def _listed(n: _NodeReader, one: str, many: str, example: str) -> list[yaml.Node]:
@@ -949,6 +1022,7 @@ _BUILDERS: dict[str, Callable[[_NodeReader], NodeKind]] = {
     "language": _language,
     "set": _set,
     "route": _route,
+    "queue": _queue,
     "goto": _goto,
     "hangup": _hangup,
     "voicemail": _voicemail,

@@ -140,6 +140,26 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Queue:
+    """Wait with music until a phone of the queue answers; callers are served in
+    arrival order (the daemon keeps each queue's line). After ``max_wait`` seconds
+    the caller goes to ``on_timeout``. With ``callback_key`` the caller may hang up
+    and keep their place: they are called back when their turn comes."""
+
+    name: str  # the queue's line, shared by every call that enters it
+    targets: tuple[Target, ...]
+    on_timeout: str
+    strategy: Strategy = Strategy.RING_ALL
+    ring_seconds: int = 15  # how long the phones ring each time the caller's turn comes
+    max_wait: int = 120
+    moh: str = "default"
+    announce_every: int = 0  # seconds between position announcements; 0: none
+    position_prompt: str = ""  # said before the position number ("you are caller number")
+    callback_key: str = ""
+    callback_prompt: str = ""  # said when the caller chooses the callback, before hanging up
+
+
+@dataclass(frozen=True, slots=True)
 class Goto:
     target: str
 
@@ -176,7 +196,17 @@ class Handback:
 
 
 NodeKind = (
-    Play | Menu | Language | SetVars | Route | Goto | Hangup | Voicemail | Handback | HoursBranch
+    Play
+    | Menu
+    | Language
+    | SetVars
+    | Route
+    | Queue
+    | Goto
+    | Hangup
+    | Voicemail
+    | Handback
+    | HoursBranch
 )
 
 
@@ -194,7 +224,7 @@ def silent_exits(kind: NodeKind) -> tuple[str, ...]:
             return (nxt,)
         case Goto(target=target):
             return (target,)
-        case Menu(on_fail=on_fail) | Route(on_fail=on_fail):
+        case Menu(on_fail=on_fail) | Route(on_fail=on_fail) | Queue(on_timeout=on_fail):
             return (on_fail,)
         case HoursBranch(open=opened, closed=closed, holiday=holiday):
             return tuple(dict.fromkeys((opened, closed, holiday)))

@@ -1,0 +1,185 @@
+"""Tier 1: a caller waiting in a queue: music, turns in arrival order (the daemon's
+line), position announcements, the maximum wait to overflow, and the callback."""
+
+from __future__ import annotations
+
+from switchboard.ari import events as ari
+from switchboard.engine import Outcome, Phase, TimerFired
+from switchboard.engine.commands import (
+    AddToBridge,
+    AskPosition,
+    CancelTimer,
+    CreateBridge,
+    DestroyBridge,
+    FindTargets,
+    Hangup,
+    JoinQueue,
+    LeaveQueue,
+    Originate,
+    Play,
+    QueueReady,
+    RequestCallback,
+    StartMoh,
+    StartTimer,
+    StopMoh,
+    StopPlayback,
+)
+from switchboard.engine.events import QueuePosition, TargetsFound
+from tests.flowkit import flow
+from tests.unit.test_engine_flow import Caller
+
+QUEUE = flow("""
+languages: [en]
+entry: {"100": wait}
+nodes:
+  wait:
+    kind: queue
+    name: sales
+    endpoints: [PJSIP/100, PJSIP/101]
+    ring_seconds: 15
+    max_wait: 120
+    announce_every: 30
+    position_prompt: thanks
+    callback_key: "5"
+    callback_prompt: goodbye
+    on_timeout: overflow
+  overflow: {kind: route, number: "+79871234567", trunk: carrier, on_fail: bye}
+  bye: {kind: hangup}
+""")
+PHONES = ("PJSIP/100", "PJSIP/101")
+ARGS = ("leg", "c1")
+TURN = "c1-q1"
+
+
+def queued() -> Caller:
+    caller = Caller(QUEUE, answer_lookups=False)
+    issued = caller.dials()
+    assert issued[1:] == [
+        StartMoh("c1", "default"),
+        JoinQueue("sales", "c1", TURN, "ring_all", PHONES),
+        CreateBridge("c1-bridge"),
+        StartTimer("c1-t1", 120),
+        StartTimer("c1-t2", 30),
+    ]
+    assert caller.state.phase is Phase.QUEUED
+    return caller
+
+
+def test_a_caller_hears_music_and_takes_a_place_in_line() -> None:
+    queued()
+
+
+def test_on_the_callers_turn_the_free_phones_ring_while_the_music_plays() -> None:
+    caller = queued()
+    issued = caller.send(TargetsFound(TURN, order=(1,), skipped=((0, "busy"),)))
+    assert issued == [Originate("c1-leg3", "PJSIP/101", 15, "+79161234567", ARGS)]
+    answered = caller.send(ari.StasisStart(channel=ari.Channel(id="c1-leg3"), args=ARGS))
+    assert answered == [
+        LeaveQueue("sales", "c1"),
+        CancelTimer("c1-t1"),
+        CancelTimer("c1-t2"),
+        StopMoh("c1"),
+        AddToBridge("c1-bridge", ("c1", "c1-leg3")),
+    ]
+    assert (caller.state.phase, caller.state.answered_by) == (Phase.CONNECTED, "PJSIP/101")
+
+
+def test_if_nobody_answers_the_caller_keeps_their_place_and_waits_on() -> None:
+    caller = queued()
+    caller.send(TargetsFound(TURN, order=(0, 1)))
+    caller.send(ari.ChannelDestroyed(channel=ari.Channel(id="c1-leg3"), cause=19))
+    issued = caller.send(ari.ChannelDestroyed(channel=ari.Channel(id="c1-leg4"), cause=19))
+    assert issued == [QueueReady("sales", "c1")]
+    assert caller.state.phase is Phase.QUEUED
+    again = caller.send(TargetsFound(TURN, order=(0,)))  # the next turn: same request id
+    assert again == [Originate("c1-leg5", "PJSIP/100", 15, "+79161234567", ARGS)]
+
+
+def test_after_the_maximum_wait_the_caller_overflows() -> None:
+    caller = queued()
+    caller.send(TargetsFound(TURN, order=(0,)))
+    issued = caller.send(TimerFired("c1-t1"))
+    assert issued[:4] == [
+        LeaveQueue("sales", "c1"),
+        CancelTimer("c1-t2"),
+        StopMoh("c1"),
+        Hangup("c1-leg3"),
+    ]
+    find = issued[-1]
+    assert find == FindTargets("c1-find2", "test.yaml:overflow", "ring_all", ("PJSIP/carrier",))
+    mobile = caller.send(TargetsFound("c1-find2", order=(0,)))
+    assert mobile[-1] == Originate(
+        "c1-leg4", "PJSIP/+79871234567@carrier", 30, "+79161234567", ARGS
+    )
+    assert caller.state.route_result == "queue_timeout"
+    assert caller.state.path == ("wait", "overflow")
+
+
+def test_the_position_is_announced_over_a_pause_in_the_music() -> None:
+    caller = queued()
+    assert caller.send(TimerFired("c1-t2")) == [AskPosition("c1-pos2", "sales", "c1")]
+    issued = caller.send(QueuePosition("c1-pos2", 3))
+    assert issued == [StopMoh("c1"), Play("c1", "sound:switchboard/thanks", "c1-pb3", "en")]
+    assert caller.hears_prompt_end() == [Play("c1", "number:3", "c1-pb4", "en")]
+    assert caller.hears_prompt_end() == [StartMoh("c1", "default"), StartTimer("c1-t5", 30)]
+    assert caller.state.phase is Phase.QUEUED
+
+
+def test_an_agent_answering_during_the_announcement_stops_it() -> None:
+    caller = queued()
+    caller.send(TimerFired("c1-t2"))
+    caller.send(QueuePosition("c1-pos2", 1))
+    caller.send(TargetsFound(TURN, order=(0,)))
+    issued = caller.send(ari.StasisStart(channel=ari.Channel(id="c1-leg4"), args=ARGS))
+    assert StopPlayback("c1-pb3") not in issued  # the connect stops it with the bridge
+    assert caller.state.phase is Phase.CONNECTED
+
+
+def test_pressing_the_callback_key_keeps_the_place_and_hangs_up_politely() -> None:
+    caller = queued()
+    caller.send(TargetsFound(TURN, order=(0,)))
+    issued = caller.presses("5")
+    assert issued == [
+        RequestCallback("sales", "c1", "+79161234567", "100"),
+        CancelTimer("c1-t1"),
+        CancelTimer("c1-t2"),
+        StopMoh("c1"),
+        Hangup("c1-leg3"),
+        Play("c1", "sound:switchboard/goodbye", "c1-pb4", "en"),
+    ]
+    assert LeaveQueue("sales", "c1") not in issued  # the daemon turns the place into a callback
+    assert caller.hears_prompt_end() == [DestroyBridge("c1-bridge"), Hangup("c1")]
+    assert caller.state.outcome is Outcome.CALLBACK
+
+
+def test_a_callback_caller_who_hangs_up_during_the_goodbye_still_gets_the_callback() -> None:
+    caller = queued()
+    caller.presses("5")
+    caller.send(ari.StasisEnd(channel=ari.Channel(id="c1")))
+    assert caller.state.outcome is Outcome.CALLBACK
+
+
+def test_other_keys_and_anonymous_callers_do_not_leave_the_line() -> None:
+    caller = queued()
+    assert caller.presses("1") == []
+    anonymous = Caller(QUEUE, answer_lookups=False)
+    anonymous.send(
+        ari.StasisStart(channel=ari.Channel(id="c1"), args=("inbound", "100"))
+    )  # no caller number: a callback could not reach them
+    assert anonymous.presses("5") == []
+    assert anonymous.state.phase is Phase.QUEUED
+
+
+def test_a_caller_who_hangs_up_in_the_queue_has_abandoned_it() -> None:
+    caller = queued()
+    caller.send(TargetsFound(TURN, order=(0, 1)))
+    issued = caller.send(ari.StasisEnd(channel=ari.Channel(id="c1")))
+    assert issued == [
+        LeaveQueue("sales", "c1"),
+        CancelTimer("c1-t1"),
+        CancelTimer("c1-t2"),
+        Hangup("c1-leg3"),
+        Hangup("c1-leg4"),
+        DestroyBridge("c1-bridge"),
+    ]
+    assert caller.state.outcome is Outcome.ABANDONED_IN_QUEUE
