@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
+from switchboard.callbacks import CallbackStore
 from switchboard.config import Config
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
@@ -54,6 +55,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 client.delete_stored_recording,
                 database,
             )
+        callbacks = CallbackStore(config.daemon.state_directory / "callbacks", database)
         supervisor = Supervisor(
             client,
             executor,
@@ -62,8 +64,11 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             config.daemon.stall_guard,
             book=TargetBook(),
             voicemail=keeper,
+            callbacks=callbacks,
             clock=make_clock(start),
         )
+        for callback in await callbacks.pending():  # requests a restart must not lose
+            supervisor.queues.add_callback(callback)
         stream = EventStream(
             session,
             ari_cfg.url,
@@ -80,6 +85,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             helpers.append(asyncio.create_task(flows.watch(config.flows.watch_interval)))
         if keeper is not None:
             helpers.append(asyncio.create_task(keeper.run(), name="voicemail"))
+        helpers.append(asyncio.create_task(callbacks.run(), name="callbacks"))
+        helpers.append(asyncio.create_task(supervisor.queues.run(), name="queues"))
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
@@ -97,7 +104,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
         if keeper is not None:  # one last pass: what is left stays in the spool
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(keeper.flush(), VOICEMAIL_FLUSH_S)
+                async with asyncio.timeout(VOICEMAIL_FLUSH_S):
+                    await keeper.flush()
         for task in helpers:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

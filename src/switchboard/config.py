@@ -16,6 +16,7 @@ Every error names the file, line and column and says how to fix it.
       stall_guard: 120
       log_level: info
       clock_start: "2026-11-25T12:00:00+03:00"   # tests and demos only: the clock's start
+      state_directory: /var/lib/switchboard      # spools that must survive a restart
     database:                   # optional; voicemail rows (and later the call log)
       url: postgresql://switchboard@127.0.0.1/switchboard   # or url_env: NAME
       schema: switchboard
@@ -75,6 +76,7 @@ class DaemonConfig:
     stall_guard: float = 120.0  # seconds a call may hear nothing from Asterisk
     log_level: str = "info"
     clock_start: datetime | None = None  # None: the system clock
+    state_directory: Path = Path("/var/lib/switchboard")  # spools (callback requests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +206,7 @@ def load_config(path: str | Path) -> Config:
     return Config(
         ari=_ari(top.section("ari")),
         flows=_flows(top.section("flows"), base),
-        daemon=_daemon(top),
+        daemon=_daemon(top, base),
         database=_database(top.section("database")) if "database" in top.items else None,
         voicemail=_voicemail(top.section("voicemail"), base) if "voicemail" in top.items else None,
         smtp=_smtp(top.section("smtp")) if "smtp" in top.items else SmtpConfig(),
@@ -252,8 +254,8 @@ def _flows(sec: _Section, base: Path) -> FlowsConfig:
     )
 
 
-def _daemon(top: _Section) -> DaemonConfig:
-    daemon = _daemon_section(top)
+def _daemon(top: _Section, base: Path) -> DaemonConfig:
+    daemon = _daemon_section(top, base)
     text = os.environ.get(NOW_ENV)
     if text:
         try:
@@ -263,12 +265,14 @@ def _daemon(top: _Section) -> DaemonConfig:
     return daemon
 
 
-def _daemon_section(top: _Section) -> DaemonConfig:
+def _daemon_section(top: _Section, base: Path) -> DaemonConfig:
     if "daemon" not in top.items:
         return DaemonConfig()
     sec = top.section("daemon")
-    sec.check_keys({"drain_timeout", "stall_guard", "log_level", "clock_start"})
+    sec.check_keys({"drain_timeout", "stall_guard", "log_level", "clock_start", "state_directory"})
+    state = Path(sec.scalar("state_directory", str, "/var/lib/switchboard"))
     return DaemonConfig(
+        state_directory=base / state,
         drain_timeout=sec.scalar("drain_timeout", _positive(float), 600.0),
         stall_guard=sec.scalar("stall_guard", _positive(float), 120.0),
         log_level=sec.scalar("log_level", _log_level, "info"),

@@ -22,7 +22,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import time
 import wave
 from collections.abc import Awaitable, Callable
@@ -39,6 +38,7 @@ from switchboard.ari import AriError
 from switchboard.config import SmtpConfig, VoicemailConfig
 from switchboard.db import Database
 from switchboard.engine.commands import KeepVoicemail
+from switchboard.files import write_atomically
 
 log = logging.getLogger("switchboard.voicemail")
 MAX_BACKOFF_S = 600.0
@@ -101,8 +101,9 @@ class VoicemailKeeper:
             self._wake.clear()
             due = await self.flush()
             timeout = None if due is None else max(0.05, due - self._clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            with contextlib.suppress(TimeoutError):  # (asyncio.timeout: see QueueManager.run)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def flush(self) -> float | None:
         """Work on every job that is due; returns when the next retry is due (or None)."""
@@ -154,7 +155,7 @@ class VoicemailKeeper:
             raise StepFailed(f"fetching the recording: {exc}") from exc
         path = self._audio_path(job)
         try:
-            await asyncio.to_thread(_write_atomically, path, audio)
+            await asyncio.to_thread(write_atomically, path, audio)
         except OSError as exc:
             raise StepFailed(f"writing {path}: {exc}") from exc
         try:
@@ -299,7 +300,7 @@ class VoicemailKeeper:
 
     def _save(self, job: Job) -> None:
         data = json.dumps(asdict(job), sort_keys=True).encode()
-        _write_atomically(self._spool_path(job.id), data)
+        write_atomically(self._spool_path(job.id), data)
 
     def _save_or_drop(self, job: Job) -> None:
         if job.stage == "done":
@@ -349,19 +350,3 @@ def wav_seconds(audio: bytes) -> float:
             return round(wav.getnframes() / rate, 2) if rate else 0.0
     except (wave.Error, EOFError):
         return 0.0
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, rename: a crash leaves the old file or the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

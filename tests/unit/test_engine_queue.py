@@ -42,6 +42,7 @@ nodes:
     position_prompt: thanks
     callback_key: "5"
     callback_prompt: goodbye
+    callback_trunk: carrier
     on_timeout: overflow
   overflow: {kind: route, number: "+79871234567", trunk: carrier, on_fail: bye}
   bye: {kind: hangup}
@@ -140,7 +141,9 @@ def test_pressing_the_callback_key_keeps_the_place_and_hangs_up_politely() -> No
     caller.send(TargetsFound(TURN, order=(0,)))
     issued = caller.presses("5")
     assert issued == [
-        RequestCallback("sales", "c1", "+79161234567", "100"),
+        RequestCallback(
+            "sales", "c1", "+79161234567", "100", PHONES, "ring_all", 15, "PJSIP/carrier"
+        ),
         CancelTimer("c1-t1"),
         CancelTimer("c1-t2"),
         StopMoh("c1"),

@@ -99,7 +99,8 @@ def _node(draw: st.DrawFn, kind: str, forward: str, names: list[str]) -> dict[st
             node |= {"announce_every": 30, "position_prompt": "thanks"}
         callback = draw(st.booleans())
         if callback:
-            node |= {"callback_key": "5", "callback_prompt": "goodbye"}
+            node |= {"callback_key": "5", "callback_prompt": "goodbye",
+                     "callback_trunk": "carrier"}  # fmt: skip
     elif kind == "hours":
         branches = st.sampled_from(names[names.index(forward) :])
         node |= {"calendar": "office", "open": draw(branches), "closed": forward,

@@ -18,12 +18,24 @@ from switchboard.engine.commands import (
     Originate,
     Play,
     Record,
+    StartMoh,
     StartRinging,
+    StopMoh,
     StopPlayback,
     StopRinging,
 )
 
-_ON_A_CHANNEL = (Answer, Play, StartRinging, StopRinging, Hangup, ContinueInDialplan, Record)
+_ON_A_CHANNEL = (
+    Answer,
+    Play,
+    StartRinging,
+    StopRinging,
+    StartMoh,
+    StopMoh,
+    Hangup,
+    ContinueInDialplan,
+    Record,
+)
 
 
 class Executor:
@@ -64,6 +76,10 @@ class Executor:
                     ring_timeout=cmd.timeout,
                     caller_id=cmd.caller_id or None,
                 )
+            case StartMoh(channel_id=ch, moh_class=moh):
+                await ari.moh_start(ch, moh)
+            case StopMoh(channel_id=ch):
+                await ari.moh_stop(ch)
             case Record():
                 await ari.record(
                     cmd.channel_id,

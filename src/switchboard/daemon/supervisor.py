@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import astuple, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
+from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
 from switchboard.engine import (
     CallState,
     ChannelGone,
@@ -35,24 +38,33 @@ from switchboard.engine import (
 )
 from switchboard.engine.call import SETUP_COMMANDS
 from switchboard.engine.commands import (
+    AskPosition,
     CancelTimer,
     CreateBridge,
     FindTargets,
+    JoinQueue,
     KeepVoicemail,
+    LeaveQueue,
     Originate,
     Play,
+    QueueReady,
+    RequestCallback,
     StartTimer,
 )
 from switchboard.flows import FlowSet
+from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.voicemail import VoicemailKeeper
 
 from .executor import Executor
+from .queues import QueueManager
 from .targets import TargetBook
 
 log = logging.getLogger("switchboard.call")
 slog = logging.getLogger("switchboard.supervisor")
 
 LEG_ARG = "leg"  # appArgs of legs we originate: "leg,<call id>"
+CALLBACK_ARG = "callback"  # appArgs of an agent rung for a callback: "callback,<id>"
+CALLBACK_RETRY_S = 60.0  # the customer did not answer the callback: try again after this
 # A channel found in our app by reconcile may be a brand-new call whose StasisStart
 # is still in the websocket; it is handed back only if none arrives by then.
 SUSPECT_GRACE_S = 2.0
@@ -77,9 +89,12 @@ def leg_of(channel: ari.Channel) -> str | None:
 class CallRunner:
     """Runs one call: takes its events in order, steps the engine, executes commands."""
 
-    def __init__(self, supervisor: Supervisor, state: CallState) -> None:
+    def __init__(
+        self, supervisor: Supervisor, state: CallState, callback: Callback | None = None
+    ) -> None:
         self.sup = supervisor
         self.state = state
+        self.callback = callback  # this call is a callback: agent first, then the customer
         self.call_id = state.call_id  # a call is named after its caller's channel
         self.queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
         self.channels: set[str] = {state.call_id}
@@ -87,6 +102,7 @@ class CallRunner:
         self.in_flight: set[str] = set()  # legs and playbacks whose request is under way
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.talking_to = ""  # who answered, while connected (the target book counts them)
+        self.callback_agent = ""  # a callback call: the agent who took it
 
     async def run(self) -> None:
         try:
@@ -111,15 +127,22 @@ class CallRunner:
         finally:
             for timer in self.timers.values():
                 timer.cancel()
+            agent = self.callback_agent
             if self.talking_to:
                 self.sup.book.call_ended(self.talking_to)
+                self.sup.queues.wake()  # a phone is free: someone in line may get it
+            if self.callback is not None:
+                self.sup.book.call_ended(agent)
+                self.sup.queues.wake()
+                self.sup.callback_attempted(self.callback, self.state, agent)
             self.sup.forget(self)
 
     async def _next_event(self) -> EngineEvent:
         """The next event, or GuardExpired when Asterisk stays silent too long."""
         guard = guard_seconds(self.state)
         try:
-            return await asyncio.wait_for(self.queue.get(), guard)
+            async with asyncio.timeout(guard):  # not wait_for: it can lose a cancel on 3.11
+                return await self.queue.get()
         except TimeoutError:
             log.warning("call.stalled", extra={"call_id": self.call_id, "after_s": guard})
             return GuardExpired(self.state.phase)
@@ -177,6 +200,13 @@ class CallRunner:
                 continue
             if isinstance(cmd, KeepVoicemail):
                 await self.sup.keep_voicemail(cmd)
+                continue
+            if isinstance(cmd, JoinQueue | QueueReady | LeaveQueue | AskPosition):
+                answer = self.sup.queue_command(cmd)
+                answers += [answer] if answer is not None else []
+                continue
+            if isinstance(cmd, RequestCallback):
+                await self.sup.request_callback(cmd)
                 continue
             key = self._claim(cmd)
             feedback = await self.sup.executor.execute(cmd)
@@ -250,6 +280,7 @@ class Supervisor:
         *,
         book: TargetBook | None = None,
         voicemail: VoicemailKeeper | None = None,
+        callbacks: CallbackStore | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.ari = ari_client
@@ -259,7 +290,11 @@ class Supervisor:
         self._stall_guard = stall_guard
         self.book = book or TargetBook()
         self.voicemail = voicemail
+        self.callbacks = callbacks
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
+        # Agent legs ringing for a callback: channel id -> (callback, the agent's endpoint).
+        self._callback_legs: dict[str, tuple[Callback, str]] = {}
         self._calls: dict[str, CallRunner] = {}
         self._routes: dict[str, CallRunner] = {}
         self._suspects: set[str] = set()
@@ -285,8 +320,8 @@ class Supervisor:
             if self._routes.get(key) is runner:
                 del self._routes[key]
 
-    def _start(self, state: CallState) -> CallRunner:
-        runner = CallRunner(self, state)
+    def _start(self, state: CallState, callback: Callback | None = None) -> CallRunner:
+        runner = CallRunner(self, state, callback)
         self.route(runner, channel=runner.call_id)
         self._calls[runner.call_id] = runner
         self._track(asyncio.create_task(runner.run(), name=f"call-{runner.call_id}"))
@@ -325,6 +360,12 @@ class Supervisor:
         """Called by the event stream for every event, in arrival order."""
         if isinstance(event, ari.EndpointStateChange):
             self.book.update(event.endpoint)
+            self.queues.wake()
+            return
+        if isinstance(event, ari.ChannelDestroyed) and event.channel.id in self._callback_legs:
+            callback, agent = self._callback_legs.pop(event.channel.id)
+            log.info("callback.agent_missed", extra={"callback": callback.id, "agent": agent})
+            self.queues.callback_missed(callback.id, callback.queue)
             return
         for key in ari.routing_ids(event):
             runner = self._routes.get(key)
@@ -341,6 +382,9 @@ class Supervisor:
     def _stasis_start(self, event: ari.StasisStart) -> None:
         channel = event.channel
         self._suspects.discard(channel.id)
+        if event.args[:1] == (CALLBACK_ARG,) and channel.id in self._callback_legs:
+            self._callback_answered(event)
+            return
         if event.args[:1] == (LEG_ARG,):
             # A leg whose call has ended (e.g. the caller hung up while it rang).
             slog.info("leg.orphan_hangup", extra={"channel": channel.id})
@@ -368,6 +412,119 @@ class Supervisor:
         state = new_call(channel.id, flow, entry, self._stall_guard)
         # The call's time is the daemon's clock (which tests and demos may set).
         self._start(state).queue.put_nowait(replace(event, at=self.clock()))
+
+    # -- queues and callbacks -------------------------------------------------------------
+    def queue_command(
+        self, cmd: JoinQueue | QueueReady | LeaveQueue | AskPosition
+    ) -> EngineEvent | None:
+        match cmd:
+            case JoinQueue():
+                self.queues.join(cmd)
+            case QueueReady(queue=queue, call_id=call_id):
+                self.queues.ready(queue, call_id)
+            case LeaveQueue(queue=queue, call_id=call_id):
+                self.queues.leave(queue, call_id)
+            case AskPosition():
+                return self.queues.position(cmd)
+        return None
+
+    def _deliver(self, call_id: str, event: EngineEvent) -> bool:
+        runner = self._calls.get(call_id)
+        if runner is None:
+            return False
+        runner.queue.put_nowait(event)
+        return True
+
+    async def request_callback(self, cmd: RequestCallback) -> None:
+        """Durable first (spool, then PostgreSQL); then the place becomes the callback's."""
+        place = next(
+            (p for p in self.queues.lines.get(cmd.queue, []) if p.key == cmd.call_id), None
+        )
+        since = datetime.fromtimestamp(place.since, UTC) if place else self.clock()
+        callback = Callback(
+            id=uuid.uuid4().hex[:16],
+            queue=cmd.queue,
+            number=cmd.number,
+            dialed=cmd.dialed,
+            call_id=cmd.call_id,
+            requested_at=since.isoformat(),
+            endpoints=cmd.endpoints,
+            strategy=cmd.strategy,
+            ring_seconds=cmd.ring_seconds,
+            trunk=cmd.trunk,
+        )
+        if self.callbacks is not None:
+            try:
+                await self.callbacks.add(callback)
+            except OSError as exc:
+                log.error(
+                    "callback.spool_failed",
+                    extra={"call_id": cmd.call_id, "callback": callback.id, "error": str(exc)},
+                )
+        else:
+            log.warning(
+                "callback.not_persisted",
+                extra={"call_id": cmd.call_id, "detail": "no voicemail directory configured"},
+            )
+        self.queues.to_callback(cmd.call_id, callback)
+
+    def _dial_callback(self, callback: Callback, endpoint: str) -> None:
+        """The callback's turn: ring one agent; when they answer, the customer is called."""
+        channel_id = f"cb-{callback.id}-{callback.attempts}-{uuid.uuid4().hex[:6]}"
+        self._callback_legs[channel_id] = (callback, endpoint)
+        log.info(
+            "callback.ring_agent",
+            extra={"callback": callback.id, "agent": endpoint, "channel": channel_id},
+        )
+        self._track(asyncio.create_task(self._originate_agent(callback, endpoint, channel_id)))
+
+    async def _originate_agent(self, callback: Callback, endpoint: str, channel_id: str) -> None:
+        try:
+            await self.ari.originate(
+                endpoint,
+                channel_id,
+                app=self.app,
+                app_args=(CALLBACK_ARG, callback.id),
+                ring_timeout=callback.ring_seconds,
+                caller_id=callback.number,  # the agent sees whom they will talk to
+            )
+        except AriError as exc:
+            if self._callback_legs.pop(channel_id, None) is not None:
+                log.warning(
+                    "callback.agent_failed", extra={"callback": callback.id, "error": str(exc)}
+                )
+                self.queues.callback_missed(callback.id, callback.queue)
+
+    def _callback_answered(self, event: ari.StasisStart) -> None:
+        """The agent took the callback: a call from the agent to the customer, through the
+        flow's trunk; the customer sees the company number they called."""
+        channel = event.channel
+        callback, agent = self._callback_legs.pop(channel.id)
+        self.queues.callback_taken(callback.id, callback.queue)
+        flow = callback_flow(callback)
+        log.info(
+            "call.start",
+            extra={"call_id": channel.id, "callback": callback.id, "caller": callback.number,
+                   "dialed": callback.dialed, "flow": flow.name, "entry": "customer"},
+        )  # fmt: skip
+        state = new_call(channel.id, flow, "customer", self._stall_guard)
+        as_company = replace(channel, caller_number=callback.dialed)
+        start = replace(event, channel=as_company, args=("inbound", callback.dialed))
+        runner = self._start(state, callback)
+        runner.callback_agent = agent
+        self.book.call_started(agent)  # busy for other calls while on this one
+        runner.queue.put_nowait(replace(start, at=self.clock()))
+
+    def callback_attempted(self, callback: Callback, state: CallState, agent: str) -> None:
+        """A callback call ended: done if the customer answered, else try again later."""
+        reached = state.answered_by == callback.number
+        attempt = replace(callback, attempts=callback.attempts + 1)
+        status = "done" if reached else "failed" if attempt.attempts >= MAX_ATTEMPTS else "pending"
+        if status == "pending":
+            self.queues.add_callback(attempt, not_before=time.time() + CALLBACK_RETRY_S)
+        if self.callbacks is not None:
+            result = state.route_result if not reached else "answered"
+            self._track(asyncio.create_task(self.callbacks.finish(attempt, status, result, agent)))
 
     # -- reconcile ----------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -504,3 +661,21 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*stragglers, return_exceptions=True)
         return left
+
+
+def callback_flow(callback: Callback) -> Flow:
+    """The flow of a callback call: the agent (its "caller") rings the customer."""
+    technology, _, trunk = callback.trunk.partition("/")
+    target = Target(f"{technology}/{callback.number}@{trunk}", callback.number, callback.trunk)
+    nodes = {
+        "customer": Node("customer", Route(targets=(target,), on_fail="end", timeout=30)),
+        "end": Node("end", Hangup()),
+    }
+    return Flow(
+        name=f"callback:{callback.queue}",
+        version="callback",
+        languages=("en",),
+        fallback_language="en",
+        entry=MappingProxyType({}),
+        nodes=MappingProxyType(nodes),
+    )

@@ -835,7 +835,16 @@ def _queue_key(state: CallState, event: EngineEvent) -> Step:
     if not queue.callback_key or event.digit != queue.callback_key or not state.caller_number:
         return state, []  # other keys (and a caller we could not call back) wait on
     cmds: list[Command] = [
-        RequestCallback(queue.name, state.call_id, state.caller_number, state.dialed)
+        RequestCallback(
+            queue.name,
+            state.call_id,
+            state.caller_number,
+            state.dialed,
+            tuple(t.endpoint for t in queue.targets),
+            queue.strategy.value,
+            queue.ring_seconds,
+            queue.callback_trunk,
+        )
     ]
     cmds += [CancelTimer(t) for t in (state.timer, state.announce_timer) if t]
     if state.playing is not None:

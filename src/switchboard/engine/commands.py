@@ -128,8 +128,12 @@ class RequestCallback:
 
     queue: str
     call_id: str
-    number: str
-    dialed: str
+    number: str  # the caller's number, as received
+    dialed: str  # the company number they called (shown to them on the callback)
+    endpoints: tuple[str, ...]  # the queue's phones: an agent is rung first
+    strategy: str
+    ring_seconds: int
+    trunk: str  # the callback to the caller goes out through this trunk
 
 
 @dataclass(frozen=True, slots=True)

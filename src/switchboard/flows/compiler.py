@@ -121,6 +121,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
             "position_prompt",
             "callback_key",
             "callback_prompt",
+            "callback_trunk",
             "on_timeout",
         }
     ),
@@ -754,6 +755,20 @@ def _queue(n: _NodeReader) -> NodeKind:
             f"node {n.node_id!r}: callback_key needs callback_prompt (what the caller hears "
             "before hanging up: that they will be called back)",
         )
+    callback_trunk = ""
+    if "callback_trunk" in n.items:
+        trunk_node = n.items["callback_trunk"][1]
+        callback_trunk = n.reader.text(trunk_node, n.what("callback_trunk"), TRUNK)
+        if callback_trunk:
+            if not callback_trunk.startswith("PJSIP/"):
+                callback_trunk = f"PJSIP/{callback_trunk}"
+            n.reader.endpoint_refs.append((callback_trunk, n.reader.pos(trunk_node)))
+    if callback_key and not callback_trunk:
+        n.reader.error(
+            n.items["callback_key"][0],
+            f"node {n.node_id!r}: callback_key needs callback_trunk (the PJSIP endpoint "
+            "the caller is called back through, e.g. carrier)",
+        )
     moh = "default"
     if "moh" in n.items:
         moh = n.reader.text(n.items["moh"][1], n.what("moh"), NODE_ID) or moh
@@ -769,6 +784,7 @@ def _queue(n: _NodeReader) -> NodeKind:
         position_prompt=position_prompt,
         callback_key=callback_key,
         callback_prompt=callback_prompt,
+        callback_trunk=callback_trunk,
     )
 
 

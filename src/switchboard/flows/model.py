@@ -157,6 +157,7 @@ class Queue:
     position_prompt: str = ""  # said before the position number ("you are caller number")
     callback_key: str = ""
     callback_prompt: str = ""  # said when the caller chooses the callback, before hanging up
+    callback_trunk: str = ""  # the trunk the callback is dialed through (PJSIP/carrier)
 
 
 @dataclass(frozen=True, slots=True)
