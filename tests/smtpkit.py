@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
@@ -71,3 +72,36 @@ def attachments(message: EmailMessage) -> list[tuple[str, str, bytes]]:
         assert isinstance(payload, bytes)
         found.append((part.get_filename() or "", part.get_content_type(), payload))
     return found
+
+
+class ThreadedSmtpSink:
+    """The same sink on its own thread (aiosmtpd's Controller), for the blocking
+    tier-3 tests and the demo: the daemon runs as another process and mails here."""
+
+    def __init__(self, port: int) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.port = port
+        self._sink = SmtpSink()
+        self._controller = Controller(self._sink, hostname="127.0.0.1", port=port)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return list(self._sink.messages)
+
+    def start(self) -> ThreadedSmtpSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def wait_for(self, count: int, within: float = 20.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + within
+        while len(self._sink.messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{len(self._sink.messages)} mail(s), not {count}, in {within} s"
+                )
+            time.sleep(0.1)
+        return self.messages

@@ -136,6 +136,9 @@ cmd_start() {
     [ -n "$(asterisk_pid)" ] && cmd_stop   # fresh configs need a fresh start
     mount_binds
     mkdir -p "$ROOT/run/asterisk"
+    # ARI recordings (voicemail) are written here; Debian's package does not make it,
+    # and without it POST /channels/{id}/record answers 500.
+    mkdir -p "$ROOT/var/spool/asterisk/recording"
     install_configs
     install_prompts
     : >"$ROOT/var/log/asterisk/messages"   # each lab run gets its own log

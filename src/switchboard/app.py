@@ -87,6 +87,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             helpers.append(asyncio.create_task(keeper.run(), name="voicemail"))
         helpers.append(asyncio.create_task(callbacks.run(), name="callbacks"))
         helpers.append(asyncio.create_task(supervisor.queues.run(), name="queues"))
+        helpers.append(asyncio.create_task(supervisor.watch_endpoints(), name="endpoints"))
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},

@@ -439,18 +439,17 @@ async def test_menu_timers_run_on_the_runner_clock_and_end_a_silent_caller(
 async def test_an_unregistered_phone_is_not_rung_until_asterisk_says_it_is_back(
     fake: FakeAri, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The daemon reads endpoint states at connect and follows EndpointStateChange:
-    the spine's agent100, offline, is skipped at once (its route fails over to the
+    """The daemon reads endpoint states at connect and every second after: the
+    spine's agent100, offline, is skipped at once (its route fails over to the
     dialplan without ringing); once it registers, the next call rings it."""
     fake.endpoints = lab_endpoints(offline=("agent100",))
     async with daemon(fake):
-        assert fake.requested("POST", r"/applications/switchboard/subscription")
         first = fake.new_channel()
         await fake.stasis_start(first)
         await fake.wait_request("POST", rf"/channels/{first}/continue")
         assert not fake.requested("POST", rf"/channels/{first}-leg\d+")
-        back = {"technology": "PJSIP", "resource": "agent100", "state": "online"}
-        await fake.push({"type": "EndpointStateChange", "endpoint": back})
+        fake.endpoints = lab_endpoints()  # the phone registers
+        await next_endpoint_poll(fake)
         second = fake.new_channel()
         await fake.stasis_start(second)
         await fake.wait_request("POST", rf"/bridges/{second}-bridge/addChannel")
@@ -458,3 +457,12 @@ async def test_an_unregistered_phone_is_not_rung_until_asterisk_says_it_is_back(
     (ended, _) = [r.__dict__ for r in messages(caplog, "call.end")]
     assert ended["route_log"] == [["PJSIP/agent100", "unregistered"]]
     assert ended["route_result"] == "unregistered"
+    assert not fake.requested("POST", "/applications/.*/subscription")  # see watch_endpoints
+
+
+async def next_endpoint_poll(fake: FakeAri) -> None:
+    """Until the daemon has read the endpoint list once more."""
+    seen = len(fake.requested("GET", "/endpoints$"))
+    async with asyncio.timeout(5):
+        while len(fake.requested("GET", "/endpoints$")) <= seen:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)

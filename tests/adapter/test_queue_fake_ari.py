@@ -119,8 +119,7 @@ async def test_a_callback_request_survives_a_restart_and_is_placed_when_the_agen
     # A new daemon: the request is read back; agent100 comes back online.
     async with daemon(fake, tmp_path, schema):
         assert not fake.requested("POST", r"/channels/cb-")
-        online = {"technology": "PJSIP", "resource": "agent100", "state": "online"}
-        await fake.push({"type": "EndpointStateChange", "endpoint": online})
+        fake.endpoints = lab_endpoints()  # agent100 registers again
         agent = await fake.wait_request("POST", r"/channels/cb-[^/]+$")
         assert agent.query["endpoint"] == "PJSIP/agent100"
         assert agent.query["appArgs"] == f"callback,{row['id']}"

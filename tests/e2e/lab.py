@@ -6,10 +6,14 @@ script of real SIP calls, and a plain subprocess per phone is easiest to read.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_SH = REPO / "deploy" / "lab" / "lab.sh"
@@ -179,3 +183,30 @@ def run_caller(
         timeout=timeout_s + 10,
         check=False,
     )
+
+
+ARI_URL = "http://127.0.0.1:8088/ari"
+ARI_AUTH = "Basic " + base64.b64encode(b"switchboard:switchboard").decode()
+
+
+def ari_get(path: str) -> Any:
+    """One ARI GET against the lab (the tests' own view, not the daemon's)."""
+    request = urllib.request.Request(ARI_URL + path, headers={"Authorization": ARI_AUTH})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read() or b"null")
+
+
+def endpoint_state(resource: str) -> str:
+    return str(ari_get(f"/endpoints/PJSIP/{resource}").get("state", ""))
+
+
+def wait_for_endpoints(resources: list[str], state: str, within: float = 10.0) -> None:
+    """Until every endpoint is `state` (online: its phone registered; offline: not)."""
+    deadline = time.monotonic() + within
+    while True:
+        states = {r: endpoint_state(r) for r in resources}
+        if all(s == state for s in states.values()):
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"endpoints not {state} after {within} s: {states}")
+        time.sleep(0.1)

@@ -94,10 +94,14 @@ def reloading_daemon(lab: None, tmp_path: Path) -> Iterator[tuple[DaemonProcess,
     config.write_text(
         (REPO / "deploy" / "lab" / "switchboard.yaml")
         .read_text()
-        .replace("files: [../../flows/lab.yaml]", f"files: [{flow}]")
+        .replace(
+            "files: [../../flows/lab.yaml, ../../flows/examples/seed.yaml]", f"files: [{flow}]"
+        )
+        .replace("directory: ../../artifacts/voicemail", f"directory: {tmp_path / 'voicemail'}")
         .replace("prompts: ../../prompts", f"prompts: {REPO / 'prompts'}")
         .replace("watch_interval: 0.5", "watch_interval: 0.2")
     )
+    assert "../../" not in config.read_text(), "a path still relative to deploy/lab"
     process = DaemonProcess(REPO / "artifacts" / "daemon" / "reload.log", config)
     process.start()
     try:

@@ -75,13 +75,14 @@ async def test_caller_is_greeted_bridged_to_agent100_and_both_legs_end(
         for t in daemon.trace(call_id)
         if t["msg"] == "call.transition"
     ]
-    assert path[:3] == [
+    assert path[:4] == [
         ("new", "ivr", "StasisStart"),
-        ("ivr", "dialing", "PlaybackFinished"),
+        ("ivr", "dialing", "PlaybackFinished"),  # which phones can ring?
+        ("dialing", "dialing", "TargetsFound"),  # agent100 is: ring it
         ("dialing", "connected", "StasisStart"),
     ]
     # Asterisk reports the caller's BYE as a hang-up request, then StasisEnd.
-    assert path[3:] == [("connected", "ended", "ChannelHangupRequest")]
+    assert path[4:] == [("connected", "ended", "ChannelHangupRequest")]
     hangup = next(t for t in daemon.trace(call_id) if t.get("to") == "ended")
     assert hangup["commands"] == [f"Hangup({call_id}-leg2)", f"DestroyBridge({call_id}-bridge)"]
     ended = daemon.trace(call_id)[-1]
@@ -117,6 +118,7 @@ async def test_agent_who_does_not_answer_hands_the_caller_to_the_dialplan_fallba
     assert ended["path"] == ["welcome", "ring_agent100", "dialplan_fallback"]
     assert [t["to"] for t in daemon.trace(call_id) if t["msg"] == "call.transition"] == [
         "ivr",
+        "dialing",
         "dialing",
         "handed_back",
     ]

@@ -68,7 +68,7 @@ CALLBACK_RETRY_S = 60.0  # the customer did not answer the callback: try again a
 # A channel found in our app by reconcile may be a brand-new call whose StasisStart
 # is still in the websocket; it is handed back only if none arrives by then.
 SUSPECT_GRACE_S = 2.0
-ENDPOINT_EVENTS = "endpoint:PJSIP"  # every PJSIP endpoint's state changes
+ENDPOINT_POLL_S = 1.0  # how often endpoint states (registrations) are read
 
 
 def describe(cmd: Command) -> str:
@@ -551,18 +551,33 @@ class Supervisor:
         )
 
     async def _load_endpoints(self) -> None:
-        """Subscribe to endpoint state changes, then read every endpoint's state (in
-        that order, so no change falls between the two)."""
+        """Read every endpoint's state (registered phones are ``online``)."""
         try:
-            await self.ari.subscribe(self.app, ENDPOINT_EVENTS)
-            self.book.load(await self.ari.list_endpoints())
+            endpoints = await self.ari.list_endpoints()
         except AriError as exc:
             slog.warning("endpoints.unavailable", extra={"error": str(exc)})
             return
-        offline = sorted(n for n, s in self.book.states.items() if s == "offline")
-        slog.info(
-            "endpoints.loaded", extra={"endpoints": len(self.book.states), "offline": offline}
-        )
+        before = {n for n, s in self.book.states.items() if s == "offline"}
+        self.book.load(endpoints)
+        offline = {n for n, s in self.book.states.items() if s == "offline"}
+        if offline != before or not self.book.loaded_once:
+            self.book.loaded_once = True
+            slog.info(
+                "endpoints.loaded",
+                extra={"endpoints": len(self.book.states), "offline": sorted(offline)},
+            )
+            self.queues.wake()
+
+    async def watch_endpoints(self, every: float = ENDPOINT_POLL_S) -> None:
+        """Keep endpoint states current by asking Asterisk every ``every`` seconds.
+
+        Not an ``endpoint:PJSIP`` subscription: Asterisk then also sends the app every
+        event of every PJSIP channel, its own channels' events twice (a key pressed
+        would count twice). Listing a few hundred endpoints is cheap.
+        """
+        while True:
+            await asyncio.sleep(every)
+            await self._load_endpoints()
 
     async def _catch_up(self, runner: CallRunner, channels: dict[str, ari.Channel]) -> None:
         for channel_id in sorted(runner.channels - channels.keys() - runner.in_flight):

@@ -1,7 +1,7 @@
 """What the daemon knows about the phones it rings, to answer ``FindTargets``.
 
-- Asterisk's endpoint states (``online`` / ``offline`` / ``unknown``), loaded on
-  every (re)connection and kept current by ``EndpointStateChange`` events: an
+- Asterisk's endpoint states (``online`` / ``offline`` / ``unknown``), read on
+  every (re)connection and every second after (``Supervisor.watch_endpoints``): an
   ``offline`` endpoint (a phone not registered, a trunk whose qualify fails) is
   skipped without ringing it; an endpoint Asterisk does not know is skipped too.
 - Who is talking on one of our calls now (not offered another call).
@@ -34,6 +34,7 @@ class TargetBook:
         self._clock = clock
         self.states: dict[str, str] = {}
         self.loaded = False  # False until Asterisk's list is in: then nothing is skipped
+        self.loaded_once = False  # (for the supervisor's log)
         self.talking: Counter[str] = Counter()
         self.idle_since: dict[str, float] = {}
         self.next_start: dict[str, int] = {}
