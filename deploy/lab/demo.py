@@ -7,6 +7,7 @@ own log lines), then stops everything it started.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from switchboard.trace import format_call  # noqa: E402
-from tests.e2e.daemon import DaemonProcess  # noqa: E402
+from tests.e2e.daemon import DaemonProcess, seed_config  # noqa: E402
 from tests.e2e.lab import (  # noqa: E402
     AGENT_PORTS,
     COMPANY_NUMBER,
@@ -28,8 +29,19 @@ from tests.e2e.lab import (  # noqa: E402
     start_lab,
     stop_lab,
     wait_for_channel_count,
+    wait_for_endpoints,
 )
-from tests.e2e.sipp_scenarios import call_pressing_keys  # noqa: E402
+from tests.e2e.sipp_scenarios import (  # noqa: E402
+    CARRIER_PORT,
+    agent_phone,
+    call_pressing_keys,
+    carrier_answer,
+    carrier_ring_no_answer,
+    start_phone,
+    voicemail_caller,
+)
+from tests.pgkit import DATABASE_URL  # noqa: E402
+from tests.smtpkit import ThreadedSmtpSink, attachments  # noqa: E402
 
 NO_ANSWER = SCENARIOS / "agent_ring_no_answer.xml"
 IVR_NUMBER = "74951234568"
@@ -61,6 +73,93 @@ def agent100_does_not_answer() -> dict[str, int]:
 
 def daemon_down() -> dict[str, int]:
     return answered_by_agent100()
+
+
+# -- the seed specification (flows/examples/seed.yaml) --------------------------------------
+SEED_NUMBER = "74951234570"
+PHONE_PORTS = {"100": 5181, "101": 5182, "102": 5183}
+IN_HOURS = "2026-11-25T12:00:00+03:00"  # a Wednesday, noon in Moscow
+OUT_OF_HOURS = "2026-11-28T12:00:00+03:00"  # a Saturday
+SMTP_PORT = 2526
+
+
+def phones(name: str, answering: dict[str, int | None]) -> dict[str, subprocess.Popen[bytes]]:
+    started = {
+        ext: start_phone(
+            agent_phone(ext, f"{name}_{ext}", answer_after_ms=after, wait_s=50),
+            PHONE_PORTS[ext],
+            timeout_s=70,
+        )
+        for ext, after in answering.items()
+    }
+    wait_for_endpoints(list(answering), "online")
+    return started
+
+
+def seed_a() -> dict[str, int]:
+    ringing = phones("demo_a", {"100": None, "101": 2000, "102": None})
+    caller = run_caller(SEED_NUMBER, hold_ms=14000)
+    return {"caller": caller.returncode} | {e: finish_sipp(p, 20) for e, p in ringing.items()}
+
+
+def seed_b() -> dict[str, int]:
+    ringing = phones("demo_b", {"100": None, "101": None, "102": None})
+    mobile = start_agent_uas(CARRIER_PORT, carrier_ring_no_answer("demo_b_mobile"))
+    caller = run_caller(SEED_NUMBER, hold_ms=30000, timeout_s=60)
+    exits = {e: finish_sipp(p, 20) for e, p in ringing.items()}
+    return {"caller": caller.returncode, **exits, "mobile": finish_sipp(mobile)}
+
+
+def seed_c() -> dict[str, int]:
+    wait_for_endpoints(list(PHONE_PORTS), "offline")
+    mobile = start_agent_uas(CARRIER_PORT, carrier_answer("demo_c_mobile", answer_after_ms=1000))
+    caller = run_caller(SEED_NUMBER, hold_ms=10000)
+    return {"caller": caller.returncode, "mobile": finish_sipp(mobile)}
+
+
+def seed_d() -> dict[str, int]:
+    mobile = start_agent_uas(CARRIER_PORT, carrier_ring_no_answer("demo_d_mobile"))
+    speaker = voicemail_caller("demo_d_caller", talk_ms=75000, hold_ms=62000)
+    caller = run_caller(SEED_NUMBER, speaker, timeout_s=90)
+    return {"caller": caller.returncode, "mobile": finish_sipp(mobile)}
+
+
+def seed_daemon(now: str, name: str) -> DaemonProcess:
+    config = seed_config(
+        ARTIFACTS / name, schema="switchboard_demo", smtp_port=SMTP_PORT, database_url=DATABASE_URL
+    )
+    daemon = DaemonProcess(ARTIFACTS / f"{name}.log", config, env={"SWITCHBOARD_NOW": now})
+    daemon.start()
+    print(f"\nDaemon restarted with its clock at {now} (log: {daemon.log_path})")
+    return daemon
+
+
+def run_seed(results: list[bool]) -> None:
+    print("\n## The seed specification: Mon-Fri 09-18 Moscow; 100, 101, 102 at once for 20 s;")
+    print("## then the mobile 8 (987) 123-45-67 through the trunk; then voicemail by email")
+    daemon = seed_daemon(IN_HOURS, "seed-in-hours")
+    try:
+        for title, scenario in [
+            ("a. Working hours: 100-102 ring at once, 101 answers, 100 and 102 stop", seed_a),
+            ("b. Working hours, nobody answers: at 20 s the mobile rings", seed_b),
+            ("c. Working hours, no phone registered: the mobile rings at once", seed_c),
+        ]:
+            results.append(run_scenario(title, scenario, daemon))
+    finally:
+        daemon.stop()
+    sink = ThreadedSmtpSink(SMTP_PORT).start()
+    daemon = seed_daemon(OUT_OF_HOURS, "seed-out-of-hours")
+    try:
+        title = "d. Saturday: greeting, the mobile does not answer, voicemail, emailed"
+        ok = run_scenario(title, seed_d, daemon)
+        mails = sink.wait_for(1, within=20)
+        for name, kind, data in attachments(mails[-1]):
+            print(f"  mail to {mails[-1]['To']}: {mails[-1]['Subject']!r}, {name} {kind} "
+                  f"{len(data)} bytes")  # fmt: skip
+        results.append(ok and bool(mails))
+    finally:
+        daemon.stop()
+        sink.stop()
 
 
 def print_daemon_trace(daemon: DaemonProcess, call_id: str) -> None:
@@ -128,6 +227,7 @@ def main() -> int:
             results.append(run_scenario(title, scenario, daemon))
         code = daemon.stop()
         print(f"\nDaemon stopped with SIGTERM: exit {code}")
+        run_seed(results)
         results.append(
             run_scenario(
                 "4. The daemon is down: the dialplan's fallback rings the group, agent100 answers",
