@@ -173,6 +173,15 @@ def test_other_keys_and_anonymous_callers_do_not_leave_the_line() -> None:
     assert anonymous.state.phase is Phase.QUEUED
 
 
+def test_the_callback_number_is_the_callers_number_in_e164() -> None:
+    caller = Caller(QUEUE, answer_lookups=False)
+    national = ari.Channel(id="c1", caller_number="8 (916) 123-45-67")
+    caller.send(ari.StasisStart(channel=national, args=("inbound", "100")))
+    request = caller.presses("5")[0]
+    assert isinstance(request, RequestCallback)
+    assert request.number == "+79161234567"
+
+
 def test_a_caller_who_hangs_up_in_the_queue_has_abandoned_it() -> None:
     caller = queued()
     caller.send(TargetsFound(TURN, order=(0, 1)))

@@ -18,6 +18,7 @@ from switchboard.flows import model as flow_model
 from switchboard.flows.model import Flow
 from switchboard.flows.prompts import media_uri
 from switchboard.hours import DayState, state_at
+from switchboard.numbers import BadNumber, to_e164
 
 from .commands import (
     AddToBridge,
@@ -832,13 +833,17 @@ def _queue_key(state: CallState, event: EngineEvent) -> Step:
     """The callback key: the caller hangs up and keeps their place in line."""
     assert isinstance(event, ari.ChannelDtmfReceived)
     queue = _queue_node(state)
-    if not queue.callback_key or event.digit != queue.callback_key or not state.caller_number:
-        return state, []  # other keys (and a caller we could not call back) wait on
+    if not queue.callback_key or event.digit != queue.callback_key:
+        return state, []  # other keys: the caller waits on
+    try:
+        number = to_e164(state.caller_number)
+    except BadNumber:
+        return state, []  # anonymous or unusable caller ID: we could not call them back
     cmds: list[Command] = [
         RequestCallback(
             queue.name,
             state.call_id,
-            state.caller_number,
+            number,
             state.dialed,
             tuple(t.endpoint for t in queue.targets),
             queue.strategy.value,
