@@ -115,6 +115,9 @@ class CallbackStore:
             except DB_ERRORS as exc:
                 log.warning("callback.store_retry", extra={"error": str(exc)})
                 timeout = self.retry_s
+            except Exception:  # keep the worker alive: the requests stay in the spool
+                log.exception("callback.store_failed")
+                timeout = self.retry_s * 10
             with contextlib.suppress(TimeoutError):  # (asyncio.timeout: see QueueManager.run)
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()

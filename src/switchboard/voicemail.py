@@ -85,36 +85,71 @@ class VoicemailKeeper:
         self.database = database
         self._clock = clock
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
         self.spool = config.directory / "spool"
 
     # -- the call side -----------------------------------------------------------------
     async def keep(self, cmd: KeepVoicemail) -> None:
-        """Take a finished recording: on disk before this returns, then in the background."""
+        """Note a recording: on disk before this returns, then worked on in the background.
+
+        ``recording``: it has started; kept so a daemon that stops before it ends does
+        not lose it (fetched after ``wait_s``). ``fetch``: complete, fetch it now.
+        ``cancel``: the recorder failed, there is nothing to fetch."""
+        if cmd.stage == "cancel":
+            await asyncio.to_thread(self._spool_path(cmd.recording).unlink, missing_ok=True)
+            return
         job = Job(cmd.recording, cmd.mailbox, cmd.call_id, cmd.caller, cmd.dialed, cmd.started_at)
+        if cmd.stage == "recording":
+            job = replace(job, stage="recording", next_at=self._clock() + cmd.wait_s)
         await asyncio.to_thread(self._save, job)
-        log.info("voicemail.queued", extra={"call_id": cmd.call_id, "voicemail": cmd.recording})
+        log.info(
+            "voicemail.queued",
+            extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "stage": job.stage},
+        )
         self._wake.set()
 
     # -- the worker ---------------------------------------------------------------------
     async def run(self) -> None:
         while True:
             self._wake.clear()
-            due = await self.flush()
+            try:
+                due = await self.flush()
+            except Exception:  # e.g. the spool folder unreadable: try again later
+                log.exception("voicemail.flush_failed")
+                due = self._clock() + MAX_BACKOFF_S
             timeout = None if due is None else max(0.05, due - self._clock())
             with contextlib.suppress(TimeoutError):  # (asyncio.timeout: see QueueManager.run)
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
 
     async def flush(self) -> float | None:
-        """Work on every job that is due; returns when the next retry is due (or None)."""
-        jobs = await asyncio.to_thread(self._load_all)
-        earliest: float | None = None
-        for job in jobs:
-            if job.next_at <= self._clock():
-                job = await self._advance(job)
-            if job.stage != "done":
-                earliest = job.next_at if earliest is None else min(earliest, job.next_at)
-        return earliest
+        """Work on every job that is due; returns when the next retry is due (or None).
+        One flush at a time (the worker's and the last one at shutdown)."""
+        async with self._flushing:
+            jobs = await asyncio.to_thread(self._load_all)
+            earliest: float | None = None
+            for job in jobs:
+                if job.next_at <= self._clock():
+                    job = await self._advance_safely(job)
+                if job.stage != "done":
+                    earliest = job.next_at if earliest is None else min(earliest, job.next_at)
+            return earliest
+
+    async def _advance_safely(self, job: Job) -> Job:
+        """A bug or a full disk on one job must not stop the others (nor the worker)."""
+        try:
+            return await self._advance(job)
+        except Exception as exc:
+            log.exception("voicemail.job_failed", extra={"voicemail": job.id})
+            retry = replace(
+                job,
+                attempts=job.attempts + 1,
+                next_at=self._clock() + MAX_BACKOFF_S,
+                error=f"{type(exc).__name__}: {exc}"[:500],
+            )
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self._save, retry)
+            return retry
 
     def pending(self) -> list[Job]:
         return self._load_all()
@@ -130,6 +165,9 @@ class VoicemailKeeper:
 
     async def _step(self, job: Job) -> Job:
         stage = job.stage
+        if stage == "recording":  # the daemon stopped before it ended: fetch what is there
+            log.warning("voicemail.unfinished", extra={"voicemail": job.id})
+            return replace(job, stage="fetch")
         if stage == "fetch":
             return await self._fetch_audio(job)
         if stage == "index":
@@ -154,15 +192,26 @@ class VoicemailKeeper:
                 return replace(job, stage="done", error="recording not found in Asterisk")
             raise StepFailed(f"fetching the recording: {exc}") from exc
         path = self._audio_path(job)
+        duration = wav_seconds(audio)
+        stage = "index" if self.database is not None else "mail"
+        stored = replace(
+            job,
+            stage=stage,
+            file=str(path),
+            size=len(audio),
+            duration=duration,
+            attempts=0,
+            error="",
+        )
         try:
             await asyncio.to_thread(write_atomically, path, audio)
+            await asyncio.to_thread(self._save, stored)  # ours is safe: noted before ...
         except OSError as exc:
             raise StepFailed(f"writing {path}: {exc}") from exc
         try:
-            await self._delete(job.id)
+            await self._delete(job.id)  # ... Asterisk's copy goes
         except AriError as exc:  # a copy left in Asterisk's spool is harmless
             log.info("voicemail.asterisk_copy_kept", extra={"voicemail": job.id, "error": str(exc)})
-        duration = wav_seconds(audio)
         log.info(
             "voicemail.stored",
             extra={
@@ -173,16 +222,7 @@ class VoicemailKeeper:
                 "s": duration,
             },
         )
-        stage = "index" if self.database is not None else "mail"
-        return replace(
-            job,
-            stage=stage,
-            file=str(path),
-            size=len(audio),
-            duration=duration,
-            attempts=0,
-            error="",
-        )
+        return stored
 
     async def _execute(self, query: str, *args: object) -> None:
         if self.database is None:

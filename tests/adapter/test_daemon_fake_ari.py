@@ -466,3 +466,35 @@ async def next_endpoint_poll(fake: FakeAri) -> None:
     async with asyncio.timeout(5):
         while len(fake.requested("GET", "/endpoints$")) <= seen:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+
+
+GROUP = """
+languages: [en]
+entry:
+  "74951234567": ring
+nodes:
+  ring:
+    kind: route
+    endpoints: [PJSIP/agent100, PJSIP/agent101, PJSIP/agent102]
+    on_fail: bye
+  bye: {kind: hangup}
+"""
+
+
+async def test_a_phone_asterisk_refuses_does_not_stop_the_others_of_the_group(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.answer_originates = False
+    async with daemon(fake, flow=GROUP):
+        caller = fake.new_channel()
+        fake.fail("POST", rf"/channels/{caller}-leg1$", 500, '{"error":"Allocation failed"}')
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}-leg3$")  # still rung
+        assert fake.requested("POST", rf"/channels/{caller}-leg2$")
+        fake.answer_leg(f"{caller}-leg3")
+        await fake.stasis_start(f"{caller}-leg3", ["leg", caller])
+        await fake.wait_request("POST", rf"/bridges/{caller}-bridge/addChannel")
+        await fake.caller_hangs_up(caller)
+    (ended,) = [r.__dict__ for r in messages(caplog, "call.end")]
+    assert ["PJSIP/agent100", "failed"] in ended["route_log"]
+    assert ended["answered_by"] == "PJSIP/agent102"

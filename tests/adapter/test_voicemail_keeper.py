@@ -9,7 +9,7 @@ import logging
 import math
 import wave
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -276,3 +276,55 @@ async def test_an_unreadable_spool_file_is_set_aside_not_deleted(
 def test_wav_length_is_read_from_the_header() -> None:
     assert wav_seconds(a_wav(2.0)) == 2.0
     assert wav_seconds(b"not a wav") == 0.0
+
+
+async def test_a_message_still_being_recorded_is_kept_if_the_daemon_stops_before_it_ends(
+    tmp_path: Path, sink: SmtpSink
+) -> None:
+    """The engine notes a recording when it starts; if no 'complete' ever comes (the
+    daemon stopped), the next daemon fetches it once the recording must be over."""
+    asterisk = FakeAsteriskRecordings({KEEP.recording: a_wav()})
+    clock = Clock()
+    first = keeper_for(tmp_path, asterisk, None, sink.port, clock)
+    await first.keep(replace(KEEP, stage="recording", wait_s=240))
+    assert await first.flush() == clock.now + 240  # not before it can be over
+    assert sink.messages == []
+    later = keeper_for(tmp_path, asterisk, None, sink.port, Clock(now=clock.now + 241))
+    assert await later.flush() is None
+    assert len(sink.messages) == 1
+
+
+async def test_a_completed_message_is_worked_on_at_once_and_a_cancelled_one_dropped(
+    tmp_path: Path, sink: SmtpSink
+) -> None:
+    asterisk = FakeAsteriskRecordings({KEEP.recording: a_wav()})
+    keeper = keeper_for(tmp_path, asterisk, None, sink.port)
+    await keeper.keep(replace(KEEP, stage="recording", wait_s=240))
+    await keeper.keep(KEEP)  # RecordingFinished: complete
+    assert await keeper.flush() is None
+    assert len(sink.messages) == 1
+    other = replace(KEEP, recording="r-vm9")
+    await keeper.keep(replace(other, stage="recording", wait_s=240))
+    await keeper.keep(replace(other, stage="cancel"))  # the recorder failed
+    assert keeper.pending() == []
+
+
+async def test_one_broken_job_does_not_stop_the_others(tmp_path: Path, sink: SmtpSink) -> None:
+    asterisk = FakeAsteriskRecordings({"a-vm1": a_wav(), "b-vm1": a_wav()})
+    clock = Clock()
+    keeper = keeper_for(tmp_path, asterisk, None, sink.port, clock)
+    sink.refuse = True
+    for name in ("a-vm1", "b-vm1"):
+        await keeper.keep(replace(KEEP, recording=name))
+    await keeper.flush()  # both stored, mail refused: waiting at "mail"
+    stored = {job.id: Path(job.file) for job in keeper.pending()}
+    stored["a-vm1"].unlink()  # someone deleted a's audio: attaching it fails
+    sink.refuse = False
+    clock.now += 100
+    await keeper.flush()
+    assert [m["Subject"] for m in sink.messages] == [
+        "Voicemail from +79161234567 (0:02) for Office"
+    ]  # b went out; a waits, with what went wrong
+    (left,) = keeper.pending()
+    assert left.id == "a-vm1"
+    assert "FileNotFoundError" in left.error

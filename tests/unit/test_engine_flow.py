@@ -272,8 +272,8 @@ def test_drain_while_ringing_cancels_the_leg_and_hands_back() -> None:
     caller.dials()
     caller.hears_all()
     assert caller.send(Drain()) == [
-        StopRinging("c1"),
         Hangup("c1-leg2"),
+        StopRinging("c1"),
         DestroyBridge("c1-bridge"),
         ContinueInDialplan("c1"),
     ]
@@ -455,7 +455,7 @@ def test_a_failed_route_leads_to_voicemail() -> None:
     caller.send(
         ari.ChannelDestroyed(channel=ari.Channel(id=caller.state.ringing_legs[0]), cause=19)
     )
-    assert isinstance(caller.commands[-1], Record)
+    assert isinstance(caller.commands[-2], Record)
     assert caller.state.phase is Phase.RECORDING
 
 
@@ -657,7 +657,7 @@ def test_the_group_fails_over_only_when_every_phone_has_failed() -> None:
     assert caller.send(CommandFailed(originate, 400, "unknown endpoint")) == []
     assert caller.state.ringing_legs == ("c1-leg2",)
     caller.send(ari.ChannelDestroyed(channel=ari.Channel(id="c1-leg2"), cause=19))
-    assert caller.commands[-1] == Record("c1", "c1-vm4", 180, 10)
+    assert caller.commands[-2] == Record("c1", "c1-vm4", 180, 10)
     assert caller.state.route_result == "no_answer"
     assert caller.state.route_log == (
         ("PJSIP/agent100", "busy"),

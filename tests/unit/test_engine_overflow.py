@@ -4,6 +4,7 @@ press-1 acceptance), and voicemail recorded over ARI. Given / when / then, no I/
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -149,22 +150,22 @@ def test_outside_hours_the_closed_greeting_then_the_mobile(at: datetime) -> None
     assert issued[-1] == Originate("c1-leg2", MOBILE, 30, "+79161234567", ARGS)
 
 
+KEEP = KeepVoicemail("c1-vm4", "100", "c1", "+79161234567", "100", SATURDAY_NOON.isoformat())
+
+
 def voicemail_call() -> Caller:
     caller = seed_call(SATURDAY_NOON)
     caller.hears_all()
     issued = rings_out(caller, "c1-leg2")
     assert issued[-1] == Play("c1", "sound:switchboard/voicemail_intro", "c1-pb3", "ru")
     record = caller.hears_prompt_end()
-    assert record == [Record("c1", "c1-vm4", 180, 10)]
+    assert record == [Record("c1", "c1-vm4", 180, 10), replace(KEEP, stage="recording", wait_s=240)]
     assert caller.state.phase is Phase.RECORDING
     return caller
 
 
 def recording(name: str = "c1-vm4") -> ari.Recording:
     return ari.Recording(name=name, format="wav", state="done", target_uri="channel:c1")
-
-
-KEEP = KeepVoicemail("c1-vm4", "100", "c1", "+79161234567", "100", SATURDAY_NOON.isoformat())
 
 
 def test_the_mobile_does_not_answer_so_the_caller_leaves_a_voicemail() -> None:
@@ -210,6 +211,7 @@ def test_when_our_recorder_fails_asterisks_voicemail_takes_the_message(failure: 
     caller = voicemail_call()
     issued = caller.send(failure)  # type: ignore[arg-type]
     assert issued == [
+        replace(KEEP, stage="cancel"),  # no message of ours to wait for
         DestroyBridge("c1-bridge"),
         ContinueInDialplan("c1", "switchboard-voicemail", "100"),
     ]

@@ -101,10 +101,10 @@ def test_after_the_maximum_wait_the_caller_overflows() -> None:
     caller.send(TargetsFound(TURN, order=(0,)))
     issued = caller.send(TimerFired("c1-t1"))
     assert issued[:4] == [
+        Hangup("c1-leg3"),  # before the phone is freed for the next caller
         LeaveQueue("sales", "c1"),
         CancelTimer("c1-t2"),
         StopMoh("c1"),
-        Hangup("c1-leg3"),
     ]
     find = issued[-1]
     assert find == FindTargets("c1-find2", "test.yaml:overflow", "ring_all", ("PJSIP/carrier",))
@@ -132,8 +132,14 @@ def test_an_agent_answering_during_the_announcement_stops_it() -> None:
     caller.send(QueuePosition("c1-pos2", 1))
     caller.send(TargetsFound(TURN, order=(0,)))
     issued = caller.send(ari.StasisStart(channel=ari.Channel(id="c1-leg4"), args=ARGS))
-    assert StopPlayback("c1-pb3") not in issued  # the connect stops it with the bridge
+    assert issued == [
+        LeaveQueue("sales", "c1"),
+        CancelTimer("c1-t1"),
+        StopPlayback("c1-pb3"),  # "you are caller number" stops: the agent is there
+        AddToBridge("c1-bridge", ("c1", "c1-leg4")),
+    ]
     assert caller.state.phase is Phase.CONNECTED
+    assert caller.state.playing is None
 
 
 def test_pressing_the_callback_key_keeps_the_place_and_hangs_up_politely() -> None:
@@ -141,13 +147,13 @@ def test_pressing_the_callback_key_keeps_the_place_and_hangs_up_politely() -> No
     caller.send(TargetsFound(TURN, order=(0,)))
     issued = caller.presses("5")
     assert issued == [
+        Hangup("c1-leg3"),  # before the place becomes the callback's
         RequestCallback(
             "sales", "c1", "+79161234567", "100", PHONES, "ring_all", 15, "PJSIP/carrier"
         ),
         CancelTimer("c1-t1"),
         CancelTimer("c1-t2"),
         StopMoh("c1"),
-        Hangup("c1-leg3"),
         Play("c1", "sound:switchboard/goodbye", "c1-pb4", "en"),
     ]
     assert LeaveQueue("sales", "c1") not in issued  # the daemon turns the place into a callback
@@ -187,11 +193,11 @@ def test_a_caller_who_hangs_up_in_the_queue_has_abandoned_it() -> None:
     caller.send(TargetsFound(TURN, order=(0, 1)))
     issued = caller.send(ari.StasisEnd(channel=ari.Channel(id="c1")))
     assert issued == [
+        Hangup("c1-leg3"),
+        Hangup("c1-leg4"),
         LeaveQueue("sales", "c1"),
         CancelTimer("c1-t1"),
         CancelTimer("c1-t2"),
-        Hangup("c1-leg3"),
-        Hangup("c1-leg4"),
         DestroyBridge("c1-bridge"),
     ]
     assert caller.state.outcome is Outcome.ABANDONED_IN_QUEUE

@@ -62,6 +62,8 @@ class QueueManager:
         self.retry_s = retry_s
         self.lines: dict[str, list[Place]] = {}
         self._wake = asyncio.Event()
+        # No turns until Asterisk's endpoint states are known, nor while draining.
+        self.paused = True
 
     # -- what calls ask -----------------------------------------------------------------
     def join(self, cmd: JoinQueue) -> None:
@@ -94,7 +96,13 @@ class QueueManager:
         for index, place in enumerate(line):
             if place.key == call_id:
                 line[index] = replace(
-                    place, key=f"cb:{callback.id}", offered=(), not_before=0.0, callback=callback
+                    place,
+                    key=f"cb:{callback.id}",
+                    request_id=f"cb:{callback.id}",
+                    presences=callback.endpoints,  # its agents: the queue's extensions
+                    offered=(),
+                    not_before=0.0,
+                    callback=callback,
                 )
                 break
         else:
@@ -127,18 +135,24 @@ class QueueManager:
     # -- turns --------------------------------------------------------------------------
     def poke(self) -> None:
         """Give turns: in each line, in order, to places not being offered and due."""
+        if self.paused:
+            return
         now = self._clock()
         ringing = {p for line in self.lines.values() for place in line for p in place.offered}
         for queue, line in self.lines.items():
             for index, place in enumerate(list(line)):
                 if place.offered or place.not_before > now:
                     continue
-                found = self.book.find(
-                    FindTargets(place.request_id, f"queue:{queue}", place.strategy, place.presences)
+                ask = FindTargets(
+                    place.request_id, f"queue:{queue}", place.strategy, place.presences
                 )
+                found = self.book.find(ask, advance=False)
                 order = tuple(i for i in found.order if place.presences[i] not in ringing)
+                if not order and place.callback is not None:
+                    continue  # a callback's agents (extensions) are away: do not block others
                 if not order:
                     break  # nobody for the first waiting place: later ones wait behind it
+                self.book.advance(ask)  # round robin moves on when a turn is given
                 if place.callback is not None:
                     order = order[:1]  # a callback rings one agent, then the customer
                 offered = tuple(place.presences[i] for i in order)
@@ -160,13 +174,23 @@ class QueueManager:
         if not self._deliver(place.key, turn):
             self.lines[place.queue] = [p for p in self.lines[place.queue] if p.key != place.key]
 
+    def forget(self, call_id: str) -> None:
+        """A call ended without leaving its line (it crashed): its place goes."""
+        for queue, line in self.lines.items():
+            if any(p.key == call_id for p in line):
+                self.lines[queue] = [p for p in line if p.key != call_id]
+                self.wake()
+
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
         while True:
             self._wake.clear()
-            self.poke()
+            try:
+                self.poke()
+            except Exception:  # a bug here must not stop every queue for good
+                log.exception("queue.poke_failed")
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
             # that arrives as the wake-up does, and the task would never stop.
             with contextlib.suppress(TimeoutError):

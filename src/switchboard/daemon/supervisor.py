@@ -135,6 +135,7 @@ class CallRunner:
                 self.sup.book.call_ended(agent)
                 self.sup.queues.wake()
                 self.sup.callback_attempted(self.callback, self.state, agent)
+            self.sup.queues.forget(self.call_id)  # (after a crash it may still hold one)
             self.sup.forget(self)
 
     async def _next_event(self) -> EngineEvent:
@@ -217,6 +218,11 @@ class CallRunner:
                 "call.command_result",
                 extra={"call_id": self.call_id, "result": repr(feedback)[:400]},
             )
+            if isinstance(cmd, Originate):
+                # One phone refused: the others of the batch still ring, and each
+                # refusal is its own event (the engine drops that leg).
+                answers.append(feedback)
+                continue
             first_failure = first_failure or feedback
             if isinstance(cmd, SETUP_COMMANDS) and not self.state.terminal:
                 break
@@ -295,6 +301,7 @@ class Supervisor:
         self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
         # Agent legs ringing for a callback: channel id -> (callback, the agent's endpoint).
         self._callback_legs: dict[str, tuple[Callback, str]] = {}
+        self._callback_dialing: set[str] = set()  # their originate request is under way
         self._calls: dict[str, CallRunner] = {}
         self._routes: dict[str, CallRunner] = {}
         self._suspects: set[str] = set()
@@ -479,6 +486,7 @@ class Supervisor:
         self._track(asyncio.create_task(self._originate_agent(callback, endpoint, channel_id)))
 
     async def _originate_agent(self, callback: Callback, endpoint: str, channel_id: str) -> None:
+        self._callback_dialing.add(channel_id)
         try:
             await self.ari.originate(
                 endpoint,
@@ -494,12 +502,15 @@ class Supervisor:
                     "callback.agent_failed", extra={"callback": callback.id, "error": str(exc)}
                 )
                 self.queues.callback_missed(callback.id, callback.queue)
+        finally:
+            self._callback_dialing.discard(channel_id)
 
     def _callback_answered(self, event: ari.StasisStart) -> None:
         """The agent took the callback: a call from the agent to the customer, through the
         flow's trunk; the customer sees the company number they called."""
         channel = event.channel
         callback, agent = self._callback_legs.pop(channel.id)
+        self.book.call_started(agent)  # busy for other calls, before the line moves on
         self.queues.callback_taken(callback.id, callback.queue)
         flow = callback_flow(callback)
         log.info(
@@ -512,7 +523,6 @@ class Supervisor:
         start = replace(event, channel=as_company, args=("inbound", callback.dialed))
         runner = self._start(state, callback)
         runner.callback_agent = agent
-        self.book.call_started(agent)  # busy for other calls while on this one
         runner.queue.put_nowait(replace(start, at=self.clock()))
 
     def callback_attempted(self, callback: Callback, state: CallState, agent: str) -> None:
@@ -543,8 +553,27 @@ class Supervisor:
         by_id = {c.id: c for c in channels}
         for runner in list(self._calls.values()):
             await self._catch_up(runner, by_id)
-        unknown = [c for c in channels if self._in_our_app(c) and c.id not in self._routes]
+        for channel_id, (callback, _agent) in list(self._callback_legs.items()):
+            if channel_id in self._callback_dialing:
+                continue
+            if channel_id not in by_id:
+                # Its ChannelDestroyed was lost while we could not hear: the agent
+                # did not take it; the place is offered again.
+                del self._callback_legs[channel_id]
+                self.queues.callback_missed(callback.id, callback.queue)
+            elif self._in_our_app(by_id[channel_id]):  # answered while we could not hear
+                answered = ari.StasisStart(
+                    channel=by_id[channel_id], args=(CALLBACK_ARG, callback.id)
+                )
+                self._callback_answered(answered)
+        unknown = [
+            c
+            for c in channels
+            if self._in_our_app(c) and c.id not in self._routes and c.id not in self._callback_legs
+        ]
         self._adopt_or_clean(unknown, bridges)
+        self.queues.paused = self.draining  # endpoint states are known: turns may be given
+        self.queues.wake()
         slog.info(
             "reconcile.done",
             extra={"calls": len(self._calls), "channels": len(channels), "unknown": len(unknown)},
@@ -577,7 +606,10 @@ class Supervisor:
         """
         while True:
             await asyncio.sleep(every)
-            await self._load_endpoints()
+            try:
+                await self._load_endpoints()
+            except Exception:  # keep watching whatever went wrong this time
+                slog.exception("endpoints.watch_failed")
 
     async def _catch_up(self, runner: CallRunner, channels: dict[str, ari.Channel]) -> None:
         for channel_id in sorted(runner.channels - channels.keys() - runner.in_flight):
@@ -585,7 +617,7 @@ class Supervisor:
         state = runner.state
         answered = [channels[leg] for leg in state.ringing_legs if leg in channels]
         for leg in answered:
-            if state.phase is Phase.DIALING and leg_of(leg) == runner.call_id:
+            if state.phase in (Phase.DIALING, Phase.QUEUED) and leg_of(leg) == runner.call_id:
                 # An agent answered (the leg entered our app) while we could not hear it.
                 event = ari.StasisStart(channel=leg, args=(LEG_ARG, runner.call_id))
                 runner.queue.put_nowait(event)
@@ -662,6 +694,7 @@ class Supervisor:
         grace; they stay bridged in Asterisk and a restarted daemon re-adopts them.
         """
         self.draining = True
+        self.queues.paused = True  # no new turns, no callbacks started while stopping
         for runner in list(self._calls.values()):
             runner.queue.put_nowait(Drain())
         deadline = time.monotonic() + grace

@@ -59,7 +59,19 @@ class TargetBook:
             self.idle_since[who] = self._clock()
 
     # -- the answer ---------------------------------------------------------------------
-    def find(self, ask: FindTargets) -> TargetsFound:
+    def find(self, ask: FindTargets, *, advance: bool = True) -> TargetsFound:
+        """Who can ring, in ring order. ``advance``: a round robin's next call starts
+        one further along (the queue advances only when it really gives a turn)."""
+        found = self._find(ask)
+        if advance:
+            self.advance(ask)
+        return found
+
+    def advance(self, ask: FindTargets) -> None:
+        if ask.strategy == Strategy.ROUND_ROBIN:
+            self.next_start[ask.route_key] = self.next_start.get(ask.route_key, 0) + 1
+
+    def _find(self, ask: FindTargets) -> TargetsFound:
         skipped: list[tuple[int, str]] = []
         ready: list[int] = []
         for index, presence in enumerate(ask.presences):
@@ -83,7 +95,6 @@ class TargetBook:
         if ask.strategy == Strategy.ROUND_ROBIN:
             count = len(ask.presences)
             start = self.next_start.get(ask.route_key, 0) % max(count, 1)
-            self.next_start[ask.route_key] = start + 1
             return tuple(sorted(ready, key=lambda i: (i - start) % count))
         if ask.strategy == Strategy.LONGEST_IDLE:
             # Never rung by us: idle since the daemon started (first, in written order).

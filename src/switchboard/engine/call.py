@@ -521,6 +521,10 @@ def _teardown(
 ) -> list[Command]:
     """Stop what this call still holds in Asterisk (except the caller's channel)."""
     cmds: list[Command] = []
+    if state.phase in (Phase.DIALING, Phase.QUEUED):
+        # Phones first: leaving a queue frees them for the next caller at once.
+        cmds += [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
+        cmds += [Hangup(leg.id) for leg in state.legs]
     if state.phase is Phase.QUEUED:
         cmds += _leave_queue(state, caller_gone=caller_gone)
     elif state.timer:
@@ -529,9 +533,6 @@ def _teardown(
         cmds.append(StopPlayback(state.playing.playback_id))
     if state.phase is Phase.DIALING and state.legs and not caller_gone:
         cmds.append(StopRinging(state.caller))
-    if state.phase in (Phase.DIALING, Phase.QUEUED):
-        cmds += [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
-        cmds += [Hangup(leg.id) for leg in state.legs]
     if state.phase is Phase.CONNECTED and not leg_gone:
         cmds.append(Hangup(state.leg))
     if state.bridge_created:
@@ -648,6 +649,8 @@ def _connect(state: CallState, winner: Leg, cmds: list[Command]) -> Step:
         cmds += _leave_queue(state)
     else:
         cmds.append(StopRinging(state.caller))
+    if state.playing is not None:  # e.g. the queue position being said
+        cmds.append(StopPlayback(state.playing.playback_id))
     cmds.append(AddToBridge(state.bridge_id, (state.caller, winner.id)))
     log = [(winner.target.label, "answered")]
     log += [(leg.target.label, "answered_elsewhere") for leg in state.legs if leg != winner]
@@ -663,6 +666,8 @@ def _connect(state: CallState, winner: Leg, cmds: list[Command]) -> Step:
         timer="",
         announce_timer="",
         lookup="",
+        position_ask="",
+        playing=None,
     )
     return state, cmds
 
@@ -780,11 +785,11 @@ def _queue_turn(state: CallState, event: EngineEvent) -> Step:
 def _queue_timeout(state: CallState, event: EngineEvent) -> Step:
     """Waited max_wait: out of the line, to on_timeout (overflow)."""
     queue = _queue_node(state)
-    cmds = [*_leave_queue(replace(state, timer=""))]  # (the limit has just fired)
+    cmds: list[Command] = [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
+    cmds += [Hangup(leg.id) for leg in state.legs]  # before the phones are freed
+    cmds += _leave_queue(replace(state, timer=""))  # (the limit has just fired)
     if state.playing is not None:
         cmds.append(StopPlayback(state.playing.playback_id))
-    cmds += [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
-    cmds += [Hangup(leg.id) for leg in state.legs]
     log = tuple((leg.target.label, "no_answer") for leg in state.legs)
     state = replace(
         state,
@@ -833,19 +838,22 @@ def _queue_key(state: CallState, event: EngineEvent) -> Step:
     """The callback key: the caller hangs up and keeps their place in line."""
     assert isinstance(event, ari.ChannelDtmfReceived)
     queue = _queue_node(state)
-    if not queue.callback_key or event.digit != queue.callback_key:
-        return state, []  # other keys: the caller waits on
+    agents = [t for t in queue.targets if not t.external]
+    if not queue.callback_key or event.digit != queue.callback_key or not agents:
+        return state, []  # other keys: the caller waits on (callbacks start at an extension)
     try:
         number = to_e164(state.caller_number)
     except BadNumber:
         return state, []  # anonymous or unusable caller ID: we could not call them back
-    cmds: list[Command] = [
+    cmds: list[Command] = [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
+    cmds += [Hangup(leg.id) for leg in state.legs]  # before the place turns into a callback
+    cmds += [
         RequestCallback(
             queue.name,
             state.call_id,
             number,
             state.dialed,
-            tuple(t.endpoint for t in queue.targets),
+            tuple(t.endpoint for t in queue.targets if not t.external),
             queue.strategy.value,
             queue.ring_seconds,
             queue.callback_trunk,
@@ -856,8 +864,6 @@ def _queue_key(state: CallState, event: EngineEvent) -> Step:
         cmds.append(StopPlayback(state.playing.playback_id))
     else:
         cmds.append(StopMoh(state.caller))
-    cmds += [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
-    cmds += [Hangup(leg.id) for leg in state.legs]
     state = replace(
         state,
         phase=Phase.IVR,
@@ -878,15 +884,28 @@ def _record(state: CallState, cmds: list[Command]) -> Step:
     assert isinstance(node, flow_model.Voicemail)
     state, name = state.next_id("vm")
     cmds.append(Record(state.caller, name, node.max_seconds, node.max_silence))
-    return replace(state, phase=Phase.RECORDING, recording=name, playing=None), cmds
+    state = replace(state, phase=Phase.RECORDING, recording=name, playing=None)
+    # Noted now, so a message being recorded when the daemon stops is not lost.
+    cmds.append(_keep(state, "recording", node.max_seconds + RECORDING_MARGIN_S))
+    return state, cmds
 
 
-def _keep(state: CallState) -> KeepVoicemail:
+RECORDING_MARGIN_S = 60
+
+
+def _keep(state: CallState, stage: str = "fetch", wait_s: int = 0) -> KeepVoicemail:
     node = state.flow.nodes[state.node].kind
     assert isinstance(node, flow_model.Voicemail)
     started = state.started_at.isoformat() if state.started_at else ""
     return KeepVoicemail(
-        state.recording, node.mailbox, state.call_id, state.caller_number, state.dialed, started
+        state.recording,
+        node.mailbox,
+        state.call_id,
+        state.caller_number,
+        state.dialed,
+        started,
+        stage,
+        wait_s,
     )
 
 
@@ -902,14 +921,15 @@ def _recorded(state: CallState, event: EngineEvent) -> Step:
 def _record_failed(state: CallState, event: EngineEvent) -> Step:
     """Our recorder failed: a caller still on the line leaves the message with
     Asterisk's VoiceMail() instead; nobody is left without a way to speak."""
+    cancel = _keep(state, "cancel")
     if state.caller_gone:
-        cmds = _teardown(state, caller_gone=True)
+        cmds = [cancel, *_teardown(state, caller_gone=True)]
         return replace(state, phase=Phase.ENDED, outcome=Outcome.FAILED), cmds
     node = state.flow.nodes[state.node].kind
     assert isinstance(node, flow_model.Voicemail)
     to_voicemail = ContinueInDialplan(state.caller, VOICEMAIL_CONTEXT, node.mailbox)
     state = replace(state, recording="")
-    return _finish_in_dialplan(state, Outcome.VOICEMAIL_DIALPLAN, [], to_voicemail)
+    return _finish_in_dialplan(state, Outcome.VOICEMAIL_DIALPLAN, [cancel], to_voicemail)
 
 
 def _caller_left_recording(state: CallState, event: EngineEvent) -> Step:

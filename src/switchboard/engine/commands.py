@@ -158,6 +158,10 @@ class KeepVoicemail:
     caller: str
     dialed: str
     started_at: str  # ISO 8601, "" if unknown
+    # "recording": it has started (kept in case the daemon stops before it ends:
+    # fetched after wait_s); "fetch": it is complete; "cancel": there is none.
+    stage: str = "fetch"
+    wait_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
