@@ -488,3 +488,45 @@ def test_holiday_ranges_expand_and_must_run_forward() -> None:
         "f.yaml:8:16: calendar 'office': holiday range '2027-01-08..2027-01-01' must run "
         "forward and span at most 31 days"
     ]
+
+
+CALENDARS = """\
+# The company's hours, written once for every flow.
+calendars:
+  office:
+    zone: Europe/Moscow
+    weekly: {mon-fri: "09:00-18:00"}
+    holidays: [2027-01-01..2027-01-08]
+"""
+USES_OFFICE = """\
+languages: [en]
+entry: {"NUMBER": when}
+nodes:
+  when: {kind: hours, calendar: office, open: hello, closed: bye}
+  hello: {kind: play, prompt: greeting, next: bye}
+  bye: {kind: hangup}
+"""
+
+
+def test_a_calendar_file_is_shared_by_every_flow(tmp_path: Path) -> None:
+    (tmp_path / "calendars.yaml").write_text(CALENDARS)
+    (tmp_path / "a.yaml").write_text(USES_OFFICE.replace("NUMBER", "100"))
+    (tmp_path / "b.yaml").write_text(USES_OFFICE.replace("NUMBER", "200"))
+    files = [tmp_path / n for n in ("calendars.yaml", "a.yaml", "b.yaml")]
+    flows, _ = compile_files(files, CATALOG)
+    assert [f.calendars["office"].zone for f in flows.flows] == ["Europe/Moscow"] * 2
+    assert len(flows.flows[0].calendars["office"].holidays) == 8
+    (tmp_path / "calendars.yaml").write_text(CALENDARS.replace("18:00", "17:00"))
+    assert compile_files(files, CATALOG)[0].version != flows.version  # the hours changed
+
+
+def test_a_calendar_defined_twice_is_an_error_where_the_second_one_is(tmp_path: Path) -> None:
+    (tmp_path / "calendars.yaml").write_text(CALENDARS)
+    own = USES_OFFICE.replace("NUMBER", "100") + CALENDARS.split("\n", 1)[1]
+    (tmp_path / "a.yaml").write_text(own)
+    with pytest.raises(FlowError) as caught:
+        compile_files([tmp_path / "calendars.yaml", tmp_path / "a.yaml"], CATALOG)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'a.yaml'}:8:3: calendar 'office' is also defined at "
+        f"{tmp_path / 'calendars.yaml'}:3:3 (rename one of them)"
+    ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -181,6 +181,11 @@ class _Reader:
     broken: set[str] = field(default_factory=set)  # nodes already reported as unbuildable
     calendar_refs: list[tuple[str, Pos]] = field(default_factory=list)
     endpoint_refs: list[tuple[str, Pos]] = field(default_factory=list)  # for check --live
+    shared_calendars: dict[str, tuple[Calendar, Pos]] = field(default_factory=dict)
+    calendar_pos: dict[str, Pos] = field(default_factory=dict)
+
+    def error_at(self, pos: Pos, message: str) -> None:
+        self.problems.append(FlowProblem(pos, message))
 
     def pos(self, node: yaml.Node) -> Pos:
         return Pos(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -340,12 +345,19 @@ def _compose(name: str, raw: bytes) -> tuple[yaml.Node | None, list[FlowProblem]
     return node, []
 
 
-def compile_flow(name: str, raw: bytes, catalog: PromptCatalog) -> tuple[Flow, list[FlowProblem]]:
-    """Compile one flow file. Returns the flow and its warnings; raises FlowError."""
+SharedCalendars = Mapping[str, tuple[Calendar, Pos]]
+
+
+def compile_flow(
+    name: str, raw: bytes, catalog: PromptCatalog, shared: SharedCalendars | None = None
+) -> tuple[Flow, list[FlowProblem]]:
+    """Compile one flow file. Returns the flow and its warnings; raises FlowError.
+    ``shared``: calendars from calendar files, usable by name as if written here."""
     node, problems = _compose(name, raw)
     if node is None:
         raise FlowError(problems)
     reader = _Reader(name)
+    reader.shared_calendars = dict(shared or {})
     flow = _flow(reader, node, hashlib.sha256(raw).hexdigest()[:12])
     _check_graph(reader, flow, catalog)
     problems = sorted(reader.problems, key=lambda p: (p.pos.line, p.pos.col))
@@ -357,18 +369,31 @@ def compile_flow(name: str, raw: bytes, catalog: PromptCatalog) -> tuple[Flow, l
 def compile_files(
     paths: Sequence[str | Path], catalog: PromptCatalog
 ) -> tuple[FlowSet, list[FlowProblem]]:
-    """Compile every file; all files' problems are reported together."""
+    """Compile every file; all files' problems are reported together.
+
+    A file whose only key is ``calendars`` is a calendar file: its calendars can be
+    named by every flow of the set (an office's hours, written once)."""
     flows: list[Flow] = []
     problems: list[FlowProblem] = []
     warnings: list[FlowProblem] = []
+    sources: list[tuple[str, bytes]] = []
     for path in paths:
         try:
-            raw = Path(path).read_bytes()
+            sources.append((str(path), Path(path).read_bytes()))
         except OSError as exc:
             problems.append(FlowProblem(Pos(str(path), 1, 1), f"cannot read: {exc.strerror}"))
-            continue
+    shared: dict[str, tuple[Calendar, Pos]] = {}
+    flow_sources = []
+    calendar_hashes = []
+    for name, raw in sources:
+        calendars = _calendar_file(name, raw, shared, problems)
+        if calendars is None:
+            flow_sources.append((name, raw))
+        else:
+            calendar_hashes.append(name + hashlib.sha256(raw).hexdigest())
+    for name, raw in flow_sources:
         try:
-            flow, found = compile_flow(str(path), raw, catalog)
+            flow, found = compile_flow(name, raw, catalog, shared)
         except FlowError as exc:
             problems += exc.problems
             continue
@@ -377,8 +402,42 @@ def compile_files(
     problems += _shared_numbers(flows)
     if problems:
         raise FlowError(problems)
-    version = hashlib.sha256("".join(f.name + f.version for f in flows).encode()).hexdigest()
+    parts = [f.name + f.version for f in flows] + calendar_hashes
+    version = hashlib.sha256("".join(parts).encode()).hexdigest()
     return FlowSet(tuple(flows), version[:12]), warnings
+
+
+def _calendar_file(
+    name: str,
+    raw: bytes,
+    shared: dict[str, tuple[Calendar, Pos]],
+    problems: list[FlowProblem],
+) -> dict[str, Calendar] | None:
+    """The calendars of a calendar file (added to ``shared``); None for a flow file."""
+    if b"calendars" not in raw:
+        return None  # (most flow files: no second parse)
+    node, _ = _compose(name, raw)
+    if node is None or not isinstance(node, yaml.MappingNode):
+        return None  # compile_flow reports it
+    keys = {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+    if keys != {"calendars"}:
+        return None
+    reader = _Reader(name)
+    calendars = _calendars(reader, node.value[0][1])
+    problems += reader.problems
+    for calendar_name, calendar in calendars.items():
+        pos = reader.calendar_pos.get(calendar_name, Pos(name, 1, 1))
+        if calendar_name in shared:
+            problems.append(
+                FlowProblem(
+                    pos,
+                    f"calendar {calendar_name!r} is also defined at {shared[calendar_name][1]} "
+                    "(give each calendar one name)",
+                )
+            )
+            continue
+        shared[calendar_name] = (calendar, pos)
+    return calendars
 
 
 def _shared_numbers(flows: list[Flow]) -> list[FlowProblem]:
@@ -426,6 +485,14 @@ def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
             value = reader.number(limits["max_menu_visits"][1], "max_menu_visits", 1, 100, int)
             max_visits = value if value is not None else max_visits
     calendars = _calendars(reader, top["calendars"][1]) if "calendars" in top else {}
+    for name, (calendar, pos) in reader.shared_calendars.items():
+        if name in calendars:
+            reader.error_at(
+                reader.calendar_pos[name],
+                f"calendar {name!r} is also defined at {pos} (rename one of them)",
+            )
+        else:
+            calendars[name] = calendar
     nodes = _nodes(reader, top["nodes"][1], languages) if "nodes" in top else {}
     entry, entry_pos = _entry(reader, top["entry"][1]) if "entry" in top else ({}, {})
     return Flow(
@@ -908,6 +975,7 @@ def _calendars(reader: _Reader, node: yaml.Node) -> dict[str, Calendar]:
         calendar = _calendar(reader, name, value)
         if calendar is not None:
             calendars[name] = calendar
+            reader.calendar_pos[name] = reader.pos(key)
     return calendars
 
 
