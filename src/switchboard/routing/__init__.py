@@ -1,0 +1,1 @@
+"""Skills- and customer-aware agent choice: a pure ranking and its repository."""
