@@ -30,9 +30,11 @@ lint: venv
 demo: venv lab pg
 	$(PY) deploy/lab/demo.py
 
-bench: venv
+bench: venv pg
 	$(PY) bench/bench_first_command.py
 	$(PY) bench/bench_flows.py
+	$(PY) bench/bench_import.py
+	$(PY) bench/bench_routing.py
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml

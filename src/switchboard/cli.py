@@ -1,4 +1,4 @@
-"""Command line: ``switchboard run|check|trace|db``."""
+"""Command line: ``switchboard run|check|trace|db|import``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,22 @@ import difflib
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import asyncpg
 
 from switchboard import __version__, logs, trace
 from switchboard.ari import AriClient, AriError
-from switchboard.config import Config, ConfigError, load_config
+from switchboard.config import Config, ConfigError, DatabaseConfig, load_config
+from switchboard.crm import (
+    AgentFile,
+    Customer,
+    RejectedImport,
+    read_agents_csv,
+    read_agents_yaml,
+    read_customers,
+    store,
+)
 from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
 from switchboard.flows.registry import FlowRegistry
 
@@ -46,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema: upgrade (idempotent) or status")
     db.add_argument("action", choices=["upgrade", "status"])
     db.add_argument("--config", required=True, metavar="PATH", help="daemon config (YAML)")
+    imports = sub.add_parser(
+        "import",
+        help="import customers (CSV) or agents (YAML or CSV) into the database: "
+        "all rows or none (exit 2 on errors); formats in docs/crm.md",
+    )
+    imports.add_argument("kind", choices=["customers", "agents"])
+    imports.add_argument(
+        "file", metavar="FILE", help="customers: a CSV file; agents: .yaml, .yml or .csv"
+    )
+    imports.add_argument("--config", required=True, metavar="PATH", help="daemon config (YAML)")
     trace = sub.add_parser("trace", help="print a call's path from the daemon's JSON log")
     trace.add_argument("call_id", nargs="?", help="call id (default: list the calls in the log)")
     trace.add_argument("--log", required=True, metavar="FILE", help="the daemon's log file")
@@ -62,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _trace(args.log, args.call_id)
     if args.command == "db":
         return _db(args.action, args.config)
+    if args.command == "import":
+        return _import(args.kind, args.file, args.config)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -168,6 +190,75 @@ async def _db_action(action: str, url: str, schema: str) -> int:
         return 1 if left else 0
     finally:
         await pool.close()
+
+
+AGENT_SUFFIXES = (".yaml", ".yml", ".csv")
+
+
+class _Unreadable(Exception):
+    """The import file cannot be opened or read (as opposed to the database)."""
+
+
+def _import(kind: str, path: str, config_path: str) -> int:
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if config.database is None:
+        print(f"switchboard: {config_path}: no database section", file=sys.stderr)
+        return EXIT_USAGE
+    if kind == "agents" and Path(path).suffix.lower() not in AGENT_SUFFIXES:
+        print(f"switchboard: {path}: an agents file is .yaml, .yml or .csv", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        rows = _read_import(kind, path)
+        summary = asyncio.run(_store_import(path, rows, config.database))
+    except RejectedImport as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.problems)} error(s); nothing imported")
+        return EXIT_USAGE
+    except _Unreadable as exc:
+        print(f"switchboard: {path}: cannot read: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"switchboard: database: {exc}", file=sys.stderr)
+        return 1
+    print(summary)
+    return 0
+
+
+def _read_import(kind: str, path: str) -> list[Customer] | AgentFile:
+    try:
+        with open(path, "rb") as source:
+            if kind == "customers":
+                return read_customers(path, source)
+            if Path(path).suffix.lower() == ".csv":
+                return read_agents_csv(path, source)
+            return read_agents_yaml(path, source.read())
+    except OSError as exc:
+        raise _Unreadable(exc.strerror or str(exc)) from exc
+
+
+async def _store_import(
+    path: str, rows: list[Customer] | AgentFile, database: DatabaseConfig
+) -> store.CustomersImported | store.AgentsImported:
+    """Brings the schema up to date (as the daemon does), then imports in one transaction."""
+    from switchboard import db
+
+    pool = await db.create_pool(database.url, database.schema, max_size=1)
+    try:
+        await db.upgrade(pool)
+    finally:
+        await pool.close()
+    conn = await store.connect(database.url, database.schema)
+    try:
+        if isinstance(rows, AgentFile):
+            return await store.import_agents(conn, path, rows)
+        return await store.import_customers(conn, path, rows)
+    finally:
+        await conn.close()
 
 
 def _trace(log_path: str, call_id: str | None) -> int:

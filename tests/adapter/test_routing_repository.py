@@ -12,7 +12,7 @@ import pytest
 
 from switchboard import db
 from switchboard.routing.rank import UNKNOWN, Needs, Segment
-from switchboard.routing.repository import AgentRepository
+from switchboard.routing.repository import AgentDirectory, AgentRepository
 from tests.pgkit import DATABASE_URL, fresh_schema
 
 AGENTS = [f"a{i:02d}" for i in range(10)]
@@ -142,3 +142,22 @@ async def test_a_known_number_in_any_format_finds_the_customer(pool: asyncpg.Poo
     for written in ("+79161234567", "89161234567", "79161234567", "8 (916) 123-45-67"):
         found = await repo.customer(written)
         assert (found.id, found.segment, found.owner_agent) == (customer, Segment.VIP, "a03")
+
+
+async def test_the_in_memory_directory_offers_a_handful_and_forgets_who_was_taken(
+    pool: asyncpg.Pool,
+) -> None:
+    directory = AgentDirectory(per_decision=3)
+    assert await directory.refresh(pool) == 10
+    needs = Needs(skills=(("sales", 2),), language="ru")
+    best = directory.candidates(needs, best_first=True)
+    assert [c.proficiency["sales"] for c in best] == [5, 5, 4]  # best first, three of them
+    idle = directory.candidates(needs)
+    assert len(idle) == 3
+    assert all(c.proficiency["sales"] >= 2 for c in idle)
+    directory.taken(best[0].id)  # reserved by this daemon
+    assert best[0].id not in [c.id for c in directory.candidates(needs, best_first=True)]
+    directory.freed(best[0].id)
+    assert directory.candidates(needs, best_first=True)[0].id == best[0].id
+    owner = directory.candidates(Needs(skills=(("billing", 1),)), owner="a03")
+    assert [c.id for c in owner] == ["a03"]

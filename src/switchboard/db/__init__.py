@@ -37,8 +37,11 @@ def migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-async def create_pool(url: str, schema: str, *, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections see ``schema`` first. The schema is created if missing."""
+async def create_pool(
+    url: str, schema: str, *, max_size: int = 10, settings: dict[str, str] | None = None
+) -> asyncpg.Pool:
+    """A pool whose connections see ``schema`` first. The schema is created if missing.
+    ``settings``: more server settings for its connections."""
     conn = await asyncpg.connect(url, timeout=10)
     try:
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -50,7 +53,7 @@ async def create_pool(url: str, schema: str, *, max_size: int = 10) -> asyncpg.P
         max_size=max_size,
         timeout=10,
         command_timeout=10,
-        server_settings={"search_path": schema},
+        server_settings={"search_path": schema, **(settings or {})},
     )
     assert pool is not None
     return pool

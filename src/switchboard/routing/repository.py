@@ -12,7 +12,9 @@ stops renewing them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
@@ -23,21 +25,43 @@ from .rank import UNKNOWN, Candidate, Customer, Level, Needs, Segment
 
 log = logging.getLogger("switchboard.routing")
 LEASE_S = 60.0  # a reservation not renewed for this long is freed
+# Reservations are leases: one lost in a PostgreSQL crash costs a retry, never a
+# double booking (the row lock and active < max_calls hold either way). So the
+# routing pool need not wait for each commit to reach the disk.
+ROUTING_SETTINGS = {"synchronous_commit": "off"}
 MAX_CALLER_ID = 32  # longer "numbers" are not looked up at all
 
+# The first needed skill drives an index scan (agent_skills_by_skill: skill,
+# proficiency DESC); the others are checked per row. Best proficiency first, then
+# longest idle (an incremental sort within each proficiency), at most $5 rows: the
+# ranking then orders that handful by the full policy.
 _CANDIDATES = """
 SELECT a.id, a.endpoints, a.level, a.languages, coalesce(a.site, '') AS site,
        a.last_call_ended_at,
-       coalesce(array_agg(s.skill) FILTER (WHERE s.skill IS NOT NULL), '{}') AS skill_names,
-       coalesce(array_agg(s.proficiency) FILTER (WHERE s.skill IS NOT NULL), '{}') AS levels
+       ARRAY(SELECT skill FROM agent_skills o
+             WHERE o.agent = a.id AND o.skill = ANY($1::text[]) ORDER BY skill) AS skill_names,
+       ARRAY(SELECT proficiency FROM agent_skills o
+             WHERE o.agent = a.id AND o.skill = ANY($1::text[]) ORDER BY skill) AS levels
+FROM agent_skills s
+JOIN agents a ON a.id = s.agent
+WHERE s.skill = $2 AND s.proficiency >= $3
+  AND a.state = 'available' AND a.active < a.max_calls
+  AND ($4 = '' OR $4 = ANY(a.languages))
+  AND (SELECT count(*) FROM agent_skills o
+       WHERE o.agent = a.id AND o.skill = ANY($1::text[])) = cardinality($1::text[])
+ORDER BY s.proficiency DESC, a.last_call_ended_at ASC NULLS FIRST
+LIMIT $5
+"""
+
+# No skill needed (escalated to "anyone with the language"): longest idle first.
+_ANY_CANDIDATES = """
+SELECT a.id, a.endpoints, a.level, a.languages, coalesce(a.site, '') AS site,
+       a.last_call_ended_at, '{}'::text[] AS skill_names, '{}'::smallint[] AS levels
 FROM agents a
-LEFT JOIN agent_skills s ON s.agent = a.id AND s.skill = ANY($1::text[])
 WHERE a.state = 'available' AND a.active < a.max_calls
-  AND ($2 = '' OR $2 = ANY(a.languages))
-GROUP BY a.id
-HAVING count(s.skill) = cardinality($1::text[])
-ORDER BY max(s.proficiency) DESC NULLS LAST, a.last_call_ended_at ASC NULLS FIRST, a.id
-LIMIT $3
+  AND ($1 = '' OR $1 = ANY(a.languages))
+ORDER BY a.last_call_ended_at ASC NULLS FIRST
+LIMIT $2
 """
 
 _OWNER = """
@@ -111,7 +135,11 @@ class AgentRepository:
         ranking applies the minimum) and the language; the owner agent too."""
         skills = [name for name, _ in needs.skills]
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(_CANDIDATES, skills, needs.language, limit)
+            if needs.skills:
+                first, least = needs.skills[0]
+                rows = await conn.fetch(_CANDIDATES, skills, first, least, needs.language, limit)
+            else:
+                rows = await conn.fetch(_ANY_CANDIDATES, needs.language, limit)
             if owner and all(r["id"] != owner for r in rows):
                 rows += await conn.fetch(_OWNER, skills, owner)
         return [_candidate(r) for r in rows]
@@ -185,3 +213,96 @@ def _candidate(row: asyncpg.Record) -> Candidate:
         skills=tuple(zip(row["skill_names"], row["levels"], strict=True)),
         last_call_ended_at=ended,
     )
+
+
+_DIRECTORY = """
+SELECT a.id, a.endpoints, a.level, a.languages, coalesce(a.site, '') AS site,
+       a.last_call_ended_at, a.state = 'available' AND a.active < a.max_calls AS free,
+       coalesce(array_agg(s.skill ORDER BY s.skill) FILTER (WHERE s.skill IS NOT NULL), '{}')
+           AS skill_names,
+       coalesce(array_agg(s.proficiency ORDER BY s.skill)
+           FILTER (WHERE s.skill IS NOT NULL), '{}') AS levels
+FROM agents a LEFT JOIN agent_skills s ON s.agent = a.id
+WHERE a.state <> 'logged_out'
+GROUP BY a.id
+"""
+
+
+class AgentDirectory:
+    """The agents as last read, in memory, to rank without a database round trip.
+
+    It may be a little stale (``refresh()`` is called every few seconds); that is
+    safe: the reservation in PostgreSQL is the authority and skips whoever is no
+    longer free. For each skill the agents are kept in two orders (best first,
+    and longest idle first), so a decision looks at a handful, not thousands.
+    """
+
+    def __init__(self, per_decision: int = 30) -> None:
+        self.per_decision = per_decision
+        self.agents: dict[str, Candidate] = {}
+        self.best: dict[str, list[Candidate]] = {}
+        self.idle: dict[str, list[Candidate]] = {}
+        self.idle_any: list[Candidate] = []
+        self.loaded_at = 0.0
+
+    async def refresh(self, pool: asyncpg.Pool) -> int:
+        rows = await pool.fetch(_DIRECTORY)
+        agents = {}
+        by_skill: dict[str, list[Candidate]] = {}
+        for row in rows:
+            candidate = replace(_candidate(row), available=row["free"])
+            agents[candidate.id] = candidate
+            for skill, _ in candidate.skills:
+                by_skill.setdefault(skill, []).append(candidate)
+        self.best = {skill: sorted(team, key=_best_key(skill)) for skill, team in by_skill.items()}
+        self.idle = {skill: sorted(team, key=_idle_key) for skill, team in by_skill.items()}
+        self.idle_any = sorted(agents.values(), key=_idle_key)
+        self.agents = agents
+        self.loaded_at = time.monotonic()
+        return len(agents)
+
+    def taken(self, agent_id: str) -> None:
+        """This daemon reserved the agent: not offered again until a refresh says so."""
+        self._set(agent_id, available=False)
+
+    def freed(self, agent_id: str) -> None:
+        self._set(agent_id, available=True)
+
+    def _set(self, agent_id: str, *, available: bool) -> None:
+        agent = self.agents.get(agent_id)
+        if agent is not None:
+            # Candidates are shared by the skill lists: flip the flag in place.
+            object.__setattr__(agent, "available", available)
+
+    def candidates(
+        self, needs: Needs, owner: str = "", *, best_first: bool = False
+    ) -> list[Candidate]:
+        """Up to ``per_decision`` agents believed free that meet the needs, taken
+        best first (VIP callers) or longest idle first; the owner too."""
+        if needs.skills:
+            first = needs.skills[0][0]
+            walk = (self.best if best_first else self.idle).get(first, [])
+        else:
+            walk = self.idle_any
+        found = []
+        for agent in walk:
+            if (
+                agent.available
+                and (not needs.language or needs.language in agent.languages)
+                and all(agent.proficiency.get(n, 0) >= least for n, least in needs.skills)
+            ):
+                found.append(agent)
+                if len(found) >= self.per_decision:
+                    break
+        if owner in self.agents and self.agents[owner] not in found:
+            found.append(self.agents[owner])
+        return found
+
+
+def _best_key(skill: str) -> Callable[[Candidate], tuple[int, float]]:
+    return lambda agent: (-agent.proficiency[skill], _idle_key(agent))
+
+
+def _idle_key(agent: Candidate) -> float:
+    ended = agent.last_call_ended_at
+    return ended.timestamp() if ended is not None else 0.0
