@@ -83,7 +83,7 @@ def run(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> Imp
 async def test_agents_then_customers_are_imported_with_their_phones(
     pool: asyncpg.Pool, run: Importer
 ) -> None:
-    assert await run("agents", "agents.yaml", AGENTS) == (0, ["imported 2 agents, 1 sites"])
+    assert await run("agents", "agents.yaml", AGENTS) == (0, ["imported 2 agents, 1 site"])
     assert await run("customers", "customers.csv", CUSTOMERS) == (
         0,
         ["imported 2 customers (3 phones)"],

@@ -44,7 +44,7 @@ class CustomersImported:
     phones: int
 
     def __str__(self) -> str:
-        return f"imported {self.customers} customers ({self.phones} phones)"
+        return f"imported {_count(self.customers, 'customer')} ({_count(self.phones, 'phone')})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,11 @@ class AgentsImported:
     sites: int
 
     def __str__(self) -> str:
-        return f"imported {self.agents} agents, {self.sites} sites"
+        return f"imported {_count(self.agents, 'agent')}, {_count(self.sites, 'site')}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 async def connect(url: str, schema: str) -> asyncpg.Connection:
