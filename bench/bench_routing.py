@@ -151,7 +151,7 @@ async def main() -> None:
         started = time.perf_counter()
         count = await DIRECTORY.refresh(pool)
         print(f"directory: {count:,} agents read in {(time.perf_counter() - started) * 1000:.0f} ms"
-              " (refreshed every second by the daemon)")  # fmt: skip
+              " (the daemon will re-read it every few seconds, off the event loop)")  # fmt: skip
         rng = random.Random(1)
 
         def caller() -> str:

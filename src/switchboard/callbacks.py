@@ -18,9 +18,8 @@ from pathlib import Path
 
 import asyncpg
 
-from switchboard.db import Database
+from switchboard.db import DB_ERRORS, Database
 from switchboard.files import write_atomically
-from switchboard.voicemail import DB_ERRORS
 
 log = logging.getLogger("switchboard.callbacks")
 MAX_ATTEMPTS = 3  # calls to the customer before the request is marked failed

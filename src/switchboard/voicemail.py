@@ -32,18 +32,16 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 import aiosmtplib
-import asyncpg
 
 from switchboard.ari import AriError
 from switchboard.config import SmtpConfig, VoicemailConfig
-from switchboard.db import Database
+from switchboard.db import DB_ERRORS, Database
 from switchboard.engine.commands import KeepVoicemail
 from switchboard.files import write_atomically
 
 log = logging.getLogger("switchboard.voicemail")
 MAX_BACKOFF_S = 600.0
 MISSING_ATTEMPTS = 5  # Asterisk says "no such recording" this often: give up on it
-DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ from importlib import resources
 import asyncpg
 
 log = logging.getLogger("switchboard.db")
+# What a database that is down, restarting or refusing raises: callers retry later.
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 # Any constant: serializes migrations across daemons sharing a database.
 MIGRATION_LOCK = 0x5B0A_2D00_0001
 
