@@ -81,7 +81,7 @@ WITH picked AS (
     WHERE id = ANY($1::text[]) AND state = 'available' AND active < max_calls
     ORDER BY array_position($1::text[], id)
     LIMIT 1
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE {wait}
 ), raised AS (
     UPDATE agents a SET active = a.active + 1
     FROM picked WHERE a.id = picked.id AND a.active < a.max_calls
@@ -91,6 +91,12 @@ INSERT INTO reservations (agent, call_id, daemon, expires_at)
 SELECT id, $2, $3, now() + make_interval(secs => $4) FROM raised
 RETURNING agent
 """
+# First without waiting: a call takes the next free agent instead of queueing behind
+# another call's reservation. That can miss an agent whose row another call holds
+# for a moment and leaves free (a second line); so if nobody was found, once more,
+# waiting: PostgreSQL then re-checks each locked agent when it is released.
+_RESERVE_SKIPPING = _RESERVE.format(wait="SKIP LOCKED")
+_RESERVE_WAITING = _RESERVE.format(wait="")
 
 _RELEASE = """
 WITH gone AS (
@@ -148,9 +154,10 @@ class AgentRepository:
         """The first of ``ranked`` that is still free, now held for ``call_id``."""
         if not ranked:
             return None
-        agent: str | None = await self.pool.fetchval(
-            _RESERVE, list(ranked), call_id, self.daemon_id, self.lease_s
-        )
+        args = (list(ranked), call_id, self.daemon_id, self.lease_s)
+        agent: str | None = await self.pool.fetchval(_RESERVE_SKIPPING, *args)
+        if agent is None:
+            agent = await self.pool.fetchval(_RESERVE_WAITING, *args)
         return agent
 
     async def release(
