@@ -160,14 +160,22 @@ async def _missing_endpoints(flows: FlowSet, config: Config) -> list[str]:
     return lines
 
 
-def _db(action: str, path: str) -> int:
+def _config_with_database(path: str) -> Config | None:
+    """The config, if it loads and has a database section; else says why (None)."""
     try:
         config = load_config(path)
     except ConfigError as exc:
         print(f"switchboard: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return None
     if config.database is None:
         print(f"switchboard: {path}: no database section", file=sys.stderr)
+        return None
+    return config
+
+
+def _db(action: str, path: str) -> int:
+    config = _config_with_database(path)
+    if config is None or config.database is None:
         return EXIT_USAGE
     try:
         return asyncio.run(_db_action(action, config.database.url, config.database.schema))
@@ -200,13 +208,8 @@ class _Unreadable(Exception):
 
 
 def _import(kind: str, path: str, config_path: str) -> int:
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if config.database is None:
-        print(f"switchboard: {config_path}: no database section", file=sys.stderr)
+    config = _config_with_database(config_path)
+    if config is None or config.database is None:
         return EXIT_USAGE
     if kind == "agents" and Path(path).suffix.lower() not in AGENT_SUFFIXES:
         print(f"switchboard: {path}: an agents file is .yaml, .yml or .csv", file=sys.stderr)

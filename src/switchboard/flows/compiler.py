@@ -822,14 +822,7 @@ def _queue(n: _NodeReader) -> NodeKind:
             f"node {n.node_id!r}: callback_key needs callback_prompt (what the caller hears "
             "before hanging up: that they will be called back)",
         )
-    callback_trunk = ""
-    if "callback_trunk" in n.items:
-        trunk_node = n.items["callback_trunk"][1]
-        callback_trunk = n.reader.text(trunk_node, n.what("callback_trunk"), TRUNK)
-        if callback_trunk:
-            if not callback_trunk.startswith("PJSIP/"):
-                callback_trunk = f"PJSIP/{callback_trunk}"
-            n.reader.endpoint_refs.append((callback_trunk, n.reader.pos(trunk_node)))
+    callback_trunk = _trunk(n, "callback_trunk")
     if callback_key and not callback_trunk:
         n.reader.error(
             n.items["callback_key"][0],
@@ -894,19 +887,26 @@ def _endpoints(n: _NodeReader) -> tuple[Target, ...]:
     return tuple(Target(e) for e in dict.fromkeys(e for e in endpoints if e))
 
 
+def _trunk(n: _NodeReader, field_name: str) -> str:
+    """``carrier`` or ``PJSIP/carrier`` -> ``PJSIP/carrier`` (noted for check --live)."""
+    if field_name not in n.items:
+        return ""
+    node = n.items[field_name][1]
+    trunk = n.reader.text(node, n.what(field_name), TRUNK)
+    if not trunk:
+        return ""
+    trunk = trunk if trunk.startswith("PJSIP/") else f"PJSIP/{trunk}"
+    n.reader.endpoint_refs.append((trunk, n.reader.pos(node)))
+    return trunk
+
+
 def _numbers(n: _NodeReader) -> tuple[Target, ...]:
     """``number: 8 (987) 123-45-67`` or ``numbers: [...]``, dialed through ``trunk``."""
     nodes = _listed(n, "number", "numbers", '["8 (987) 123-45-67"]')
-    trunk = ""
-    if "trunk" in n.items:
-        trunk_node = n.items["trunk"][1]
-        trunk = n.reader.text(trunk_node, n.what("trunk"), TRUNK)
-        trunk = trunk if not trunk or trunk.startswith("PJSIP/") else f"PJSIP/{trunk}"
-        if trunk:
-            n.reader.endpoint_refs.append((trunk, n.reader.pos(trunk_node)))
-        if not nodes:
-            n.reader.error(trunk_node, f"node {n.node_id!r}: trunk without number or numbers")
-    elif nodes:
+    trunk = _trunk(n, "trunk")
+    if "trunk" in n.items and not nodes:
+        n.reader.error(n.items["trunk"][1], f"node {n.node_id!r}: trunk without number or numbers")
+    elif "trunk" not in n.items and nodes:
         n.reader.error(
             n.node,
             f"node {n.node_id!r}: external numbers need trunk "
