@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from switchboard.ari import events as ari
 from switchboard.flows import model as flow_model
@@ -764,6 +765,22 @@ def _leave_queue(state: CallState, *, caller_gone: bool = False) -> list[Command
     return cmds
 
 
+def _out_of_line(state: CallState, **changes: Any) -> CallState:
+    """The call has left its queue (its commands already issued): nothing of the
+    wait is held any more."""
+    return replace(
+        state,
+        phase=Phase.IVR,
+        legs=(),
+        waiting=(),
+        lookup="",
+        timer="",
+        announce_timer="",
+        playing=None,
+        **changes,
+    )
+
+
 def _queue_turn(state: CallState, event: EngineEvent) -> Step:
     """The caller's turn: ring the phones the daemon found free (the music goes on)."""
     assert isinstance(event, TargetsFound)
@@ -791,18 +808,7 @@ def _queue_timeout(state: CallState, event: EngineEvent) -> Step:
     if state.playing is not None:
         cmds.append(StopPlayback(state.playing.playback_id))
     log = tuple((leg.target.label, "no_answer") for leg in state.legs)
-    state = replace(
-        state,
-        phase=Phase.IVR,
-        legs=(),
-        waiting=(),
-        lookup="",
-        timer="",
-        announce_timer="",
-        playing=None,
-        route_result="queue_timeout",
-        route_log=state.route_log + log,
-    )
+    state = _out_of_line(state, route_result="queue_timeout", route_log=state.route_log + log)
     return _enter(state, queue.on_timeout, cmds)
 
 
@@ -864,17 +870,7 @@ def _queue_key(state: CallState, event: EngineEvent) -> Step:
         cmds.append(StopPlayback(state.playing.playback_id))
     else:
         cmds.append(StopMoh(state.caller))
-    state = replace(
-        state,
-        phase=Phase.IVR,
-        legs=(),
-        waiting=(),
-        lookup="",
-        timer="",
-        announce_timer="",
-        playing=None,
-        outcome=Outcome.CALLBACK,
-    )
+    state = _out_of_line(state, outcome=Outcome.CALLBACK)
     return _play(state, (queue.callback_prompt,), False, After.HANGUP, "", cmds)
 
 
