@@ -118,7 +118,8 @@ def test_a_good_flow_compiles_to_frozen_nodes() -> None:
         (
             ("    endpoint: PJSIP/agent101\n", ""),
             "f.yaml:17:5: node 'sales' needs what to ring: endpoint or endpoints (extensions, "
-            "e.g. PJSIP/100) and/or number or numbers (external, with trunk)",
+            "e.g. PJSIP/100) and/or number or numbers (external, with trunk), or agents (the "
+            "best free agent by skills and language)",
         ),
         (
             (

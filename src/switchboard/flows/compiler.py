@@ -25,6 +25,7 @@ from switchboard.numbers import BadNumber, to_e164
 from .model import (
     MAX_CHOICES,
     MENU_KEYS,
+    Agents,
     Choice,
     Flow,
     FlowSet,
@@ -64,6 +65,7 @@ VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 ENDPOINT = re.compile(r"[A-Za-z]+/[^\s,&]+")
 MAILBOX = re.compile(r"[0-9]{1,32}")  # [switchboard-voicemail] matches digits
 TRUNK = re.compile(r"(PJSIP/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SKILL = re.compile(r"[a-z][a-z0-9_]{0,39}")  # as agents' skills are imported (crm.importer)
 RING_SECONDS_EXTENSIONS = 20  # the seed: "if nobody answers in 20 s"
 # An external number rings longer by default: a carrier needs 4-16 s to set up a
 # mobile leg before it even starts ringing (docs/flows.md).
@@ -102,6 +104,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
             "confirm_prompt",
             "confirm_key",
             "confirm_timeout",
+            "agents",
             "on_fail",
         }
     ),
@@ -131,7 +134,26 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "handback": frozenset(),
     "hours": frozenset({"calendar", "open", "closed", "holiday"}),
 }
-TOP_FIELDS = frozenset({"languages", "fallback_language", "limits", "calendars", "entry", "nodes"})
+TOP_FIELDS = frozenset(
+    {"languages", "fallback_language", "skills", "limits", "calendars", "entry", "nodes"}
+)
+AGENTS_FIELDS = frozenset(
+    {"skills", "language", "owner_seconds", "ring_seconds", "max_wait", "widen_after", "any_after"}
+)
+# What a route with ``agents`` must not have: the router, not the author, picks whom to ring.
+RING_FIELDS = (
+    "endpoint",
+    "endpoints",
+    "number",
+    "numbers",
+    "trunk",
+    "strategy",
+    "timeout",
+    "member_timeout",
+    "confirm_prompt",
+    "confirm_key",
+    "confirm_timeout",
+)
 OTHER_NAMES = {  # kinds authors coming from other systems reach for
     "ring_group": "route with endpoints (they ring at once)",
     "hunt_group": "route with endpoints and strategy: linear",
@@ -183,6 +205,7 @@ class _Reader:
     endpoint_refs: list[tuple[str, Pos]] = field(default_factory=list)  # for check --live
     shared_calendars: dict[str, tuple[Calendar, Pos]] = field(default_factory=dict)
     calendar_pos: dict[str, Pos] = field(default_factory=dict)
+    skills: tuple[str, ...] | None = None  # the flow's declared skills; None: no skills: key
 
     def error_at(self, pos: Pos, message: str) -> None:
         self.problems.append(FlowProblem(pos, message))
@@ -290,6 +313,8 @@ def _describe(pattern: re.Pattern[str]) -> str:
         VAR_NAME.pattern: "a lower-case name: letters, digits and _",
         ENDPOINT.pattern: "TECH/resource, such as PJSIP/agent100",
         MAILBOX.pattern: "a mailbox number such as 100 (digits)",
+        SKILL.pattern: "a skill name: a lower-case letter, then up to 39 lower-case letters, "
+        "digits or _, such as sales",
     }.get(pattern.pattern, pattern.pattern)
 
 
@@ -467,6 +492,7 @@ def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
         if required not in top:
             reader.error(root, f"missing {required!r} (see docs/flows.md)")
     languages = _languages(reader, top)
+    reader.skills = _skills(reader, top)
     fallback = languages[0] if languages else ""
     if "fallback_language" in top:
         node = top["fallback_language"][1]
@@ -506,6 +532,7 @@ def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
         nodes=MappingProxyType(nodes),
         max_menu_visits=max_visits,
         endpoint_refs=tuple(reader.endpoint_refs),
+        skills=reader.skills or (),
     )
 
 
@@ -518,6 +545,27 @@ def _languages(reader: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> 
         return ()
     codes = [reader.text(item, "languages", LANGUAGE) for item in node.value]
     return tuple(dict.fromkeys(c for c in codes if c))
+
+
+def _skills(reader: _Reader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> tuple[str, ...] | None:
+    """The top-level ``skills: [sales, support]``: the skills the flow's routes may name."""
+    if "skills" not in top:
+        return None
+    node = top["skills"][1]
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        reader.error(node, "skills must be a list of skill names such as [sales, support]")
+        return ()
+    lines: dict[str, int] = {}
+    for item in node.value:
+        name = reader.text(item, "skills", SKILL)
+        if name in lines:
+            reader.error(
+                item,
+                f"skills: {name!r} is listed twice (first at line {lines[name]}; list it once)",
+            )
+        elif name:
+            lines[name] = reader.pos(item).line
+    return tuple(lines)
 
 
 def _entry(reader: _Reader, node: yaml.Node) -> tuple[dict[str, str], dict[str, Pos]]:
@@ -582,9 +630,10 @@ class _NodeReader:
     node: yaml.Node
     items: dict[str, tuple[yaml.Node, yaml.Node]]
     languages: tuple[str, ...]
+    prefix: str = ""  # "agents.": the fields of a mapping inside the node
 
     def what(self, field_name: str) -> str:
-        return f"node {self.node_id!r}: {field_name}"
+        return f"node {self.node_id!r}: {self.prefix}{field_name}"
 
     def required(self, field_name: str) -> yaml.Node | None:
         if field_name not in self.items:
@@ -716,14 +765,20 @@ def _choice(n: _NodeReader, key: str, value: yaml.Node) -> Choice:
 
 def _language(n: _NodeReader) -> NodeKind:
     node = n.required("language")
-    language = n.reader.text(node, n.what("language"), LANGUAGE) if node is not None else ""
-    if node is not None and language and n.languages and language not in n.languages:
+    language = _flow_language(n, node) if node is not None else ""
+    return Language(language=language, next=n.ref("next"))
+
+
+def _flow_language(n: _NodeReader, node: yaml.Node) -> str:
+    """A language code that must be one of the flow's ``languages``."""
+    language = n.reader.text(node, n.what("language"), LANGUAGE)
+    if language and n.languages and language not in n.languages:
         n.reader.error(
             node,
             f"{n.what('language')} {language!r} is not one of the flow's "
             f"languages ({', '.join(n.languages)}); add it there with its prompts",
         )
-    return Language(language=language, next=n.ref("next"))
+    return language
 
 
 def _set(n: _NodeReader) -> NodeKind:
@@ -742,6 +797,8 @@ def _set(n: _NodeReader) -> NodeKind:
 
 
 def _route(n: _NodeReader) -> NodeKind:
+    if "agents" in n.items:
+        return _agents_route(n)
     targets = _endpoints(n) + _numbers(n)
     if not targets and not any(
         f in n.items for f in ("endpoint", "endpoints", "number", "numbers")
@@ -749,7 +806,8 @@ def _route(n: _NodeReader) -> NodeKind:
         n.reader.error(
             n.node,
             f"node {n.node_id!r} needs what to ring: endpoint or endpoints (extensions, "
-            "e.g. PJSIP/100) and/or number or numbers (external, with trunk)",
+            "e.g. PJSIP/100) and/or number or numbers (external, with trunk), "
+            "or agents (the best free agent by skills and language)",
         )
     if len(targets) > MAX_RING_ALL:
         where = next((f for f in ("endpoints", "numbers") if f in n.items), "")
@@ -792,6 +850,103 @@ def _route(n: _NodeReader) -> NodeKind:
         confirm_key=n.key("confirm_key") or "1",
         confirm_timeout=n.number("confirm_timeout", 2, 60, float, 8.0),
     )
+
+
+def _agents_route(n: _NodeReader) -> NodeKind:
+    """A route whose phones the router picks: ``agents: {skills: {sales: 3}, ...}``."""
+    for name in RING_FIELDS:
+        if name in n.items:
+            n.reader.error(
+                n.items[name][0],
+                f"node {n.node_id!r}: {name} cannot be used with agents (agents picks whom "
+                "to ring; put the ring group or number in the node on_fail leads to)",
+            )
+    node = n.items["agents"][1]
+    items = n.reader.mapping(node, n.what("agents"))
+    n.reader.check_fields(items, AGENTS_FIELDS, n.what("agents"))
+    inner = _NodeReader(n.reader, n.node_id, node, items, n.languages, prefix="agents.")
+    language = inner.items.get("language")
+    agents = Agents(
+        skills=_agent_skills(inner),
+        language=_flow_language(inner, language[1]) if language else "",
+        owner_seconds=inner.number("owner_seconds", 0, 120, int, 15),
+        ring_seconds=inner.number("ring_seconds", 5, 600, int, 20),
+        max_wait=inner.number("max_wait", 0, 3600, int, 60),
+        widen_after=inner.number("widen_after", 0, 3600, int, 30),
+        any_after=inner.number("any_after", 0, 3600, int, 60),
+    )
+    if agents.any_after < agents.widen_after:
+        written = "any_after" in items
+        n.reader.error(
+            items["any_after" if written else "widen_after"][1],
+            f"{n.what('agents')}: any_after {agents.any_after}{'' if written else ' (the default)'}"
+            f" is less than widen_after {agents.widen_after} (the wait widens to any "
+            "proficiency first, then to any agent with the language: make any_after at least "
+            "widen_after)",
+        )
+    return Route(targets=(), on_fail=n.ref("on_fail"), agents=agents)
+
+
+def _agent_skills(n: _NodeReader) -> tuple[tuple[str, int], ...]:
+    """``{sales: 3, billing: 1}`` (minimum proficiency 1-5) or ``[sales, billing]`` (1)."""
+    if "skills" not in n.items:
+        return ()
+    node = n.items["skills"][1]
+    if isinstance(node, yaml.MappingNode):
+        written: list[tuple[yaml.Node, yaml.Node | None]] = list(node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        written = [(item, None) for item in node.value]
+    else:
+        n.reader.error(
+            node,
+            f"{n.what('skills')} must map each skill to its minimum proficiency, such as "
+            "{sales: 3, billing: 1}, or list skills, such as [sales, billing]",
+        )
+        return ()
+    skills: dict[str, int] = {}
+    lines: dict[str, int] = {}
+    for key, value in written:
+        name = _skill(n, key)
+        level = _proficiency(n, name, value)
+        if name in lines:
+            n.reader.error(
+                key,
+                f"{n.what('skills')}: {name!r} is given twice (first at line {lines[name]}; "
+                "give each skill once)",
+            )
+        elif name:
+            lines[name] = n.reader.pos(key).line
+            if level is not None:
+                skills[name] = level
+    return tuple(skills.items())
+
+
+def _proficiency(n: _NodeReader, skill: str, node: yaml.Node | None) -> int | None:
+    """The minimum proficiency written for a skill: 1-5; a listed skill (no value) is 1."""
+    if node is None:
+        return 1
+    what = f"{n.what('skills')}: minimum proficiency of {skill or 'a skill'!r}"
+    return n.reader.number(node, what, 1, 5, int)
+
+
+def _skill(n: _NodeReader, node: yaml.Node) -> str:
+    """A skill a route asks for: one the flow declares in its top-level ``skills``."""
+    name = n.reader.text(node, n.what("skills"), SKILL)
+    declared = n.reader.skills
+    if not name:
+        return ""
+    if declared is None:
+        n.reader.error(
+            node,
+            f"{n.what('skills')}: skill {name!r} is not declared (declare the flow's skills "
+            "at the top of the file, e.g. skills: [sales, support])",
+        )
+    elif name not in declared:
+        hint = _suggest(name, declared) or (
+            f"add it to skills: at the top of the file; declared: {', '.join(declared) or '-'}"
+        )
+        n.reader.error(node, f"{n.what('skills')}: skill {name!r} is not declared ({hint})")
+    return name
 
 
 def _queue(n: _NodeReader) -> NodeKind:

@@ -113,8 +113,30 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Agents:
+    """A route that rings the best free agent for this caller, chosen from the
+    agents in PostgreSQL (skills, language, the customer's owner, longest idle).
+
+    The customer's owner agent rings alone for ``owner_seconds``; then the best
+    agent with the skills rings for ``ring_seconds``, then the next best, and so
+    on. With nobody free the caller waits (ringback) up to ``max_wait`` seconds,
+    the requirement widening after ``widen_after`` (any proficiency) and
+    ``any_after`` (any agent speaking the language); then ``on_fail``.
+    """
+
+    skills: tuple[tuple[str, int], ...] = ()  # (skill, minimum proficiency 1-5)
+    language: str = ""  # "": the caller's (chosen in a menu, else the CRM's, else the call's)
+    owner_seconds: int = 15  # 0: the owner is not rung first
+    ring_seconds: int = 20  # how long each agent rings
+    max_wait: int = 60  # waiting for a free agent, before on_fail (0: do not wait)
+    widen_after: int = 30  # T1
+    any_after: int = 60  # T2
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
-    """Ring extensions and/or external numbers; the first to answer gets the call."""
+    """Ring extensions and/or external numbers; the first to answer gets the call.
+    With ``agents``, ring the agents the router picks instead (``targets`` empty)."""
 
     targets: tuple[Target, ...]
     on_fail: str
@@ -124,6 +146,7 @@ class Route:
     confirm_prompt: str = ""  # external legs hear this and must press confirm_key
     confirm_key: str = "1"
     confirm_timeout: float = 8.0  # after the confirm prompt, before it counts as no answer
+    agents: Agents | None = None
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -131,6 +154,8 @@ class Route:
 
     def ring_seconds(self) -> int:
         """The longest this route can ring before on_fail (for the stall guard)."""
+        if self.agents is not None:  # the wait, then the agent being offered when it ends
+            return self.agents.max_wait + max(self.agents.ring_seconds, self.agents.owner_seconds)
         if self.strategy.sequential:
             return self.member_timeout * len(self.targets)
         return self.timeout
@@ -257,6 +282,7 @@ class Flow:
     )  # where each number was written, for messages
     endpoint_refs: tuple[tuple[str, Pos], ...] = field(default=(), compare=False)
     # every Asterisk endpoint the flow rings, with where it is written (check --live)
+    skills: tuple[str, ...] = ()  # the skills this flow routes on (declared at the top)
 
     def language_for(self, wanted: str) -> str:
         """The language a caller who speaks ``wanted`` hears prompts in."""
