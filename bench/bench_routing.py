@@ -119,8 +119,9 @@ async def decide(
         site="msk",
     )
     vip = customer.segment is Segment.VIP
-    candidates = DIRECTORY.candidates(needs, owner=customer.owner_agent, best_first=vip)
-    ranked = rank(needs, customer, candidates, datetime.now(UTC))
+    now = datetime.now(UTC)  # agents in wrap-up or a missed-call penalty are left out
+    candidates = DIRECTORY.candidates(needs, owner=customer.owner_agent, best_first=vip, now=now)
+    ranked = rank(needs, customer, candidates, now)
     agent = await repo.reserve([a.id for a in ranked], call_id)
     if agent is not None:
         DIRECTORY.taken(agent)  # as the daemon does: not offered again until freed

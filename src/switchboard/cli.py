@@ -1,4 +1,4 @@
-"""Command line: ``switchboard run|check|trace|db|import``."""
+"""Command line: ``switchboard run|check|trace|db|import|agent``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,13 @@ from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
 from switchboard.flows.registry import FlowRegistry
 
 EXIT_USAGE = 2
+# The command's action and the agent state it sets (agents.state in the database).
+AGENT_ACTIONS = {
+    "login": "available",
+    "logout": "logged_out",
+    "pause": "paused",
+    "unpause": "available",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         "file", metavar="FILE", help="customers: a CSV file; agents: .yaml, .yml or .csv"
     )
     imports.add_argument("--config", required=True, metavar="PATH", help="daemon config (YAML)")
+    agent = sub.add_parser(
+        "agent",
+        help="log an agent in or out, pause or unpause them (exit 2 for an unknown agent)",
+    )
+    agent.add_argument("action", choices=list(AGENT_ACTIONS))
+    agent.add_argument("agent_id", metavar="AGENT_ID")
+    agent.add_argument("--reason", default="", metavar="TEXT", help="why (pause only)")
+    agent.add_argument("--config", required=True, metavar="PATH", help="daemon config (YAML)")
     trace = sub.add_parser("trace", help="print a call's path from the daemon's JSON log")
     trace.add_argument("call_id", nargs="?", help="call id (default: list the calls in the log)")
     trace.add_argument("--log", required=True, metavar="FILE", help="the daemon's log file")
@@ -84,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _db(args.action, args.config)
     if args.command == "import":
         return _import(args.kind, args.file, args.config)
+    if args.command == "agent":
+        return _agent(args.action, args.agent_id, args.reason, args.config)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -262,6 +279,42 @@ async def _store_import(
         return await store.import_customers(conn, path, rows)
     finally:
         await conn.close()
+
+
+def _agent(action: str, agent_id: str, reason: str, config_path: str) -> int:
+    if reason and action != "pause":
+        print("switchboard: agent: --reason goes with pause only", file=sys.stderr)
+        return EXIT_USAGE
+    config = _config_with_database(config_path)
+    if config is None or config.database is None:
+        return EXIT_USAGE
+    state = AGENT_ACTIONS[action]
+    try:
+        before = asyncio.run(_set_agent_state(config.database, agent_id, state, reason))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"switchboard: database: {exc}", file=sys.stderr)
+        return 1
+    if before is None:
+        print(f"switchboard: agent: no agent {agent_id!r} in the database", file=sys.stderr)
+        return EXIT_USAGE
+    now = f"{state}: {reason}" if reason else state
+    print(f"{agent_id}: {now} (was {before})")
+    return 0
+
+
+async def _set_agent_state(
+    database: DatabaseConfig, agent_id: str, state: str, reason: str
+) -> str | None:
+    """Brings the schema up to date (as the daemon does), then sets the state."""
+    from switchboard import db
+    from switchboard.routing.repository import AgentRepository
+
+    pool = await db.create_pool(database.url, database.schema, max_size=1)
+    try:
+        await db.upgrade(pool)
+        return await AgentRepository(pool, "cli").set_state(agent_id, state, reason)
+    finally:
+        await pool.close()
 
 
 def _trace(log_path: str, call_id: str | None) -> int:

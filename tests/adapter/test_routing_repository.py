@@ -1,17 +1,19 @@
 """Tier 2, real PostgreSQL: candidates, atomic reservations from two daemons'
-pools, leases that free a crashed daemon's agents, and the CRM lookup."""
+pools, leases that free a crashed daemon's agents, agent states (on call, wrap-up,
+missed-call penalty and auto-pause, login, logout, pause) and the CRM lookup."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from switchboard import db
-from switchboard.routing.rank import UNKNOWN, Needs, Segment
+from switchboard.routing.rank import UNKNOWN, Candidate, Customer, Needs, Segment, rank
 from switchboard.routing.repository import AgentDirectory, AgentRepository
 from tests.pgkit import DATABASE_URL, fresh_schema
 
@@ -97,15 +99,230 @@ async def test_renewing_keeps_a_long_call_reserved(pool: asyncpg.Pool) -> None:
 async def test_release_after_a_conversation_or_a_missed_offer(pool: asyncpg.Pool) -> None:
     repo = AgentRepository(pool, "d")
     assert await repo.reserve(["a02"], "c1") == "a02"
-    assert await repo.release("a02", "c1", talked=True)
-    row = await pool.fetchrow("SELECT * FROM agents WHERE id = 'a02'")
-    assert row is not None
+    assert await repo.release("a02", "c1", missed=True) == "available"
+    assert await repo.reserve(["a02"], "c2") == "a02"  # no penalty configured
+    assert await repo.release("a02", "c2", talked=True) == "available"  # never answered
+    row = await agent(pool, "a02")
     assert (row["active"], row["calls_today"], row["missed_in_row"]) == (0, 1, 0)
     assert row["last_call_ended_at"] is not None
-    assert await repo.reserve(["a02"], "c2") == "a02"
-    assert await repo.release("a02", "c2", missed=True)
-    assert await pool.fetchval("SELECT missed_in_row FROM agents WHERE id = 'a02'") == 1
-    assert not await repo.release("a02", "c2")  # twice: nothing more to free
+    assert await repo.release("a02", "c2") is None  # twice: nothing more to free
+    with pytest.raises(ValueError, match="not both"):
+        await repo.release("a02", "c2", talked=True, missed=True)
+
+
+async def test_an_answered_offer_puts_the_agent_on_call_and_renews_the_lease(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = AgentRepository(pool, "d")
+    assert await repo.reserve(["a01"], "c1") == "a01"
+    before = await agent(pool, "a01")
+    lease = "SELECT expires_at FROM reservations WHERE call_id = 'c1'"
+    reserved_until = await pool.fetchval(lease)
+    assert await repo.answered("a01", "c1")
+    row = await agent(pool, "a01")
+    assert row["state"] == "on_call"
+    assert row["state_since"] > before["state_since"]
+    assert await pool.fetchval(lease) > reserved_until
+    assert not await repo.answered("a01", "elsewhere")  # not its reservation
+
+
+async def test_an_agent_on_call_with_a_free_line_is_offered_another_call(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = AgentRepository(pool, "d")
+    assert await repo.reserve(["a09"], "c1") == "a09"  # a09 has two lines
+    assert await repo.answered("a09", "c1")
+    assert "a09" in await candidate_ids(repo, Needs(skills=(("sales", 1),)))
+    assert await repo.reserve(["a09"], "c2") == "a09"
+    assert await repo.reserve(["a09"], "c3") is None  # both lines taken
+    assert await repo.answered("a09", "c2")
+    assert await repo.release("a09", "c1", talked=True) == "on_call"  # still on c2
+    assert await repo.release("a09", "c2", talked=True) == "wrap_up"
+
+
+async def test_after_a_conversation_the_agent_wraps_up_then_is_available(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = AgentRepository(pool, "d")
+    await pool.execute("UPDATE agents SET wrap_up_s = 30 WHERE id = 'a03'")
+    assert await repo.reserve(["a03"], "c1") == "a03"
+    assert await repo.answered("a03", "c1")
+    assert await repo.release("a03", "c1", talked=True) == "wrap_up"
+    row = await agent(pool, "a03")
+    assert (row["not_before"] - row["last_call_ended_at"]).total_seconds() == 30
+    assert row["state_since"] == row["last_call_ended_at"]
+    assert await repo.reserve(["a03"], "c2") is None  # wrapping up
+    assert "a03" not in await candidate_ids(repo, Needs(skills=(("sales", 1),)))
+    assert "a03" not in await candidate_ids(repo, Needs(), owner="a03")
+    assert await repo.finish_wrap_up() == []  # not over yet
+    await wrap_up_over(pool, "a03")
+    assert await repo.finish_wrap_up() == ["a03"]
+    assert (await agent(pool, "a03"))["state"] == "available"
+    assert await repo.finish_wrap_up() == []
+    assert await repo.reserve(["a03"], "c2") == "a03"
+
+
+async def test_an_agent_is_offered_once_wrap_up_is_over_before_the_state_is_flipped(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = AgentRepository(pool, "d")
+    assert await repo.reserve(["a04"], "c1") == "a04"
+    assert await repo.answered("a04", "c1")
+    assert await repo.release("a04", "c1", talked=True) == "wrap_up"
+    await wrap_up_over(pool, "a04")
+    assert "a04" in await candidate_ids(repo, Needs(skills=(("sales", 1),)))
+    assert await repo.reserve(["a04"], "c2") == "a04"  # still wrap_up in the table
+    assert await repo.finish_wrap_up() == []  # an offer is ringing: left as it is
+    assert await repo.answered("a04", "c2")
+    assert (await agent(pool, "a04"))["state"] == "on_call"
+
+
+async def test_a_wrap_up_is_a_single_second_with_wrap_up_s_one(pool: asyncpg.Pool) -> None:
+    repo = AgentRepository(pool, "d")
+    await pool.execute("UPDATE agents SET wrap_up_s = 1 WHERE id = 'a05'")
+    assert await repo.reserve(["a05"], "c1") == "a05"
+    assert await repo.answered("a05", "c1")
+    assert await repo.release("a05", "c1", talked=True) == "wrap_up"
+    assert await repo.reserve(["a05"], "c2") is None
+    await asyncio.sleep(1.1)
+    assert await repo.finish_wrap_up() == ["a05"]
+    assert await repo.reserve(["a05"], "c2") == "a05"
+
+
+async def test_missed_offers_cost_a_penalty_and_pause_the_agent_at_the_limit(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = AgentRepository(pool, "d")
+    for n in (1, 2):
+        assert await repo.reserve(["a06"], f"c{n}") == "a06"
+        state = await repo.release("a06", f"c{n}", missed=True, penalty_s=20, auto_pause_after=3)
+        assert state == "available"
+        row = await agent(pool, "a06")
+        assert row["missed_in_row"] == n
+        assert 19 < (row["not_before"] - await pool.fetchval("SELECT now()")).total_seconds() <= 20
+        assert await repo.reserve(["a06"], "other") is None  # penalty
+        await wrap_up_over(pool, "a06")
+    assert await repo.reserve(["a06"], "c3") == "a06"
+    state = await repo.release("a06", "c3", missed=True, penalty_s=20, auto_pause_after=3)
+    assert state == "paused"
+    row = await agent(pool, "a06")
+    assert (row["state"], row["pause_reason"], row["missed_in_row"]) == (
+        "paused",
+        "missed 3 calls in a row",
+        3,
+    )
+    await wrap_up_over(pool, "a06")
+    assert await repo.reserve(["a06"], "c4") is None  # paused, penalty or not
+    assert await repo.set_state("a06", "available") == "paused"  # unpause
+    row = await agent(pool, "a06")
+    assert (row["missed_in_row"], row["pause_reason"], row["not_before"]) == (0, "", None)
+    assert await repo.reserve(["a06"], "c4") == "a06"
+
+
+async def test_a_conversation_resets_the_missed_count_and_zero_never_pauses(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = AgentRepository(pool, "d")
+    for n in range(5):
+        assert await repo.reserve(["a07"], f"m{n}") == "a07"
+        assert await repo.release("a07", f"m{n}", missed=True) == "available"
+    assert (await agent(pool, "a07"))["missed_in_row"] == 5
+    assert await repo.reserve(["a07"], "t") == "a07"
+    assert await repo.answered("a07", "t")
+    assert await repo.release("a07", "t", talked=True) == "wrap_up"
+    assert (await agent(pool, "a07"))["missed_in_row"] == 0
+
+
+async def test_a_miss_does_not_cut_a_wrap_up_short(pool: asyncpg.Pool) -> None:
+    repo = AgentRepository(pool, "d")
+    await pool.execute("UPDATE agents SET wrap_up_s = 60 WHERE id = 'a09'")
+    assert await repo.reserve(["a09"], "c1") == "a09"
+    assert await repo.reserve(["a09"], "c2") == "a09"  # a second line rings
+    assert await repo.answered("a09", "c1")
+    assert await repo.release("a09", "c1", talked=True) == "on_call"  # c2 still rings
+    assert await repo.release("a09", "c2", missed=True, penalty_s=5) == "wrap_up"
+    row = await agent(pool, "a09")
+    assert (row["not_before"] - row["last_call_ended_at"]).total_seconds() == 60
+
+
+async def test_two_lines_released_at_once_leave_the_agent_in_wrap_up(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = AgentRepository(pool, "d")
+    for round_ in range(5):
+        calls = [f"r{round_}-1", f"r{round_}-2"]
+        for call in calls:
+            assert await repo.reserve(["a09"], call) == "a09"
+            assert await repo.answered("a09", call)
+        states = await asyncio.gather(*(repo.release("a09", c, talked=True) for c in calls))
+        assert sorted(states, key=str) == ["on_call", "wrap_up"]
+        row = await agent(pool, "a09")
+        assert (row["state"], row["active"]) == ("wrap_up", 0)
+        await wrap_up_over(pool, "a09")
+        assert await repo.finish_wrap_up() == ["a09"]
+
+
+async def test_login_logout_pause_and_unpause(pool: asyncpg.Pool) -> None:
+    repo = AgentRepository(pool, "d")
+    assert await repo.set_state("a08", "logged_out") == "available"
+    assert await repo.set_state("a08", "available") == "logged_out"  # login
+    assert await repo.set_state("a08", "paused", "lunch") == "available"
+    row = await agent(pool, "a08")
+    assert (row["state"], row["pause_reason"]) == ("paused", "lunch")
+    assert await repo.set_state("a08", "available") == "paused"
+    assert (await agent(pool, "a08"))["pause_reason"] == ""
+    assert await repo.set_state("nobody", "available") is None
+    for state in ("on_call", "wrap_up", "busy"):
+        with pytest.raises(ValueError, match="not set by hand"):
+            await repo.set_state("a08", state)
+    assert (await agent(pool, "a08"))["state"] == "available"
+
+
+async def test_an_agent_paused_during_a_call_stays_paused_after_it(pool: asyncpg.Pool) -> None:
+    repo = AgentRepository(pool, "d")
+    assert await repo.reserve(["a00"], "c1") == "a00"
+    assert await repo.set_state("a00", "paused", "after this call") == "available"
+    assert await repo.answered("a00", "c1")
+    assert (await agent(pool, "a00"))["state"] == "paused"
+    assert await repo.release("a00", "c1", talked=True) == "paused"
+    row = await agent(pool, "a00")
+    assert (row["pause_reason"], row["calls_today"]) == ("after this call", 1)
+
+
+@pytest.mark.parametrize("state", ["logged_out", "paused"])
+async def test_logged_out_or_paused_agents_are_never_offered(
+    pool: asyncpg.Pool, state: str
+) -> None:
+    repo = AgentRepository(pool, "d")
+    off = ["a00", "a01", "a02"]
+    for agent_id in off:
+        assert await repo.set_state(agent_id, state) == "available"
+    assert not set(off) & await candidate_ids(repo, Needs(skills=(("sales", 1),)))
+    assert not set(off) & await candidate_ids(repo, Needs())
+    assert await candidate_ids(repo, Needs(), owner="a01") == set(AGENTS) - set(off)
+    assert await repo.reserve(off, "c1") is None
+    directory = AgentDirectory()
+    await directory.refresh(pool)
+    for needs in (Needs(skills=(("sales", 1),)), Needs()):
+        offered = directory.candidates(needs, owner="a01", now=datetime.now(UTC))
+        assert not set(off) & {c.id for c in offered if c.available}
+    now = datetime.now(UTC)
+    owner = rank(
+        Needs(), Customer(id=1, owner_agent="a01"), directory.candidates(Needs(), "a01"), now
+    )
+    assert "a01" not in [c.id for c in owner]
+
+
+async def test_a_crashed_daemons_answered_call_leaves_the_agent_available(
+    pool: asyncpg.Pool,
+) -> None:
+    crashed = AgentRepository(pool, "crashed", lease_s=0.2)
+    assert await crashed.reserve(["a05"], "c1") == "a05"
+    assert await crashed.answered("a05", "c1")
+    await asyncio.sleep(0.4)
+    assert await AgentRepository(pool, "alive").sweep() == 1
+    row = await agent(pool, "a05")
+    assert (row["state"], row["active"]) == ("available", 0)
 
 
 async def test_candidates_have_the_skill_and_language_and_include_the_owner(
@@ -161,3 +378,51 @@ async def test_the_in_memory_directory_offers_a_handful_and_forgets_who_was_take
     assert directory.candidates(needs, best_first=True)[0].id == best[0].id
     owner = directory.candidates(Needs(skills=(("billing", 1),)), owner="a03")
     assert [c.id for c in owner] == ["a03"]
+
+
+async def test_the_directory_leaves_out_agents_in_wrap_up_or_a_penalty(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = AgentRepository(pool, "d")
+    await pool.execute("UPDATE agents SET wrap_up_s = 30")
+    assert await repo.reserve(["a04"], "c1") == "a04"
+    assert await repo.answered("a04", "c1")
+    assert await repo.release("a04", "c1", talked=True) == "wrap_up"
+    directory = AgentDirectory()
+    await directory.refresh(pool)
+    needs = Needs(skills=(("sales", 5),))  # a04 and a09
+    now = datetime.now(UTC)
+    assert ids(directory.candidates(needs, now=now)) == {"a09"}
+    assert ids(directory.candidates(needs, now=now + timedelta(seconds=31))) == {"a04", "a09"}
+    assert ids(directory.candidates(needs)) == {"a04", "a09"}  # no clock: as read
+    assert "a04" not in ids(directory.candidates(needs, owner="a04", now=now))
+    # this daemon's own releases, before the next refresh
+    directory.taken("a09")
+    directory.wrapped("a09", now)  # talked: 30 s of wrap-up as read
+    assert ids(directory.candidates(needs, now=now + timedelta(seconds=29))) == set()
+    assert ids(directory.candidates(needs, now=now + timedelta(seconds=30))) == {"a04", "a09"}
+    directory.missed("a09", now + timedelta(seconds=5))
+    assert ids(directory.candidates(needs, now=now + timedelta(seconds=31))) == {"a04", "a09"}
+    directory.missed("a04", now, paused=True)
+    assert ids(directory.candidates(needs, now=now + timedelta(seconds=31))) == {"a09"}
+
+
+async def agent(pool: asyncpg.Pool, agent_id: str) -> asyncpg.Record:
+    row = await pool.fetchrow("SELECT *, now() AS read_at FROM agents WHERE id = $1", agent_id)
+    assert row is not None
+    return row
+
+
+async def wrap_up_over(pool: asyncpg.Pool, agent_id: str) -> None:
+    """As if the agent's wrap-up or penalty had run out (instead of sleeping)."""
+    await pool.execute(
+        "UPDATE agents SET not_before = now() - interval '1 second' WHERE id = $1", agent_id
+    )
+
+
+async def candidate_ids(repo: AgentRepository, needs: Needs, owner: str = "") -> set[str]:
+    return ids(await repo.candidates(needs, owner))
+
+
+def ids(candidates: list[Candidate]) -> set[str]:
+    return {c.id for c in candidates}

@@ -83,8 +83,9 @@ class Candidate:
     site: str = ""
     site_open: bool = True
     skills: tuple[tuple[str, int], ...] = ()  # (skill, proficiency)
-    available: bool = True  # state available and below max_calls
+    available: bool = True  # logged in, not paused, below max_calls
     last_call_ended_at: datetime | None = None
+    ready_at: datetime | None = None  # not offered before (wrap-up, missed-call penalty)
     proficiency: dict[str, int] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,4 +1,5 @@
-"""Agents and customers in PostgreSQL: read candidates, reserve one atomically.
+"""Agents and customers in PostgreSQL: read candidates, reserve one atomically,
+and keep each agent's state (available, on call, wrap-up, paused, logged out).
 
 Two calls (in one daemon, or in two daemons sharing the database) never get the
 same agent beyond their ``max_calls``: a reservation takes the agent's row with
@@ -7,6 +8,10 @@ and raises ``agents.active`` under ``active < max_calls``, which PostgreSQL
 re-checks on the row's newest version. Reservations are leases: renewed while the
 call lasts, freed on release, and freed by ``sweep()`` when a crashed daemon
 stops renewing them.
+
+An agent is offered a call (``OFFERABLE``) when logged in and not paused, below
+``max_calls`` and past ``not_before`` (the end of their wrap-up after a call, or of
+the penalty after a missed offer). Each change of state is one statement.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 import asyncpg
 
@@ -31,13 +37,29 @@ LEASE_S = 60.0  # a reservation not renewed for this long is freed
 ROUTING_SETTINGS = {"synchronous_commit": "off"}
 MAX_CALLER_ID = 32  # longer "numbers" are not looked up at all
 
+
+class AgentState(StrEnum):
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    ON_CALL = "on_call"  # talking; a second line may still be offered
+    WRAP_UP = "wrap_up"  # after a call, until not_before
+    PAUSED = "paused"  # by hand, or after too many missed offers
+
+
+# What a person sets (login, logout, pause, unpause); calls set the others.
+SET_BY_HAND = frozenset({AgentState.AVAILABLE, AgentState.LOGGED_OUT, AgentState.PAUSED})
+
+# Who may be offered a call: the one rule, in every query below (alias ``a``).
+OFFERABLE = """a.state NOT IN ('logged_out', 'paused') AND a.active < a.max_calls
+  AND (a.not_before IS NULL OR a.not_before <= now())"""
+
 # The first needed skill drives an index scan (agent_skills_by_skill: skill,
 # proficiency DESC); the others are checked per row. Best proficiency first, then
 # longest idle (an incremental sort within each proficiency), at most $5 rows: the
 # ranking then orders that handful by the full policy.
-_CANDIDATES = """
+_CANDIDATES = f"""
 SELECT a.id, a.endpoints, a.level, a.languages, coalesce(a.site, '') AS site,
-       a.last_call_ended_at,
+       a.last_call_ended_at, a.not_before,
        ARRAY(SELECT skill FROM agent_skills o
              WHERE o.agent = a.id AND o.skill = ANY($1::text[]) ORDER BY skill) AS skill_names,
        ARRAY(SELECT proficiency FROM agent_skills o
@@ -45,7 +67,7 @@ SELECT a.id, a.endpoints, a.level, a.languages, coalesce(a.site, '') AS site,
 FROM agent_skills s
 JOIN agents a ON a.id = s.agent
 WHERE s.skill = $2 AND s.proficiency >= $3
-  AND a.state = 'available' AND a.active < a.max_calls
+  AND {OFFERABLE}
   AND ($4 = '' OR $4 = ANY(a.languages))
   AND (SELECT count(*) FROM agent_skills o
        WHERE o.agent = a.id AND o.skill = ANY($1::text[])) = cardinality($1::text[])
@@ -53,35 +75,40 @@ ORDER BY s.proficiency DESC, a.last_call_ended_at ASC NULLS FIRST
 LIMIT $5
 """
 
-# No skill needed (escalated to "anyone with the language"): longest idle first.
-_ANY_CANDIDATES = """
+# No skill needed (escalated to "anyone with the language"): longest idle first
+# (agents_offerable_by_idle).
+_ANY_CANDIDATES = f"""
 SELECT a.id, a.endpoints, a.level, a.languages, coalesce(a.site, '') AS site,
-       a.last_call_ended_at, '{}'::text[] AS skill_names, '{}'::smallint[] AS levels
+       a.last_call_ended_at, a.not_before, '{{}}'::text[] AS skill_names,
+       '{{}}'::smallint[] AS levels
 FROM agents a
-WHERE a.state = 'available' AND a.active < a.max_calls
+WHERE {OFFERABLE}
   AND ($1 = '' OR $1 = ANY(a.languages))
 ORDER BY a.last_call_ended_at ASC NULLS FIRST
 LIMIT $2
 """
 
-_OWNER = """
+_OWNER = f"""
 SELECT a.id, a.endpoints, a.level, a.languages, coalesce(a.site, '') AS site,
-       a.last_call_ended_at,
-       coalesce(array_agg(s.skill) FILTER (WHERE s.skill IS NOT NULL), '{}') AS skill_names,
-       coalesce(array_agg(s.proficiency) FILTER (WHERE s.skill IS NOT NULL), '{}') AS levels
+       a.last_call_ended_at, a.not_before,
+       coalesce(array_agg(s.skill) FILTER (WHERE s.skill IS NOT NULL), '{{}}') AS skill_names,
+       coalesce(array_agg(s.proficiency) FILTER (WHERE s.skill IS NOT NULL), '{{}}') AS levels
 FROM agents a
 LEFT JOIN agent_skills s ON s.agent = a.id AND s.skill = ANY($1::text[])
-WHERE a.id = $2 AND a.state = 'available' AND a.active < a.max_calls
+WHERE a.id = $2 AND {OFFERABLE}
 GROUP BY a.id
 """
 
-_RESERVE = """
+# PostgreSQL re-checks the picked row's WHERE (OFFERABLE included) on its newest
+# version once it holds the lock, so a state, not_before or active changed by
+# another transaction meanwhile is seen.
+_RESERVE = f"""
 WITH picked AS (
-    SELECT id FROM agents
-    WHERE id = ANY($1::text[]) AND state = 'available' AND active < max_calls
-    ORDER BY array_position($1::text[], id)
+    SELECT a.id FROM agents a
+    WHERE a.id = ANY($1::text[]) AND {OFFERABLE}
+    ORDER BY array_position($1::text[], a.id)
     LIMIT 1
-    FOR UPDATE {wait}
+    FOR UPDATE {{wait}}
 ), raised AS (
     UPDATE agents a SET active = a.active + 1
     FROM picked WHERE a.id = picked.id AND a.active < a.max_calls
@@ -98,26 +125,95 @@ RETURNING agent
 _RESERVE_SKIPPING = _RESERVE.format(wait="SKIP LOCKED")
 _RESERVE_WAITING = _RESERVE.format(wait="")
 
-_RELEASE = """
-WITH gone AS (
-    DELETE FROM reservations WHERE agent = $1 AND call_id = $2 RETURNING agent
+# The offer was answered: on call (a paused or logged-out agent stays so: they
+# finish this call, then get no more), and the lease renewed.
+_ANSWERED = """
+WITH held AS (
+    UPDATE reservations SET expires_at = now() + make_interval(secs => $3)
+    WHERE agent = $1 AND call_id = $2 RETURNING agent
 )
-UPDATE agents a SET active = a.active - 1,
-       last_call_ended_at = CASE WHEN $3 THEN now() ELSE a.last_call_ended_at END,
-       calls_today = a.calls_today + CASE WHEN $3 THEN 1 ELSE 0 END,
-       missed_in_row = CASE WHEN $4 THEN a.missed_in_row + 1 WHEN $3 THEN 0
-                            ELSE a.missed_in_row END
-FROM gone WHERE a.id = gone.agent
+UPDATE agents a SET
+    state = CASE WHEN a.state IN ('logged_out', 'paused') THEN a.state ELSE 'on_call' END,
+    state_since = CASE WHEN a.state IN ('logged_out', 'paused', 'on_call') THEN a.state_since
+                       ELSE now() END
+FROM held WHERE a.id = held.agent
 RETURNING a.id
 """
 
-_SWEEP = """
+# $3 talked, $4 missed (never both), $5 the missed penalty (s), $6 misses in a row
+# that pause the agent (0: never). Everything is computed from the agent's row in
+# the UPDATE itself: PostgreSQL re-reads its newest version once locked, so two
+# lines released at once still leave the right state. not_before only moves later
+# (a miss does not cut a wrap-up short). The last call of an on_call agent puts
+# them into wrap-up if talked or if an earlier call's wrap-up is still running (a
+# second line that rang on), else (an offer taken elsewhere) back to available.
+_AUTO_PAUSE = """($4 AND $6 > 0 AND a.missed_in_row + 1 >= $6
+      AND a.state NOT IN ('logged_out', 'paused'))"""
+_LAST_CALL = "(a.active = 1 AND a.state = 'on_call')"
+_RELEASE = f"""
+WITH gone AS (
+    DELETE FROM reservations WHERE agent = $1 AND call_id = $2 RETURNING agent
+)
+UPDATE agents a SET
+    active = a.active - 1,
+    state = CASE WHEN {_AUTO_PAUSE} THEN 'paused'
+                 WHEN {_LAST_CALL} AND ($3 OR a.not_before > now()) THEN 'wrap_up'
+                 WHEN {_LAST_CALL} THEN 'available'
+                 ELSE a.state END,
+    state_since = CASE WHEN {_AUTO_PAUSE} OR {_LAST_CALL} THEN now() ELSE a.state_since END,
+    pause_reason = CASE WHEN {_AUTO_PAUSE} THEN format('missed %s calls in a row',
+                                                       a.missed_in_row + 1)
+                        ELSE a.pause_reason END,
+    last_call_ended_at = CASE WHEN $3 THEN now() ELSE a.last_call_ended_at END,
+    calls_today = a.calls_today + CASE WHEN $3 THEN 1 ELSE 0 END,
+    missed_in_row = CASE WHEN $4 THEN a.missed_in_row + 1 WHEN $3 THEN 0
+                         ELSE a.missed_in_row END,
+    not_before = CASE
+        WHEN $3 THEN greatest(a.not_before, now() + make_interval(secs => a.wrap_up_s))
+        WHEN $4 THEN greatest(a.not_before, now() + make_interval(secs => $5))
+        ELSE a.not_before
+    END
+FROM gone WHERE a.id = gone.agent
+RETURNING a.state
+"""
+
+# Wrap-up over and no call left: available (agents_wrapping_up: only the few in
+# wrap-up are read).
+_FINISH_WRAP_UP = """
+UPDATE agents SET state = 'available', state_since = now()
+WHERE state = 'wrap_up' AND active = 0 AND (not_before IS NULL OR not_before <= now())
+RETURNING id
+"""
+
+# By hand. Back to available: a fresh start (no missed calls, no wait). The old
+# state comes from the locked row as it was before the update.
+_SET_STATE = """
+UPDATE agents a SET
+    state = $2,
+    state_since = CASE WHEN before.state <> $2 THEN now() ELSE a.state_since END,
+    pause_reason = CASE WHEN $2 = 'paused' THEN $3 ELSE '' END,
+    missed_in_row = CASE WHEN $2 = 'available' THEN 0 ELSE a.missed_in_row END,
+    not_before = CASE WHEN $2 = 'available' THEN NULL ELSE a.not_before END
+FROM (SELECT id, state FROM agents WHERE id = $1 FOR UPDATE) AS before
+WHERE a.id = before.id
+RETURNING before.state
+"""
+
+# A crashed daemon's calls are over: as an untalked release, an on_call agent left
+# with no call is in wrap-up if one is running, else available.
+_NO_CALL_LEFT = "(a.state = 'on_call' AND a.active <= counts.n)"
+_SWEEP = f"""
 WITH gone AS (
     DELETE FROM reservations WHERE expires_at < now() RETURNING agent
 ), counts AS (
     SELECT agent, count(*) AS n FROM gone GROUP BY agent
 )
-UPDATE agents a SET active = greatest(a.active - counts.n, 0)
+UPDATE agents a SET
+    active = greatest(a.active - counts.n, 0),
+    state = CASE WHEN {_NO_CALL_LEFT} AND a.not_before > now() THEN 'wrap_up'
+                 WHEN {_NO_CALL_LEFT} THEN 'available'
+                 ELSE a.state END,
+    state_since = CASE WHEN {_NO_CALL_LEFT} THEN now() ELSE a.state_since END
 FROM counts WHERE a.id = counts.agent
 RETURNING a.id, counts.n
 """
@@ -137,7 +233,7 @@ class AgentRepository:
         self.lease_s = lease_s
 
     async def candidates(self, needs: Needs, owner: str = "", limit: int = 30) -> list[Candidate]:
-        """Available agents below capacity with every needed skill (at any level: the
+        """Offerable agents (``OFFERABLE``) with every needed skill (at any level: the
         ranking applies the minimum) and the language; the owner agent too."""
         skills = [name for name, _ in needs.skills]
         async with self.pool.acquire() as conn:
@@ -151,7 +247,7 @@ class AgentRepository:
         return [_candidate(r) for r in rows]
 
     async def reserve(self, ranked: Sequence[str], call_id: str) -> str | None:
-        """The first of ``ranked`` that is still free, now held for ``call_id``."""
+        """The first of ``ranked`` that is still offerable, now held for ``call_id``."""
         if not ranked:
             return None
         args = (list(ranked), call_id, self.daemon_id, self.lease_s)
@@ -160,13 +256,51 @@ class AgentRepository:
             agent = await self.pool.fetchval(_RESERVE_WAITING, *args)
         return agent
 
-    async def release(
-        self, agent: str, call_id: str, *, talked: bool = False, missed: bool = False
-    ) -> bool:
-        """Free the agent: after a conversation (``talked``: idle from now), a
-        missed offer (``missed``), or an offer taken by someone else (neither)."""
-        found = await self.pool.fetchval(_RELEASE, agent, call_id, talked, missed)
+    async def answered(self, agent: str, call_id: str) -> bool:
+        """The agent answered this call's offer: on call (unless paused or logged out
+        meanwhile), the lease renewed. False if there is no such reservation."""
+        found = await self.pool.fetchval(_ANSWERED, agent, call_id, self.lease_s)
         return found is not None
+
+    async def release(
+        self,
+        agent: str,
+        call_id: str,
+        *,
+        talked: bool = False,
+        missed: bool = False,
+        penalty_s: float = 0.0,
+        auto_pause_after: int = 0,
+    ) -> str | None:
+        """Free the agent after a conversation (``talked``: wrap-up for their
+        ``wrap_up_s``), a missed offer (``missed``: not offered for ``penalty_s``;
+        paused at ``auto_pause_after`` misses in a row, 0: never), or an offer taken by
+        someone else (neither). Returns the agent's state now, None if there was no
+        such reservation (released already, or swept)."""
+        if talked and missed:
+            raise ValueError("a call is talked or missed, not both")
+        state: str | None = await self.pool.fetchval(
+            _RELEASE, agent, call_id, talked, missed, penalty_s, auto_pause_after
+        )
+        return state
+
+    async def finish_wrap_up(self) -> list[str]:
+        """Agents whose wrap-up is over (and who have no call): available again.
+        Cheap enough to run every second or two (only agents in wrap-up are read)."""
+        rows = await self.pool.fetch(_FINISH_WRAP_UP)
+        return [r["id"] for r in rows]
+
+    async def set_state(self, agent: str, state: str, reason: str = "") -> str | None:
+        """Login or unpause (``available``: missed calls and any wait forgotten),
+        logout (``logged_out``) or pause (``paused``, with ``reason``); calls in
+        progress go on. Returns the state before, None for an unknown agent."""
+        if state not in SET_BY_HAND:
+            allowed = ", ".join(sorted(SET_BY_HAND))
+            raise ValueError(f"agent state {state!r} is not set by hand (one of: {allowed})")
+        before: str | None = await self.pool.fetchval(_SET_STATE, agent, state, reason)
+        if before is not None:
+            log.info("agent.state", extra={"agent": agent, "state": state, "was": before})
+        return before
 
     async def renew(self, call_id: str) -> int:
         """Keep this call's reservations alive (the call goes on)."""
@@ -174,6 +308,16 @@ class AgentRepository:
             "UPDATE reservations SET expires_at = now() + make_interval(secs => $2)"
             " WHERE call_id = $1",
             call_id,
+            self.lease_s,
+        )
+        return int(status.split()[-1])
+
+    async def renew_daemon(self) -> int:
+        """Keep all of this daemon's reservations alive (it is running)."""
+        status = await self.pool.execute(
+            "UPDATE reservations SET expires_at = now() + make_interval(secs => $2)"
+            " WHERE daemon = $1",
+            self.daemon_id,
             self.lease_s,
         )
         return int(status.split()[-1])
@@ -211,6 +355,7 @@ class AgentRepository:
 
 def _candidate(row: asyncpg.Record) -> Candidate:
     ended: datetime | None = row["last_call_ended_at"]
+    ready_at: datetime | None = row["not_before"]
     return Candidate(
         id=row["id"],
         endpoints=tuple(row["endpoints"]),
@@ -219,12 +364,16 @@ def _candidate(row: asyncpg.Record) -> Candidate:
         site=row["site"],
         skills=tuple(zip(row["skill_names"], row["levels"], strict=True)),
         last_call_ended_at=ended,
+        ready_at=ready_at,
     )
 
 
+# ``free``: OFFERABLE but for not_before, which is kept as ``ready_at`` and checked
+# at each decision (a wrap-up ends between two refreshes).
 _DIRECTORY = """
 SELECT a.id, a.endpoints, a.level, a.languages, coalesce(a.site, '') AS site,
-       a.last_call_ended_at, a.state = 'available' AND a.active < a.max_calls AS free,
+       a.last_call_ended_at, a.not_before, a.wrap_up_s,
+       a.state NOT IN ('logged_out', 'paused') AND a.active < a.max_calls AS free,
        coalesce(array_agg(s.skill ORDER BY s.skill) FILTER (WHERE s.skill IS NOT NULL), '{}')
            AS skill_names,
        coalesce(array_agg(s.proficiency ORDER BY s.skill)
@@ -240,8 +389,10 @@ class AgentDirectory:
 
     It may be a little stale (``refresh()`` is called every few seconds); that is
     safe: the reservation in PostgreSQL is the authority and skips whoever is no
-    longer free. For each skill the agents are kept in two orders (best first,
+    longer offerable. For each skill the agents are kept in two orders (best first,
     and longest idle first), so a decision looks at a handful, not thousands.
+    After a release the daemon tells it what the database did (``freed``,
+    ``wrapped``, ``missed``) so the agent is not offered too early meanwhile.
     """
 
     def __init__(self, per_decision: int = 30) -> None:
@@ -250,6 +401,7 @@ class AgentDirectory:
         self.best: dict[str, list[Candidate]] = {}
         self.idle: dict[str, list[Candidate]] = {}
         self.idle_any: list[Candidate] = []
+        self.wrap_up: dict[str, timedelta] = {}
         self.loaded_at = 0.0
 
     async def refresh(self, pool: asyncpg.Pool) -> int:
@@ -264,6 +416,7 @@ class AgentDirectory:
         self.best = {skill: sorted(team, key=_best_key(skill)) for skill, team in by_skill.items()}
         self.idle = {skill: sorted(team, key=_idle_key) for skill, team in by_skill.items()}
         self.idle_any = sorted(agents.values(), key=_idle_key)
+        self.wrap_up = {row["id"]: timedelta(seconds=row["wrap_up_s"]) for row in rows}
         self.agents = agents
         self.loaded_at = time.monotonic()
         return len(agents)
@@ -273,19 +426,38 @@ class AgentDirectory:
         self._set(agent_id, available=False)
 
     def freed(self, agent_id: str) -> None:
+        """Released with neither talk nor miss (an offer taken by someone else)."""
         self._set(agent_id, available=True)
 
-    def _set(self, agent_id: str, *, available: bool) -> None:
+    def wrapped(self, agent_id: str, ended_at: datetime) -> None:
+        """Released after a conversation that ended at ``ended_at``: offered again
+        once their wrap-up (``wrap_up_s`` as last read) is over."""
+        until = ended_at + self.wrap_up.get(agent_id, timedelta())
+        self._set(agent_id, available=True, ready_at=until, last_call_ended_at=ended_at)
+
+    def missed(self, agent_id: str, until: datetime, *, paused: bool = False) -> None:
+        """Released after a missed offer: offered again from ``until`` (the penalty's
+        end), or not before a refresh if ``release`` paused them."""
+        self._set(agent_id, available=not paused, ready_at=until)
+
+    def _set(self, agent_id: str, **changes: object) -> None:
         agent = self.agents.get(agent_id)
         if agent is not None:
-            # Candidates are shared by the skill lists: flip the flag in place.
-            object.__setattr__(agent, "available", available)
+            # Candidates are shared by the skill lists: change them in place.
+            for name, value in changes.items():
+                object.__setattr__(agent, name, value)
 
     def candidates(
-        self, needs: Needs, owner: str = "", *, best_first: bool = False
+        self,
+        needs: Needs,
+        owner: str = "",
+        *,
+        best_first: bool = False,
+        now: datetime | None = None,
     ) -> list[Candidate]:
-        """Up to ``per_decision`` agents believed free that meet the needs, taken
-        best first (VIP callers) or longest idle first; the owner too."""
+        """Up to ``per_decision`` agents believed offerable that meet the needs, taken
+        best first (VIP callers) or longest idle first; the owner too. With ``now``,
+        agents still in wrap-up or a missed-call penalty are left out."""
         if needs.skills:
             first = needs.skills[0][0]
             walk = (self.best if best_first else self.idle).get(first, [])
@@ -297,13 +469,19 @@ class AgentDirectory:
                 agent.available
                 and (not needs.language or needs.language in agent.languages)
                 and all(agent.proficiency.get(n, 0) >= least for n, least in needs.skills)
+                and _ready(agent, now)
             ):
                 found.append(agent)
                 if len(found) >= self.per_decision:
                     break
-        if owner in self.agents and self.agents[owner] not in found:
-            found.append(self.agents[owner])
+        chosen = self.agents.get(owner)
+        if chosen is not None and chosen not in found and _ready(chosen, now):
+            found.append(chosen)
         return found
+
+
+def _ready(agent: Candidate, now: datetime | None) -> bool:
+    return now is None or agent.ready_at is None or agent.ready_at <= now
 
 
 def _best_key(skill: str) -> Callable[[Candidate], tuple[int, float]]:
