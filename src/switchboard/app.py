@@ -17,8 +17,9 @@ from switchboard.config import Config
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
 from switchboard.daemon.targets import TargetBook
-from switchboard.db import Database
+from switchboard.db import DB_ERRORS, Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
 
 log = logging.getLogger("switchboard.daemon")
@@ -66,6 +67,12 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             voicemail=keeper,
             callbacks=callbacks,
             clock=make_clock(start),
+            database=(
+                Database(config.database.url, config.database.schema, ROUTING_SETTINGS)
+                if config.database
+                else None
+            ),
+            routing=config.routing,
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
@@ -88,6 +95,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         helpers.append(asyncio.create_task(callbacks.run(), name="callbacks"))
         helpers.append(asyncio.create_task(supervisor.queues.run(), name="queues"))
         helpers.append(asyncio.create_task(supervisor.watch_endpoints(), name="endpoints"))
+        helpers.append(asyncio.create_task(supervisor.agents.run(), name="routing"))
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
@@ -103,6 +111,11 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
             left = await supervisor.drain(config.daemon.drain_timeout)
             log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
+        try:  # agents reserved by calls that ended are freed now, not when leases expire
+            async with asyncio.timeout(HANDBACK_GRACE_S):
+                await supervisor.agents.flush()
+        except (TimeoutError, *DB_ERRORS) as exc:
+            log.warning("routing.flush_failed", extra={"error": repr(exc)})
         if keeper is not None:  # one last pass: what is left stays in the spool
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(VOICEMAIL_FLUSH_S):
@@ -113,6 +126,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             await asyncio.gather(*helpers, return_exceptions=True)
         if database is not None:
             await database.close()
+        await supervisor.agents.close()
         log.info("daemon.stopped", extra={"exit_code": code})
         return code
 

@@ -86,6 +86,16 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    """Routes to agents (``agents:`` in a flow): the policy's knobs."""
+
+    missed_penalty: float = 10.0  # seconds an agent who let a call ring out is not offered
+    auto_pause_after: int = 3  # missed calls in a row that pause the agent (0: never)
+    decision_timeout: float = 0.8  # a decision slower than this (database down): on_fail
+    refresh_interval: float = 2.0  # seconds between reads of the agents into memory
+
+
+@dataclass(frozen=True, slots=True)
 class Mailbox:
     email: tuple[str, ...] = ()
     name: str = ""
@@ -117,6 +127,7 @@ class Config:
     database: DatabaseConfig | None = None
     voicemail: VoicemailConfig | None = None
     smtp: SmtpConfig = SmtpConfig()
+    routing: RoutingConfig = RoutingConfig()
 
 
 class _Section:
@@ -201,7 +212,7 @@ def load_config(path: str | Path) -> Config:
     if node is None:
         raise ConfigError(f"{name}: config is empty")
     top = _Section(name, node, "config")
-    top.check_keys({"ari", "flows", "daemon", "database", "voicemail", "smtp"})
+    top.check_keys({"ari", "flows", "daemon", "database", "voicemail", "smtp", "routing"})
     base = Path(path).resolve().parent
     return Config(
         ari=_ari(top.section("ari")),
@@ -210,6 +221,27 @@ def load_config(path: str | Path) -> Config:
         database=_database(top.section("database")) if "database" in top.items else None,
         voicemail=_voicemail(top.section("voicemail"), base) if "voicemail" in top.items else None,
         smtp=_smtp(top.section("smtp")) if "smtp" in top.items else SmtpConfig(),
+        routing=_routing(top.section("routing")) if "routing" in top.items else RoutingConfig(),
+    )
+
+
+def _routing(sec: _Section) -> RoutingConfig:
+    sec.check_keys({"missed_penalty", "auto_pause_after", "decision_timeout", "refresh_interval"})
+    timeout = sec.scalar("decision_timeout", _positive(float), 0.8)
+    if timeout > 5:
+        raise _err(
+            sec.path,
+            sec.items["decision_timeout"],
+            "routing.decision_timeout: at most 5 seconds (the caller hears ringing meanwhile)",
+        )
+    pause_after = sec.scalar("auto_pause_after", int, 3)
+    if pause_after < 0:
+        raise _err(sec.path, sec.items["auto_pause_after"], "routing.auto_pause_after: >= 0")
+    return RoutingConfig(
+        missed_penalty=sec.scalar("missed_penalty", float, 10.0),
+        auto_pause_after=pause_after,
+        decision_timeout=timeout,
+        refresh_interval=sec.scalar("refresh_interval", _positive(float), 2.0),
     )
 
 

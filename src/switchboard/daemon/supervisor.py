@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 import uuid
 from collections import deque
@@ -21,6 +23,8 @@ from types import MappingProxyType
 from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
 from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
+from switchboard.config import RoutingConfig
+from switchboard.db import Database
 from switchboard.engine import (
     CallState,
     ChannelGone,
@@ -41,6 +45,7 @@ from switchboard.engine.commands import (
     AskPosition,
     CancelTimer,
     CreateBridge,
+    FindAgent,
     FindTargets,
     JoinQueue,
     KeepVoicemail,
@@ -48,13 +53,16 @@ from switchboard.engine.commands import (
     Originate,
     Play,
     QueueReady,
+    ReportAgent,
     RequestCallback,
     StartTimer,
+    StopAgentSearch,
 )
 from switchboard.flows import FlowSet
 from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.voicemail import VoicemailKeeper
 
+from .agents import AgentRouter
 from .executor import Executor
 from .queues import QueueManager
 from .targets import TargetBook
@@ -119,6 +127,8 @@ class CallRunner:
                     "route_result": state.route_result,
                     "route_log": [list(entry) for entry in state.route_log],
                     "vars": state.variables,
+                    "agent": state.agent,
+                    "customer": _customer_data(state),
                 },
             )
         except Exception:
@@ -131,11 +141,13 @@ class CallRunner:
             if self.talking_to:
                 self.sup.book.call_ended(self.talking_to)
                 self.sup.queues.wake()  # a phone is free: someone in line may get it
+                self.sup.agents.wake()
             if self.callback is not None:
                 self.sup.book.call_ended(agent)
                 self.sup.queues.wake()
                 self.sup.callback_attempted(self.callback, self.state, agent)
             self.sup.queues.forget(self.call_id)  # (after a crash it may still hold one)
+            self.sup.agents.call_ended(self.call_id)  # (its agent is free: after a crash too)
             self.sup.forget(self)
 
     async def _next_event(self) -> EngineEvent:
@@ -208,6 +220,15 @@ class CallRunner:
                 continue
             if isinstance(cmd, RequestCallback):
                 await self.sup.request_callback(cmd)
+                continue
+            if isinstance(cmd, FindAgent):
+                answers.append(await self.sup.agents.find(cmd))
+                continue
+            if isinstance(cmd, ReportAgent):
+                self.sup.agents.report(cmd)
+                continue
+            if isinstance(cmd, StopAgentSearch):
+                self.sup.agents.stop(cmd)
                 continue
             key = self._claim(cmd)
             feedback = await self.sup.executor.execute(cmd)
@@ -288,6 +309,8 @@ class Supervisor:
         voicemail: VoicemailKeeper | None = None,
         callbacks: CallbackStore | None = None,
         clock: Callable[[], datetime] | None = None,
+        database: Database | None = None,
+        routing: RoutingConfig | None = None,
     ) -> None:
         self.ari = ari_client
         self.executor = executor
@@ -299,6 +322,13 @@ class Supervisor:
         self.callbacks = callbacks
         self.clock = clock or (lambda: datetime.now(UTC))
         self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
+        self.agents = AgentRouter(
+            database,
+            self.book,
+            self._deliver,
+            routing or RoutingConfig(),
+            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+        )
         # Agent legs ringing for a callback: channel id -> (callback, the agent's endpoint).
         self._callback_legs: dict[str, tuple[Callback, str]] = {}
         self._callback_dialing: set[str] = set()  # their originate request is under way
@@ -596,6 +626,7 @@ class Supervisor:
                 extra={"endpoints": len(self.book.states), "offline": sorted(offline)},
             )
             self.queues.wake()
+            self.agents.wake()
 
     async def watch_endpoints(self, every: float = ENDPOINT_POLL_S) -> None:
         """Keep endpoint states current by asking Asterisk every ``every`` seconds.
@@ -709,6 +740,21 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*stragglers, return_exceptions=True)
         return left
+
+
+def _customer_data(state: CallState) -> dict[str, object] | None:
+    """The caller's CRM record as the call knows it (for the log and, later, the screen pop)."""
+    customer = state.customer
+    if customer is None:
+        return None
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "segment": customer.segment.value,
+        "language": customer.language,
+        "products": list(customer.products),
+        "owner": customer.owner_agent,
+    }
 
 
 def callback_flow(callback: Callback) -> Flow:

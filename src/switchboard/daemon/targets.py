@@ -33,6 +33,7 @@ class TargetBook:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self.states: dict[str, str] = {}
+        self.in_use: set[str] = set()  # endpoints with a channel in Asterisk (any call at all)
         self.loaded = False  # False until Asterisk's list is in: then nothing is skipped
         self.loaded_once = False  # (for the supervisor's log)
         self.talking: Counter[str] = Counter()
@@ -41,11 +42,18 @@ class TargetBook:
 
     # -- what Asterisk says -------------------------------------------------------------
     def load(self, endpoints: Iterable[ari.Endpoint]) -> None:
+        endpoints = list(endpoints)
         self.states = {endpoint_name(e): e.state for e in endpoints}
+        self.in_use = {endpoint_name(e) for e in endpoints if e.channel_ids}
         self.loaded = True
 
     def update(self, endpoint: ari.Endpoint) -> None:
-        self.states[endpoint_name(endpoint)] = endpoint.state
+        name = endpoint_name(endpoint)
+        self.states[name] = endpoint.state
+        if endpoint.channel_ids:
+            self.in_use.add(name)
+        else:
+            self.in_use.discard(name)
 
     # -- what our calls say -------------------------------------------------------------
     def call_started(self, who: str) -> None:
@@ -57,6 +65,13 @@ class TargetBook:
         if self.talking[who] == 0:
             del self.talking[who]
             self.idle_since[who] = self._clock()
+
+    def free_for_agent(self, endpoint: str) -> bool:
+        """May an agent be offered a call on this phone? Registered, not talking on
+        one of our calls, and with no channel at all in Asterisk (a phone busy with a
+        call Switchboard does not know about, e.g. one adopted after a restart or an
+        internal call, is in use too)."""
+        return not self._why_not(endpoint) and endpoint not in self.in_use
 
     # -- the answer ---------------------------------------------------------------------
     def find(self, ask: FindTargets, *, advance: bool = True) -> TargetsFound:

@@ -106,9 +106,10 @@ class Database:
     """The pool, made on first use (a database that is down when the daemon starts
     must not stop calls), with the schema brought up to date once."""
 
-    def __init__(self, url: str, schema: str) -> None:
+    def __init__(self, url: str, schema: str, settings: dict[str, str] | None = None) -> None:
         self.url = url
         self.schema = schema
+        self.settings = settings
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
 
@@ -116,7 +117,7 @@ class Database:
         if self._pool is None:
             async with self._lock:
                 if self._pool is None:
-                    pool = await create_pool(self.url, self.schema)
+                    pool = await create_pool(self.url, self.schema, settings=self.settings)
                     try:
                         await upgrade(pool)
                     except BaseException:

@@ -20,6 +20,7 @@ from switchboard.flows.model import Flow
 from switchboard.flows.prompts import media_uri
 from switchboard.hours import DayState, state_at
 from switchboard.numbers import BadNumber, to_e164
+from switchboard.routing.rank import Customer
 
 from .commands import (
     AddToBridge,
@@ -30,6 +31,7 @@ from .commands import (
     ContinueInDialplan,
     CreateBridge,
     DestroyBridge,
+    FindAgent,
     FindTargets,
     Hangup,
     JoinQueue,
@@ -39,15 +41,18 @@ from .commands import (
     Play,
     QueueReady,
     Record,
+    ReportAgent,
     RequestCallback,
     StartMoh,
     StartRinging,
     StartTimer,
+    StopAgentSearch,
     StopMoh,
     StopPlayback,
     StopRinging,
 )
 from .events import (
+    AgentFound,
     ChannelGone,
     CommandFailed,
     Drain,
@@ -153,6 +158,13 @@ class CallState:
     recording: str = ""  # the voicemail being recorded
     caller_gone: bool = False  # hung up while the message is being saved
     started_at: datetime | None = None  # when the call arrived (the daemon's clock)
+    language_chosen: bool = False  # a language node set it (a menu choice)
+    customer: Customer | None = None  # the caller in the CRM, once an agents route asked
+    search: str = ""  # agents route: this visit's search (FindAgent.search_id)
+    agent: str = ""  # agents route: the agent reserved for this call (ringing or talking)
+    agent_is_owner: bool = False  # ... who is the customer's owner (a short, uncounted ring)
+    agents_tried: tuple[str, ...] = ()  # offered this call already (not offered again)
+    gave_up: bool = False  # waited max_wait: the agent ringing now is the last try
 
     @property
     def caller(self) -> str:
@@ -235,6 +247,8 @@ class Trigger(StrEnum):
     AGENT_GONE = "agent_gone"
     SETUP_FAILED = "setup_failed"
     TARGETS_FOUND = "targets_found"
+    AGENT_FOUND = "agent_found"
+    STALE_AGENT = "stale_agent"  # reserved for an ask the call gave up on
     LEG_PROMPT_DONE = "leg_prompt_done"  # an answered external leg heard "press 1"
     LEG_KEY = "leg_key"
     LEG_TIMEOUT = "leg_timeout"  # it did not press the key in time
@@ -263,6 +277,10 @@ def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
             return Trigger.AGENT_ANSWERED
         case TargetsFound(request_id=request) if request and request == state.lookup:
             return Trigger.TARGETS_FOUND
+        case AgentFound(request_id=request) if request and request == state.lookup:
+            return Trigger.AGENT_FOUND
+        case AgentFound(agent=agent) if agent:
+            return Trigger.STALE_AGENT
         case ari.PlaybackFinished(playback=pb) if playing and pb.id == playing.playback_id:
             return Trigger.PROMPT_DONE
         case ari.PlaybackFinished(playback=pb) if any(leg.playback == pb.id for leg in legs):
@@ -326,7 +344,7 @@ def _enter(state: CallState, node_id: str, cmds: list[Command]) -> Step:
             state = replace(state, typeahead="")  # a key is kept only for a menu right after
         match node.kind:
             case flow_model.Language(language=language, next=nxt):
-                state, node_id = replace(state, language=language), nxt
+                state, node_id = replace(state, language=language, language_chosen=True), nxt
             case flow_model.SetVars(vars=values, next=nxt):
                 merged = {**state.variables, **values}
                 state, node_id = replace(state, vars=tuple(sorted(merged.items()))), nxt
@@ -443,6 +461,8 @@ def _menu_retry(state: CallState, menu: flow_model.Menu, sorry: str, cmds: list[
 
 def _dial(state: CallState, route: flow_model.Route, cmds: list[Command]) -> Step:
     """Ask which targets can ring now and in what order (TargetsFound comes back)."""
+    if route.agents is not None:
+        return _seek_agent(state, route.agents, cmds)
     request = f"{state.call_id}-find{len(state.path)}"  # unique: the path grows on each entry
     cmds.append(
         FindTargets(
@@ -502,6 +522,144 @@ def _ring(
     return replace(state, legs=tuple(legs)), cmds
 
 
+# -- routes to agents ----------------------------------------------------------------------
+def _seek_agent(state: CallState, agents: flow_model.Agents, cmds: list[Command]) -> Step:
+    """Ringback for the caller, a limit on the wait, and the first ask."""
+    cmds.append(StartRinging(state.caller))
+    if not state.bridge_created:
+        cmds.append(CreateBridge(state.bridge_id))
+    limit = ""
+    if agents.max_wait:
+        state, limit = state.next_id("t")
+        cmds.append(StartTimer(limit, agents.max_wait))
+    state = replace(
+        state,
+        phase=Phase.DIALING,
+        bridge_created=True,
+        legs=(),
+        waiting=(),
+        timer=limit,
+        search=f"{state.call_id}-agents{len(state.path)}",  # unique: the path grows
+        agent="",
+        agent_is_owner=False,
+        agents_tried=(),
+        gave_up=False,
+    )
+    return _ask_agent(state, agents, cmds)
+
+
+def _ask_agent(state: CallState, agents: flow_model.Agents, cmds: list[Command]) -> Step:
+    """Who takes this call? (AgentFound comes back: now, or when someone frees up)"""
+    state, request = state.next_id("ask")
+    cmds.append(
+        FindAgent(
+            request_id=request,
+            search_id=state.search,
+            call_id=state.call_id,
+            skills=agents.skills,
+            language=agents.language or (state.language if state.language_chosen else ""),
+            call_language=state.language,
+            caller=state.caller_number,
+            owner_first=agents.owner_seconds > 0,
+            exclude=state.agents_tried,
+            wait=agents.max_wait > 0 and not state.gave_up,
+            widen_after=agents.widen_after,
+            any_after=agents.any_after,
+        )
+    )
+    return replace(state, lookup=request), cmds
+
+
+def _agents_of(state: CallState) -> flow_model.Agents:
+    agents = _route_node(state).agents
+    assert agents is not None
+    return agents
+
+
+def _agent_found(state: CallState, event: EngineEvent) -> Step:
+    """The router's answer: ring the agent it reserved; or wait on; or give up."""
+    assert isinstance(event, AgentFound)
+    agents = _agents_of(state)
+    if state.customer is None and event.customer is not None:
+        state = replace(state, customer=event.customer)
+    if event.error:
+        return _no_agent(state, "routing_unavailable", [])
+    if not event.agent or not event.endpoints:
+        cmds: list[Command] = []
+        if event.agent:  # nothing to ring: free them and ask again
+            cmds.append(ReportAgent(state.call_id, event.agent, "cancelled"))
+            tried = (*state.agents_tried, event.agent)
+            return _ask_agent(replace(state, agents_tried=tried), agents, cmds)
+        if agents.max_wait and not state.gave_up:
+            return state, []  # the router keeps looking: the caller waits, hearing ringing
+        return _no_agent(state, "no_agent", cmds)
+    state = replace(
+        state,
+        lookup="",
+        agent=event.agent,
+        agent_is_owner=event.owner,
+        agents_tried=(*state.agents_tried, event.agent),
+    )
+    seconds = agents.owner_seconds if event.owner else agents.ring_seconds
+    cmds = []
+    legs = list(state.legs)
+    for endpoint in event.endpoints:  # an agent's phones ring at once
+        state, leg = state.next_id("leg")
+        cmds.append(Originate(leg, endpoint, seconds, state.caller_number, ("leg", state.call_id)))
+        legs.append(Leg(leg, flow_model.Target(endpoint)))
+    return replace(state, legs=tuple(legs)), cmds
+
+
+def _agent_rang_out(
+    state: CallState, agents: flow_model.Agents, result: str, cmds: list[Command]
+) -> Step:
+    """The agent's phones all ended unanswered: the agent is freed (a missed call, unless
+    it was the owner's short ring or the phone could not ring), and the next one asked."""
+    missed = result in ("no_answer", "busy") and not state.agent_is_owner
+    cmds.append(ReportAgent(state.call_id, state.agent, "missed" if missed else "cancelled"))
+    state = replace(state, agent="", agent_is_owner=False)
+    if state.gave_up:
+        return _no_agent(state, result, cmds)
+    return _ask_agent(state, agents, cmds)
+
+
+def _agents_wait_over(state: CallState, event: EngineEvent) -> Step:
+    """Waited max_wait: an agent ringing now is the last try; with none, on_fail."""
+    if _route_node(state).agents is None:
+        return state, []
+    state = replace(state, timer="")
+    if state.legs:
+        return replace(state, gave_up=True), []
+    return _no_agent(state, "no_agent", [])
+
+
+def _no_agent(state: CallState, why: str, cmds: list[Command]) -> Step:
+    """Nobody takes the call here: on to the route's on_fail."""
+    if state.timer:
+        cmds.append(CancelTimer(state.timer))
+    if state.lookup:
+        cmds.append(StopAgentSearch(state.call_id, state.search))
+    cmds.append(StopRinging(state.caller))
+    route = _route_node(state)
+    state = replace(
+        state,
+        phase=Phase.IVR,
+        lookup="",
+        search="",
+        timer="",
+        legs=(),
+        route_result=why,
+        route_log=(*state.route_log, ("agents", why)),
+    )
+    return _enter(state, route.on_fail, cmds)
+
+
+def _stale_agent(state: CallState, event: EngineEvent) -> Step:
+    """An agent reserved for an ask this call no longer waits for: free them."""
+    assert isinstance(event, AgentFound)
+    return state, [ReportAgent(state.call_id, event.agent, "cancelled")]
+
+
 def _hang_up(state: CallState, cmds: list[Command]) -> Step:
     cmds += [*_teardown(state), Hangup(state.caller)]
     outcome = state.outcome if state.outcome is Outcome.CALLBACK else Outcome.HANGUP_BY_FLOW
@@ -538,6 +696,11 @@ def _teardown(
         cmds.append(Hangup(state.leg))
     if state.bridge_created:
         cmds.append(DestroyBridge(state.bridge_id))
+    if state.agent:
+        result = "talked" if state.phase is Phase.CONNECTED else "cancelled"
+        cmds.append(ReportAgent(state.call_id, state.agent, result))
+    if state.phase is Phase.DIALING and state.lookup and state.search:
+        cmds.append(StopAgentSearch(state.call_id, state.search))
     return cmds
 
 
@@ -650,9 +813,12 @@ def _connect(state: CallState, winner: Leg, cmds: list[Command]) -> Step:
         cmds += _leave_queue(state)
     else:
         cmds.append(StopRinging(state.caller))
+        cmds += [CancelTimer(state.timer)] if state.timer else []  # an agents route's wait
     if state.playing is not None:  # e.g. the queue position being said
         cmds.append(StopPlayback(state.playing.playback_id))
     cmds.append(AddToBridge(state.bridge_id, (state.caller, winner.id)))
+    if state.agent:
+        cmds.append(ReportAgent(state.call_id, state.agent, "answered"))
     log = [(winner.target.label, "answered")]
     log += [(leg.target.label, "answered_elsewhere") for leg in state.legs if leg != winner]
     state = replace(
@@ -701,6 +867,8 @@ def _drop_leg(state: CallState, gone: str, result: str, cmds: list[Command]) -> 
         # Nobody took it this time: the caller keeps their place and waits on.
         return state, [*cmds, QueueReady(node.name, state.call_id)]
     route = _route_node(state)
+    if route.agents is not None:
+        return _agent_rang_out(state, route.agents, result, cmds)
     if state.waiting:
         nxt, rest = state.waiting[:1], state.waiting[1:]
         return _ring(replace(state, waiting=rest), route, nxt, route.member_timeout, cmds)
@@ -1010,6 +1178,8 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (V, T.STALLED): _stalled,
     (V, T.DRAIN): _drain,
     (D, T.TARGETS_FOUND): _targets_found,
+    (D, T.AGENT_FOUND): _agent_found,
+    (D, T.TIMEOUT): _agents_wait_over,
     (D, T.AGENT_ANSWERED): _answered,
     (D, T.LEG_PROMPT_DONE): _leg_prompt_done,
     (D, T.LEG_KEY): _leg_key,
@@ -1039,6 +1209,7 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (R, T.CALLER_GONE): _caller_left_recording,
     (R, T.STALLED): _recording_stalled,
     (H, T.HANDBACK_FAILED): _handback_failed,
+    **{(phase, T.STALE_AGENT): _stale_agent for phase in (V, D, C, R, Q)},
 }
 
 

@@ -75,6 +75,50 @@ class FindTargets:
 
 
 @dataclass(frozen=True, slots=True)
+class FindAgent:
+    """Which agent should take this call? (a route with ``agents``)
+
+    The daemon looks the caller up in the CRM, ranks the free agents, reserves the
+    best one and answers ``AgentFound(request_id, ...)``: at once, or, when nobody
+    is free and ``wait`` is set, later, when an agent frees up (waiting calls are
+    served VIPs first, then in arrival order). Every ask of one visit to the route
+    has the same ``search_id``: the wait, and so escalation, counts from the first.
+    """
+
+    request_id: str
+    search_id: str
+    call_id: str
+    skills: tuple[tuple[str, int], ...]  # (skill, minimum proficiency)
+    language: str  # "": the customer's language from the CRM, else ``call_language``
+    call_language: str
+    caller: str  # the caller ID as received (the CRM lookup normalises it)
+    owner_first: bool  # offer the customer's owner agent first
+    exclude: tuple[str, ...]  # agents already offered this call
+    wait: bool
+    widen_after: int
+    any_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportAgent:
+    """What became of a reserved agent's offer: ``answered`` (on the call),
+    ``talked`` (the call ended: wrap-up, then free), ``missed`` (rang out: counted,
+    a short penalty) or ``cancelled`` (freed, nothing counted)."""
+
+    call_id: str
+    agent: str
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopAgentSearch:
+    """The call no longer waits for an agent (it left, or gave up)."""
+
+    call_id: str
+    search_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class StartMoh:
     channel_id: str
     moh_class: str = "default"
@@ -205,6 +249,9 @@ Command = (
     | StopRinging
     | Originate
     | FindTargets
+    | FindAgent
+    | ReportAgent
+    | StopAgentSearch
     | StartMoh
     | StopMoh
     | JoinQueue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from switchboard.ari import events as ari
+from switchboard.routing.rank import Customer
 
 from .commands import Command
 
@@ -53,6 +54,20 @@ class TargetsFound:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentFound:
+    """The answer to ``FindAgent``: the agent reserved for this call and the
+    endpoints to ring; no agent (nobody free now); or an ``error`` (the router could
+    not decide, e.g. the database is unreachable: the route's on_fail is taken)."""
+
+    request_id: str
+    agent: str = ""
+    endpoints: tuple[str, ...] = ()
+    owner: bool = False  # the customer's owner agent (rings ``owner_seconds``)
+    customer: Customer | None = None  # the caller in the CRM (UNKNOWN: a new caller)
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class QueuePosition:
     """The answer to ``AskPosition``: 1 is next in line."""
 
@@ -72,6 +87,7 @@ EngineEvent = (
     | GuardExpired
     | TimerFired
     | TargetsFound
+    | AgentFound
     | QueuePosition
     | Drain
 )
