@@ -7,6 +7,7 @@ own log lines), then stops everything it started.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -16,8 +17,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+import asyncpg  # noqa: E402
+
 from switchboard.trace import format_call  # noqa: E402
-from tests.e2e.daemon import DaemonProcess, seed_config  # noqa: E402
+from tests.e2e.daemon import SWITCHBOARD, DaemonProcess, seed_config  # noqa: E402
 from tests.e2e.lab import (  # noqa: E402
     AGENT_PORTS,
     COMPANY_NUMBER,
@@ -162,6 +165,73 @@ def run_seed(results: list[bool]) -> None:
         sink.stop()
 
 
+# -- routes to agents (flows/agents.yaml) ---------------------------------------------------
+AGENTS_SCHEMA = "switchboard_demo_agents"
+SALES_NUMBER = "74951234573"
+LANGUAGE_NUMBER = "74951234574"
+
+
+def agents_vip_owner_then_best() -> dict[str, int]:
+    ringing = phones("demo_vip", {"100": None, "101": None, "102": 1500})
+    caller = run_caller(SALES_NUMBER, hold_ms=14000)
+    ringing["100"].kill()  # it is never rung: do not wait for it to give up
+    return {"caller": caller.returncode} | {e: finish_sipp(p, 20) for e, p in ringing.items()}
+
+
+def agents_romanian() -> dict[str, int]:
+    ringing = phones("demo_ro", {"100": None, "102": 1000})
+    caller = call_pressing_keys(LANGUAGE_NUMBER, [(1500, "3")], 5000, "demo_ro_caller")
+    ringing["100"].kill()
+    return {"caller": caller.returncode} | {e: finish_sipp(p, 20) for e, p in ringing.items()}
+
+
+async def drop_schema(schema: str) -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+def run_agents(results: list[bool]) -> None:
+    print("\n## Routes to agents (flows/agents.yaml): agents, skills and customers in PostgreSQL")
+    asyncio.run(drop_schema(AGENTS_SCHEMA))  # the demo's data from scratch
+    config = seed_config(
+        ARTIFACTS / "agents", schema=AGENTS_SCHEMA, smtp_port=SMTP_PORT, database_url=DATABASE_URL
+    )
+    lab = REPO / "deploy" / "lab"
+    for args in (
+        ["import", "agents", str(lab / "agents.yaml")],
+        ["import", "customers", str(lab / "customers.csv")],
+        *(["agent", "login", agent] for agent in ("a100", "a101", "a102")),
+    ):
+        done = subprocess.run(
+            [str(SWITCHBOARD), *args, "--config", str(config)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        print(f"  $ switchboard {' '.join(args[:2])} {Path(args[2]).name}: "
+              f"{(done.stdout or done.stderr).strip()}")  # fmt: skip
+    daemon = DaemonProcess(ARTIFACTS / "agents.log", config)
+    daemon.start()
+    try:
+        for title, scenario in [
+            (
+                "e. The VIP Ivan Petrov (owner: a101) calls sales: 101 rings alone for 6 s, "
+                "then the best sales agent for a VIP, 102 (senior, sales 5), answers",
+                agents_vip_owner_then_best,
+            ),
+            (
+                f"f. An unknown caller dials {LANGUAGE_NUMBER} and presses 3 (Romanian): the "
+                "support agent who speaks Romanian, 102, answers (not 100, better at support)",
+                agents_romanian,
+            ),
+        ]:
+            results.append(run_scenario(title, scenario, daemon))
+    finally:
+        daemon.stop()
+        asyncio.run(drop_schema(AGENTS_SCHEMA))
+
+
 def print_daemon_trace(daemon: DaemonProcess, call_id: str) -> None:
     for line in format_call(daemon.lines(), call_id):
         print("  " + line)
@@ -228,6 +298,7 @@ def main() -> int:
         code = daemon.stop()
         print(f"\nDaemon stopped with SIGTERM: exit {code}")
         run_seed(results)
+        run_agents(results)
         results.append(
             run_scenario(
                 "4. The daemon is down: the dialplan's fallback rings the group, agent100 answers",

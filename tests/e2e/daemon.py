@@ -87,6 +87,9 @@ class DaemonProcess:
         raise AssertionError(f"no {msg} for call {call_id} in {within} s: {self.trace(call_id)}")
 
 
+FLOW_FILES = ("lab.yaml", "examples/seed.yaml", "agents.yaml")
+
+
 def seed_config(directory: Path, *, schema: str, smtp_port: int, database_url: str) -> Path:
     """A daemon config for the seed specification: the lab's ARI and flows, a
     database schema of the test's own, voicemail under `directory`, mail to a
@@ -97,7 +100,7 @@ def seed_config(directory: Path, *, schema: str, smtp_port: int, database_url: s
         f"""\
 ari: {{url: "http://127.0.0.1:8088", username: switchboard, password: switchboard}}
 flows:
-  files: [{REPO / "flows" / "lab.yaml"}, {REPO / "flows" / "examples" / "seed.yaml"}]
+  files: [{", ".join(str(REPO / "flows" / f) for f in FLOW_FILES)}]
   prompts: {REPO / "prompts"}
   watch_interval: 0
 daemon: {{drain_timeout: 30, log_level: info}}

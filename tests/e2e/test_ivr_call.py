@@ -95,7 +95,9 @@ def reloading_daemon(lab: None, tmp_path: Path) -> Iterator[tuple[DaemonProcess,
         (REPO / "deploy" / "lab" / "switchboard.yaml")
         .read_text()
         .replace(
-            "files: [../../flows/lab.yaml, ../../flows/examples/seed.yaml]", f"files: [{flow}]"
+            "files: [../../flows/lab.yaml, ../../flows/examples/seed.yaml, "
+            "../../flows/agents.yaml]",
+            f"files: [{flow}]",
         )
         .replace("directory: ../../artifacts/voicemail", f"directory: {tmp_path / 'voicemail'}")
         .replace("prompts: ../../prompts", f"prompts: {REPO / 'prompts'}")

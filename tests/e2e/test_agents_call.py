@@ -1,0 +1,235 @@
+"""Tier 3: routes to agents on real Asterisk, real SIP and real PostgreSQL.
+
+Agents and customers are put in the database the way an operator does it
+(`switchboard import agents|customers`, `switchboard agent login`); the desk
+phones 100-102 REGISTER; sipp is the caller (caller ID 79161234567).
+
+- A known VIP customer calls the sales line (flows/agents.yaml, 74951234573):
+  their owner agent (101) rings alone for 6 s; nobody answers, so the best
+  agent with the sales skill for a VIP (102, proficiency 5, senior) rings and
+  answers. 100 (proficiency 3) never rings.
+- An unknown caller picks Romanian in the language menu (74951234574): the
+  support agent who speaks Romanian (102) gets the call, although 100 has the
+  better support skill and has been idle longer.
+- The database is unreachable: the call takes the route's on_fail (the office
+  ring group) within a second, and the failure is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.e2e.daemon import REPO, SWITCHBOARD, DaemonProcess, seed_config
+from tests.e2e.lab import finish_sipp, run_caller, wait_for_channel_count, wait_for_endpoints
+from tests.e2e.sipp_scenarios import agent_phone, call_pressing_keys, start_phone
+from tests.pgkit import DATABASE_URL
+
+pytestmark = pytest.mark.e2e
+
+SALES = "74951234573"
+LANGUAGES = "74951234574"
+PHONE_PORTS = {"100": 5181, "101": 5182, "102": 5183}
+LAB_AGENTS = REPO / "deploy" / "lab" / "agents.yaml"  # a100, a101 (sales 2), a102 (senior)
+LAB_CUSTOMERS = REPO / "deploy" / "lab" / "customers.csv"  # the VIP +79161234567, owner a101
+
+
+class Office:
+    """The daemon for one test, with its own schema, agents and customers."""
+
+    def __init__(self, root: Path, name: str, database_url: str = DATABASE_URL) -> None:
+        self.schema = f"agents_{uuid.uuid4().hex[:10]}"
+        self.directory = root / name
+        self.config = seed_config(
+            self.directory, schema=self.schema, smtp_port=2599, database_url=database_url
+        )
+        log = REPO / "artifacts" / "daemon" / f"{name}.log"
+        self.daemon = DaemonProcess(log, self.config)
+
+    def switchboard(self, *args: str) -> str:
+        done = subprocess.run(
+            [str(SWITCHBOARD), *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def load(self, *, customers: bool = False) -> None:
+        self.switchboard("import", "agents", str(LAB_AGENTS))
+        if customers:
+            self.switchboard("import", "customers", str(LAB_CUSTOMERS))
+        for agent in ("a100", "a101", "a102"):
+            self.switchboard("agent", "login", agent)
+
+    def agents(self) -> dict[str, dict[str, Any]]:
+        rows = asyncio.run(self._fetch("SELECT * FROM agents ORDER BY id"))
+        return {row["id"]: row for row in rows}
+
+    def agents_once_freed(self, agent: str, within: float = 10.0) -> dict[str, dict[str, Any]]:
+        """The agents, once `agent` has no call any more (releases are written
+        in the background, just after the call ends)."""
+        deadline = time.monotonic() + within
+        while True:
+            agents = self.agents()
+            if agents[agent]["active"] == 0 or time.monotonic() > deadline:
+                return agents
+            time.sleep(0.1)
+
+    async def _fetch(self, query: str) -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": self.schema})
+        try:
+            return [dict(r) for r in await conn.fetch(query)]
+        finally:
+            await conn.close()
+
+    def drop(self) -> None:
+        async def drop() -> None:
+            conn = await asyncpg.connect(DATABASE_URL)
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+            finally:
+                await conn.close()
+
+        asyncio.run(drop())
+
+    def only_call(self) -> str:
+        calls = [c for c in self.daemon.calls() if c]
+        assert len(calls) == 1, calls
+        return calls[0]
+
+    def transitions(self, call_id: str) -> list[dict[str, Any]]:
+        return [t for t in self.daemon.trace(call_id) if t.get("msg") == "call.transition"]
+
+    def rung_at(self, call_id: str, endpoint: str) -> float | None:
+        for line in self.transitions(call_id):
+            if any(c.startswith("Originate(") and f",{endpoint}," in c for c in line["commands"]):
+                return when(line)
+        return None
+
+
+def when(line: dict[str, Any]) -> float:
+    return datetime.strptime(line["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+
+
+@pytest.fixture
+def office(
+    lab: None, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Office]]:
+    made: list[Office] = []
+
+    def start(**kwargs: Any) -> Office:
+        one = Office(tmp_path, request.node.name, **kwargs)
+        made.append(one)
+        return one
+
+    yield start
+    for one in made:
+        code = one.daemon.stop()
+        one.drop()
+        assert code == 0, f"daemon did not drain and exit 0, see {one.daemon.log_path}"
+
+
+def start_phones(name: str, answering: dict[str, int | None]) -> dict[str, subprocess.Popen[bytes]]:
+    """Desk phones that register; `answering[ext]`: ms before answering, None: never."""
+    phones = {}
+    for ext, answer_after in answering.items():
+        scenario = agent_phone(ext, f"{name}_{ext}", answer_after_ms=answer_after, wait_s=40)
+        phones[ext] = start_phone(scenario, PHONE_PORTS[ext], timeout_s=60)
+    wait_for_endpoints(list(answering), "online")
+    return phones
+
+
+def test_a_vip_reaches_their_owner_first_then_the_best_skilled_agent(
+    office: Callable[..., Office],
+) -> None:
+    sales = office()
+    sales.load(customers=True)
+    sales.daemon.start()
+    phones = start_phones("agents_vip", {"100": None, "101": None, "102": 1500})
+    caller = run_caller(SALES, hold_ms=16000, timeout_s=60)
+    assert caller.returncode == 0, caller.stderr.decode()[-2000:]
+    assert finish_sipp(phones["102"], timeout=20) == 0  # it took one call, cleanly
+    assert finish_sipp(phones["101"], timeout=20) == 0  # it rang, then was CANCELled
+    call_id = sales.only_call()
+    end = sales.daemon.wait_for("call.end", call_id)
+    assert (end["outcome"], end["answered_by"], end["agent"]) == ("answered", "PJSIP/102", "a102")
+    assert [tuple(e) for e in end["route_log"]] == [
+        ("PJSIP/101", "no_answer"),
+        ("PJSIP/102", "answered"),
+    ]
+    customer = end["customer"]
+    assert (customer["segment"], customer["owner"], customer["name"]) == (
+        "vip",
+        "a101",
+        "Petrov, Ivan",
+    )
+    owner_rang = sales.rung_at(call_id, "PJSIP/101")
+    best_rang = sales.rung_at(call_id, "PJSIP/102")
+    assert owner_rang is not None
+    assert best_rang is not None
+    assert 5.5 <= best_rang - owner_rang <= 8.0, best_rang - owner_rang  # owner_seconds: 6
+    assert sales.rung_at(call_id, "PJSIP/100") is None
+    phones["100"].kill()
+    finish_sipp(phones["100"])
+    agents = sales.agents_once_freed("a102")
+    assert (agents["a102"]["calls_today"], agents["a102"]["active"]) == (1, 0)
+    assert agents["a102"]["state"] in ("wrap_up", "available")
+    assert agents["a101"]["missed_in_row"] == 0  # the owner's short ring is not a miss
+    assert wait_for_channel_count(0) == 0
+
+
+def test_an_unknown_caller_who_picks_romanian_reaches_the_romanian_speaking_agent(
+    office: Callable[..., Office],
+) -> None:
+    support = office()
+    support.load()
+    support.daemon.start()
+    phones = start_phones("agents_ro", {"100": None, "102": 1000})
+    caller = call_pressing_keys(LANGUAGES, [(1500, "3")], hold_ms=5000, name="agents_ro_caller")
+    assert caller.returncode == 0, caller.stderr.decode()[-2000:]
+    assert finish_sipp(phones["102"], timeout=20) == 0
+    call_id = support.only_call()
+    end = support.daemon.wait_for("call.end", call_id)
+    assert (end["outcome"], end["answered_by"], end["agent"]) == ("answered", "PJSIP/102", "a102")
+    assert end["path"] == ["choose_language", "romanian", "support_agents"]
+    assert end["customer"]["segment"] == "new"  # unknown number: a new caller
+    assert support.rung_at(call_id, "PJSIP/100") is None
+    phones["100"].kill()
+    finish_sipp(phones["100"])
+    assert wait_for_channel_count(0) == 0
+
+
+def test_with_the_database_down_the_call_takes_on_fail_within_a_second(
+    office: Callable[..., Office],
+) -> None:
+    sales = office(database_url="postgresql://postgres@127.0.0.1:1/test")  # nobody listens
+    sales.daemon.start()
+    phones = start_phones("agents_nodb", {"100": 1000})
+    caller = run_caller(SALES, hold_ms=10000, timeout_s=40)
+    assert caller.returncode == 0, caller.stderr.decode()[-2000:]
+    assert finish_sipp(phones["100"], timeout=20) == 0
+    call_id = sales.only_call()
+    end = sales.daemon.wait_for("call.end", call_id)
+    assert (end["outcome"], end["answered_by"]) == ("answered", "PJSIP/100")
+    assert end["path"] == ["sales_welcome", "sales_agents", "office"]
+    assert end["route_result"] == "routing_unavailable"
+    assert ("agents", "routing_unavailable") in [tuple(e) for e in end["route_log"]]
+    steps = sales.transitions(call_id)
+    asked = next(t for t in steps if any(c.startswith("FindAgent(") for c in t["commands"]))
+    fell_back = next(t for t in steps if any(c.startswith("FindTargets(") for c in t["commands"]))
+    assert when(fell_back) - when(asked) <= 1.0
+    failure = sales.daemon.wait_for("routing.unavailable", call_id)
+    assert failure["error"]
+    assert wait_for_channel_count(0) == 0
