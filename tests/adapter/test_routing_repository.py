@@ -96,6 +96,25 @@ async def test_renewing_keeps_a_long_call_reserved(pool: asyncpg.Pool) -> None:
     assert await repo.reserve(["a01"], "other") is None
 
 
+async def test_a_daemon_renews_only_its_live_calls_and_frees_a_calls_leftovers(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = AgentRepository(pool, "d", lease_s=0.4)
+    other = AgentRepository(pool, "other", lease_s=0.4)
+    assert await repo.reserve(["a01"], "live") == "a01"
+    assert await repo.reserve(["a02"], "orphan") == "a02"  # its answer was lost
+    assert await other.reserve(["a03"], "live") == "a03"  # same call id, another daemon
+    await asyncio.sleep(0.25)
+    assert await repo.renew_daemon(["live"]) == 1
+    await asyncio.sleep(0.25)
+    assert await repo.sweep() == 2  # the orphan and the other daemon's: not renewed
+    assert await repo.reserve(["a01"], "x") is None  # still held
+    assert await repo.release_call("live") == 1
+    assert await repo.release_call("live") == 0
+    rows = await pool.fetch("SELECT id, active FROM agents WHERE id IN ('a01', 'a02', 'a03')")
+    assert {r["id"]: r["active"] for r in rows} == {"a01": 0, "a02": 0, "a03": 0}
+
+
 async def test_release_after_a_conversation_or_a_missed_offer(pool: asyncpg.Pool) -> None:
     repo = AgentRepository(pool, "d")
     assert await repo.reserve(["a02"], "c1") == "a02"
@@ -405,6 +424,59 @@ async def test_the_directory_leaves_out_agents_in_wrap_up_or_a_penalty(
     assert ids(directory.candidates(needs, now=now + timedelta(seconds=31))) == {"a04", "a09"}
     directory.missed("a04", now, paused=True)
     assert ids(directory.candidates(needs, now=now + timedelta(seconds=31))) == {"a09"}
+
+
+async def test_the_directory_rereads_only_what_changed_and_everything_after_an_import(
+    pool: asyncpg.Pool,
+) -> None:
+    directory = AgentDirectory()
+    await directory.refresh(pool)
+    assert directory.reads == {"full": 1, "changes": 0, "whole": 0}
+    needs = Needs(skills=(("sales", 5),))  # a04 and a09
+    # Another daemon reserves a04 and the call ends: read as changes, in place.
+    other = AgentRepository(pool, "other")
+    assert await other.reserve(["a04"], "c1") == "a04"
+    await directory.refresh(pool)
+    assert ids(directory.candidates(needs)) == {"a09"}
+    assert await other.release("a04", "c1", talked=True) == "available"
+    await directory.refresh(pool)
+    assert ids(directory.candidates(needs)) == {"a04", "a09"}
+    # ... and a04, who just talked, is now the one idle the shortest.
+    assert directory.candidates(Needs(skills=(("sales", 1),)))[-1].id == "a04"
+    assert directory.reads == {"full": 1, "changes": 2, "whole": 0}
+    # A logout: no longer offered (without a full read).
+    await AgentRepository(pool, "cli").set_state("a09", "logged_out")
+    await directory.refresh(pool)
+    assert ids(directory.candidates(needs)) == {"a04"}
+    assert directory.reads["full"] == 1
+    # Back in: in place too (still in memory); an agent never read: read whole.
+    await AgentRepository(pool, "cli").set_state("a09", "available")
+    await directory.refresh(pool)
+    assert ids(directory.candidates(needs)) == {"a04", "a09"}
+    assert directory.reads["full"] == 1
+    await pool.execute("INSERT INTO agents (id, name, endpoints, state) VALUES"
+                       " ('new1', 'New', '{PJSIP/new1}', 'logged_out')")  # fmt: skip
+    await pool.execute("INSERT INTO agent_skills VALUES ('new1', 'sales', 5)")
+    await directory.refresh(pool)
+    assert directory.reads["full"] == 1  # logged out: nothing to read
+    await AgentRepository(pool, "cli").set_state("new1", "available")
+    await directory.refresh(pool)
+    assert (directory.reads["full"], directory.reads["whole"]) == (1, 1)
+    assert ids(directory.candidates(needs)) == {"a04", "a09", "new1"}
+    assert "new1" in ids(directory.candidates(Needs(skills=(("sales", 1),))))
+    # An import changes a skill (profile_at): that agent is read whole again.
+    await pool.execute("UPDATE agent_skills SET proficiency = 5 WHERE agent = 'a00'")
+    await pool.execute("UPDATE agents SET profile_at = clock_timestamp() WHERE id = 'a00'")
+    await directory.refresh(pool)
+    assert (directory.reads["full"], directory.reads["whole"]) == (1, 2)
+    assert ids(directory.candidates(needs)) == {"a00", "a04", "a09", "new1"}
+    assert ids(directory.candidates(needs, best_first=True)) == {"a00", "a04", "a09", "new1"}
+    assert len(directory.idle_any) == len(directory.agents) == 11  # each once
+    # A big import: everything again.
+    await pool.execute("UPDATE agents SET profile_at = clock_timestamp()")
+    await directory.refresh(pool)
+    assert directory.reads["full"] == 1  # 11 agents: under REREAD_AT_MOST
+    assert len(directory.idle_any) == 11
 
 
 async def agent(pool: asyncpg.Pool, agent_id: str) -> asyncpg.Record:

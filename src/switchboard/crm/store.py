@@ -133,14 +133,16 @@ INSERT INTO sites (id, name, zone, calendar) VALUES ($1, $2, $3, $4)
 ON CONFLICT (id) DO UPDATE
 SET name = EXCLUDED.name, zone = EXCLUDED.zone, calendar = EXCLUDED.calendar
 """
-# The runtime columns (state, active, last_call_ended_at, ...) are not touched.
+# The runtime columns (state, active, last_call_ended_at, ...) are not touched;
+# profile_at tells the daemons to read who the agent is (skills too) again.
 _UPSERT_AGENT = """
 INSERT INTO agents (id, name, site, endpoints, languages, level, max_calls, wrap_up_s)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (id) DO UPDATE
 SET name = EXCLUDED.name, site = EXCLUDED.site, endpoints = EXCLUDED.endpoints,
     languages = EXCLUDED.languages, level = EXCLUDED.level,
-    max_calls = EXCLUDED.max_calls, wrap_up_s = EXCLUDED.wrap_up_s
+    max_calls = EXCLUDED.max_calls, wrap_up_s = EXCLUDED.wrap_up_s,
+    profile_at = clock_timestamp()
 """
 
 
