@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -22,6 +22,7 @@ from switchboard.db import Database
 from switchboard.engine.commands import FindAgent, ReportAgent, StopAgentSearch
 from switchboard.engine.events import AgentFound, EngineEvent
 from switchboard.routing.rank import Segment
+from switchboard.routing.repository import AgentRepository
 from tests.pgkit import DATABASE_URL, fresh_schema
 
 # id, endpoints, languages, level, {skill: proficiency}
@@ -290,3 +291,58 @@ async def test_without_a_database_the_answer_says_so() -> None:
     routing = AgentRouter(None, phones(), Calls().deliver, RoutingConfig(), "d")
     found = await routing.find(ask("c1"))
     assert "no database configured" in found.error
+
+
+async def test_a_reservation_made_by_a_decision_that_timed_out_is_freed_with_its_call(
+    router: tuple[AgentRouter, Calls], database: Database
+) -> None:
+    routing, _ = router
+    # The reservation committed, but the decision had given up before it heard which
+    # agent: the router does not know of it.
+    repo = AgentRepository(await database.pool(), "test-daemon")
+    assert await repo.reserve(["a100"], "c9") == "a100"
+    assert "c9" not in routing._held  # (so its lease is not renewed either)
+    routing.call_ended("c9")
+    await settled(routing)
+    assert (await agent_row(database, "a100"))["active"] == 0
+
+
+async def test_a_call_asking_again_keeps_its_place_in_line(
+    router: tuple[AgentRouter, Calls],
+) -> None:
+    routing, calls = router
+    for n in range(3):
+        await routing.find(ask(f"busy{n}", caller="", language="ru"))
+    freed_first = await agent_holder(routing, "busy0")
+    first = ask("first", caller=REGULAR_PHONE, wait=True)
+    await routing.find(first)
+    # (the second caller already tried that agent: only a later one will do for them)
+    await routing.find(ask("second", caller=REGULAR_PHONE, wait=True, exclude=(freed_first,)))
+    routing.report(ReportAgent("busy0", freed_first, "cancelled"))
+    offered = await calls.wait_for("first")
+    assert offered.agent == freed_first
+    # It rings out; the call asks again (the same visit) and keeps its place: ahead
+    # of the second caller, who came later.
+    routing.report(ReportAgent("first", offered.agent, "cancelled"))
+    await routing.find(replace(first, request_id="first-ask2", exclude=(offered.agent,)))
+    routing.report(ReportAgent("busy1", await agent_holder(routing, "busy1"), "cancelled"))
+    got = await calls.wait_for("first")
+    assert got.request_id == "first-ask2"
+    assert "second" not in calls.delivered
+
+
+async def test_the_database_failing_while_calls_wait_sends_them_all_on_at_once(
+    router: tuple[AgentRouter, Calls], database: Database
+) -> None:
+    routing, calls = router
+    for n in range(3):
+        await routing.find(ask(f"busy{n}", caller="", language="ru"))
+    for n in range(3):
+        await routing.find(ask(f"w{n}", caller=REGULAR_PHONE, wait=True))
+    await database.close()  # the database is gone
+    routing.directory.freed("a100")  # (as if it were free again)
+    started = time.monotonic()
+    routing.wake()
+    errors = [await calls.wait_for(f"w{n}", within=3) for n in range(3)]
+    assert all(e.error for e in errors)
+    assert time.monotonic() - started < 1.5  # not one decision timeout after another

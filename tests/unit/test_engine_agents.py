@@ -6,8 +6,11 @@ Given / when / then, no I/O: the test plays the daemon's part."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from switchboard.ari import events as ari
-from switchboard.engine import Drain, Outcome, Phase, TimerFired, guard_seconds
+from switchboard.engine import Drain, GuardExpired, Outcome, Phase, TimerFired, guard_seconds
 from switchboard.engine.commands import (
     AddToBridge,
     CancelTimer,
@@ -123,8 +126,8 @@ def test_the_owner_rings_alone_for_owner_seconds_then_the_next_agent_for_ring_se
         Hangup("c1-leg8"),
         StopRinging("c1"),
         CancelTimer("c1-t4"),
-        AddToBridge("c1-bridge", ("c1", "c1-leg9")),
         ReportAgent("c1", "a102", "answered"),
+        AddToBridge("c1-bridge", ("c1", "c1-leg9")),
     ]
     assert (caller.state.phase, caller.state.agent) == (Phase.CONNECTED, "a102")
     # The conversation ends: the agent goes to wrap-up (talked).
@@ -218,9 +221,81 @@ def test_drain_while_waiting_hands_the_caller_back_and_leaves_the_line() -> None
     caller.send(AgentFound(ask.request_id))
     issued = caller.send(Drain())
     assert StopAgentSearch("c1", "c1-agents3") in issued
+    assert StopRinging("c1") in issued  # no ringback left on in the dialplan
     assert issued[-1] == ContinueInDialplan("c1")
 
 
 def test_the_stall_guard_covers_the_whole_wait_and_the_last_ring() -> None:
     caller, _ = at_the_route()
     assert guard_seconds(caller.state) == 45 + 15 + 120
+
+
+# -- property: every agent handed to a call is freed exactly once ---------------------------
+EVENTS = st.sampled_from(
+    ["agent", "none", "error", "stale", "answer", "ring_out", "timer", "hangup",
+     "agent_hangup", "drain", "stall", "prompt", "key"]
+)  # fmt: skip
+
+
+@given(st.lists(st.tuples(EVENTS, st.integers(0, 5)), max_size=40))
+@settings(max_examples=400, deadline=None)
+def test_every_agent_handed_to_a_call_is_released_exactly_once(
+    script: list[tuple[str, int]],
+) -> None:
+    caller, _ = at_the_route("12"[len(script) % 2])  # English or Russian
+    caller.answer_lookups = len(script) % 3 > 0  # the ring group after on_fail, or not
+    handed: list[str] = []
+
+    def hand(request: str) -> None:
+        agent = f"x{len(handed)}"
+        handed.append(agent)
+        caller.send(AgentFound(request, agent, (f"PJSIP/{agent}",), owner=len(handed) == 1))
+
+    for what, n in script:
+        state = caller.state
+        if state.terminal:
+            break
+        legs = state.ringing_legs
+        match what:
+            case "agent" if state.lookup.startswith("c1-ask"):
+                hand(state.lookup)
+            case "none" if state.lookup.startswith("c1-ask"):
+                caller.send(AgentFound(state.lookup))
+            case "error" if state.lookup.startswith("c1-ask"):
+                caller.send(AgentFound(state.lookup, error="database down"))
+            case "stale":
+                hand(f"c1-old{n}")
+            case "answer" if legs:
+                leg = legs[n % len(legs)]
+                caller.send(ari.StasisStart(channel=ari.Channel(id=leg), args=ARGS))
+            case "ring_out" if legs:
+                cause = (16, 17, 19, 20, 21, 0)[n]
+                caller.send(
+                    ari.ChannelDestroyed(channel=ari.Channel(id=legs[n % len(legs)]), cause=cause)
+                )
+            case "timer" if state.timer:
+                caller.send(TimerFired(state.timer))
+            case "hangup":
+                caller.send(ari.StasisEnd(channel=ari.Channel(id="c1")))
+            case "agent_hangup" if state.leg:
+                caller.send(ari.ChannelDestroyed(channel=ari.Channel(id=state.leg), cause=16))
+            case "drain":
+                caller.send(Drain())
+            case "stall":
+                caller.send(GuardExpired(state.phase))
+            case "prompt" if state.playing is not None:
+                caller.hears_prompt_end()
+            case "key":
+                caller.presses("123#"[n % 4])
+    if not caller.state.terminal:
+        caller.send(ari.StasisEnd(channel=ari.Channel(id="c1")))
+    assert caller.state.terminal
+    reports = [c for c in caller.commands if isinstance(c, ReportAgent)]
+    for agent in handed:
+        ends = [r.result for r in reports if r.agent == agent and r.result != "answered"]
+        assert len(ends) == 1, (agent, reports)
+        answered = [r for r in reports if r.agent == agent and r.result == "answered"]
+        assert len(answered) <= 1
+        if answered:
+            assert ends == ["talked"]
+    assert not [r for r in reports if r.agent not in handed]

@@ -49,6 +49,7 @@ SERVE_EVERY_S = 1.0  # the waiting line is walked at least this often (escalatio
 HOUSEKEEPING_S = 1.0  # wrap-up ends, directory refresh, lease renewal and sweep
 RENEW_EVERY_S = LEASE_S / 3
 SWEEP_EVERY_S = 10.0
+CALL_ENDED = "call_ended"  # (a report of the router's own: free whatever the call holds)
 REPORT_RETRY_S = 2.0
 
 
@@ -78,6 +79,7 @@ class AgentRouter:
         self._customers: dict[str, Customer] = {}  # call id -> the caller in the CRM
         self._first_ask: dict[str, float] = {}  # search id -> when it began (monotonic)
         self._waiting: dict[str, _Waiting] = {}  # search id -> its place in the line
+        self._arrival: dict[str, int] = {}  # search id -> when it first joined the line
         self._arrivals = itertools.count()
         self._held: dict[str, set[str]] = {}  # call id -> agents reserved for it
         self._talking: set[tuple[str, str]] = set()  # (call, agent) answered
@@ -85,6 +87,7 @@ class AgentRouter:
         self._report_ready = asyncio.Event()
         self._reports_written = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._line: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.stats: Counter[str] = Counter()  # decisions, errors (for metrics)
 
@@ -143,14 +146,18 @@ class AgentRouter:
         return customer
 
     def _join(self, ask: FindAgent, customer: Customer) -> None:
-        old = self._waiting.get(ask.search_id)
-        arrival = old.order[1] if old else next(self._arrivals)  # a re-ask keeps its place
+        # A call asking again (its agent rang out) keeps the place it first had.
+        arrival = self._arrival.setdefault(ask.search_id, next(self._arrivals))
         priority = 0 if customer.segment is Segment.VIP else 1
         self._waiting[ask.search_id] = _Waiting(ask, customer, (priority, arrival))
 
     def stop(self, cmd: StopAgentSearch) -> None:
-        self._waiting.pop(cmd.search_id, None)
-        self._first_ask.pop(cmd.search_id, None)
+        self._forget_search(cmd.search_id)
+
+    def _forget_search(self, search_id: str) -> None:
+        self._waiting.pop(search_id, None)
+        self._first_ask.pop(search_id, None)
+        self._arrival.pop(search_id, None)
 
     async def _decide(self, ask: FindAgent, customer: Customer) -> AgentFound | None:
         """Rank who can take the call now and reserve the first one PostgreSQL gives."""
@@ -220,23 +227,33 @@ class AgentRouter:
                 log.exception("routing.serve_crashed")
 
     async def _serve(self) -> None:
-        """Offer agents to the calls in line, in order (VIPs first); deliver what is found."""
+        """Offer agents to the calls in line, in order (VIPs first); deliver what is
+        found. If the database fails, every call in line hears of it in this pass (each
+        takes its on_fail now), not one decision timeout after another."""
+        outage: BaseException | None = None
         for search in sorted(self._waiting, key=lambda s: self._waiting[s].order):
             place = self._waiting.get(search)
             if place is None:
                 continue  # left the line meanwhile
-            try:
-                async with asyncio.timeout(self.config.decision_timeout):
-                    found = await self._decide(place.ask, place.customer)
-            except (*DB_ERRORS, LookupError) as exc:
-                found = self._failed(place.ask, exc)
+            if outage is not None:
+                found: AgentFound | None = self._failed(place.ask, outage)
+            else:
+                try:
+                    async with asyncio.timeout(self.config.decision_timeout):
+                        found = await self._decide(place.ask, place.customer)
+                except (*DB_ERRORS, LookupError) as exc:
+                    outage = exc
+                    found = self._failed(place.ask, exc)
             if found is None:
                 continue
             if self._waiting.get(search) is not place:  # it left while we reserved
                 if found.agent:
                     self.report(ReportAgent(place.ask.call_id, found.agent, "cancelled"))
                 continue
-            del self._waiting[search]
+            if found.error:
+                self._forget_search(search)  # out of the line: on to its on_fail
+            else:
+                del self._waiting[search]  # (a call asking again keeps its arrival)
             if not self.deliver(place.ask.call_id, found) and found.agent:
                 self.report(ReportAgent(place.ask.call_id, found.agent, "cancelled"))
 
@@ -251,19 +268,28 @@ class AgentRouter:
         self._report_ready.set()
 
     def call_ended(self, call_id: str) -> None:
-        """A call is over: whatever it still holds is released (after a crash too)."""
+        """A call is over: whatever it still holds is released (after a crash too), and
+        then anything of it left in PostgreSQL (a reservation made by a decision that
+        timed out before it could say which agent)."""
         for agent in sorted(self._held.get(call_id, set())):
             talked = (call_id, agent) in self._talking
             self.report(ReportAgent(call_id, agent, "talked" if talked else "cancelled"))
+        self.report(ReportAgent(call_id, "", CALL_ENDED))
+        self._talking = {(c, a) for c, a in self._talking if c != call_id}
         self._customers.pop(call_id, None)
-        for search in [s for s, w in self._waiting.items() if w.ask.call_id == call_id]:
-            del self._waiting[search]
         prefix = f"{call_id}-agents"
-        for search in [s for s in self._first_ask if s.startswith(prefix)]:
-            del self._first_ask[search]
+        for search in [s for s in {*self._first_ask, *self._waiting} if s.startswith(prefix)]:
+            self._forget_search(search)
 
     async def _write(self, cmd: ReportAgent) -> None:
         repo = await self._repository()
+        if cmd.result == CALL_ENDED:
+            freed = await repo.release_call(cmd.call_id)
+            self._held.pop(cmd.call_id, None)  # (its renewal stops with it)
+            if freed:
+                log.warning("routing.orphans_freed", extra={"call_id": cmd.call_id, "n": freed})
+                self.wake()
+            return
         if cmd.result == "answered":
             await repo.answered(cmd.agent, cmd.call_id)
             return
@@ -322,8 +348,11 @@ class AgentRouter:
                     "routing.report_failed",
                     extra={"call_id": cmd.call_id, "agent": cmd.agent, "error": str(exc)},
                 )
-                await asyncio.sleep(REPORT_RETRY_S)
+                await asyncio.sleep(REPORT_RETRY_S)  # the database is back soon: again
                 continue
+            except Exception:  # a bug: not tried again (the call's release follows)
+                self.stats["report_errors"] += 1
+                log.exception("routing.report_dropped", extra={"call_id": cmd.call_id})
             self._reports.popleft()
             if not self._reports:
                 self._reports_written.set()
@@ -337,14 +366,20 @@ class AgentRouter:
         """Write what is left (the daemon is stopping): the writer stops first, so each
         report is written by one of us (a write cut short is done again: releases and
         answers are idempotent)."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        for task in (self._line, self._writer):  # nothing new is offered or queued
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         while self._reports:
-            cmd = self._reports[0]
-            await self._write(cmd)
-            self._reports.popleft()
+            cmd = self._reports.popleft()
+            try:
+                await self._write(cmd)
+            except (*DB_ERRORS, LookupError):
+                self._reports.appendleft(cmd)  # (their leases run out instead)
+                raise
+            except Exception:
+                log.exception("routing.report_dropped", extra={"call_id": cmd.call_id})
 
     # -- housekeeping --------------------------------------------------------------------
     async def close(self) -> None:
@@ -353,7 +388,8 @@ class AgentRouter:
 
     async def run(self) -> None:
         self._writer = asyncio.create_task(self._write_reports(), name="routing-reports")
-        helpers = [self._writer, asyncio.create_task(self._serve_line(), name="routing-line")]
+        self._line = asyncio.create_task(self._serve_line(), name="routing-line")
+        helpers = [self._writer, self._line]
         try:
             await self._housekeeping()
         finally:
@@ -378,7 +414,7 @@ class AgentRouter:
                     await self.directory.refresh(repo.pool)
                     last_refresh = now
                 if now - last_renew >= RENEW_EVERY_S:
-                    await repo.renew_daemon()
+                    await repo.renew_daemon(list(self._held))
                     last_renew = now
                 if now - last_sweep >= SWEEP_EVERY_S:
                     await repo.sweep()

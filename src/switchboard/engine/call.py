@@ -690,8 +690,8 @@ def _teardown(
         cmds.append(CancelTimer(state.timer))
     if state.playing is not None and not caller_gone:
         cmds.append(StopPlayback(state.playing.playback_id))
-    if state.phase is Phase.DIALING and state.legs and not caller_gone:
-        cmds.append(StopRinging(state.caller))
+    if state.phase is Phase.DIALING and (state.legs or state.search) and not caller_gone:
+        cmds.append(StopRinging(state.caller))  # (an agents route rings back while it waits)
     if state.phase is Phase.CONNECTED and not leg_gone:
         cmds.append(Hangup(state.leg))
     if state.bridge_created:
@@ -816,9 +816,9 @@ def _connect(state: CallState, winner: Leg, cmds: list[Command]) -> Step:
         cmds += [CancelTimer(state.timer)] if state.timer else []  # an agents route's wait
     if state.playing is not None:  # e.g. the queue position being said
         cmds.append(StopPlayback(state.playing.playback_id))
-    cmds.append(AddToBridge(state.bridge_id, (state.caller, winner.id)))
-    if state.agent:
+    if state.agent:  # before the bridge: if that fails, the teardown still says "talked"
         cmds.append(ReportAgent(state.call_id, state.agent, "answered"))
+    cmds.append(AddToBridge(state.bridge_id, (state.caller, winner.id)))
     log = [(winner.target.label, "answered")]
     log += [(leg.target.label, "answered_elsewhere") for leg in state.legs if leg != winner]
     state = replace(
