@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import pytest
 
@@ -21,6 +22,7 @@ from switchboard.daemon.targets import TargetBook
 from switchboard.db import Database
 from switchboard.engine.commands import FindAgent, ReportAgent, StopAgentSearch
 from switchboard.engine.events import AgentFound, EngineEvent
+from switchboard.hours import Calendar, Hours
 from switchboard.routing.rank import Segment
 from switchboard.routing.repository import AgentRepository
 from tests.pgkit import DATABASE_URL, fresh_schema
@@ -122,6 +124,7 @@ def ask(
     widen_after: int = 30,
     any_after: int = 60,
     owner_first: bool = True,
+    site: str = "",
 ) -> FindAgent:
     return FindAgent(
         request_id=f"{call}-ask",
@@ -130,6 +133,7 @@ def ask(
         skills=skills,
         language=language,
         call_language="en",
+        site=site,
         caller=caller,
         owner_first=owner_first,
         exclude=exclude,
@@ -346,3 +350,43 @@ async def test_the_database_failing_while_calls_wait_sends_them_all_on_at_once(
     errors = [await calls.wait_for(f"w{n}", within=3) for n in range(3)]
     assert all(e.error for e in errors)
     assert time.monotonic() - started < 1.5  # not one decision timeout after another
+
+
+CHISINAU_9_TO_18 = Calendar(
+    name="kis_hours",
+    zone="Europe/Chisinau",
+    weekly=tuple((Hours.parse("09:00-18:00"),) for _ in range(7)),
+)
+
+
+@pytest.mark.parametrize(
+    ("chisinau_time", "offered"),
+    [
+        ("2026-11-25T12:00:00+02:00", "a102"),  # the Chisinau site is open
+        ("2026-11-25T20:00:00+02:00", ""),  # closed: nobody
+    ],
+)
+async def test_other_sites_only_when_nobody_at_home_can_and_only_if_open(
+    database: Database, chisinau_time: str, offered: str
+) -> None:
+    pool = await database.pool()
+    await pool.execute(
+        "INSERT INTO sites (id, name, zone, calendar) VALUES"
+        " ('msk', 'Moscow', 'Europe/Moscow', ''),"
+        " ('kis', 'Chisinau', 'Europe/Chisinau', 'kis_hours')"
+    )
+    await pool.execute("UPDATE agents SET site = 'msk' WHERE id IN ('a100', 'a101')")
+    await pool.execute("UPDATE agents SET site = 'kis' WHERE id = 'a102'")
+    at = datetime.fromisoformat(chisinau_time)
+    calls = Calls()
+    routing = AgentRouter(
+        database, phones(), calls.deliver, RoutingConfig(), "d",
+        calendars=lambda: {"kis_hours": CHISINAU_9_TO_18}, clock=lambda: at,
+    )  # fmt: skip
+    sales = (("sales", 2),)
+    home = await routing.find(ask("c1", caller="", language="ru", skills=sales, site="msk"))
+    assert home.agent in ("a100", "a101")  # a102 (sales 5) is better, but at the other site
+    second = await routing.find(ask("c2", caller="", language="ru", skills=sales, site="msk"))
+    assert {home.agent, second.agent} == {"a100", "a101"}
+    third = await routing.find(ask("c3", caller="", language="ru", skills=sales, site="msk"))
+    assert third.agent == offered

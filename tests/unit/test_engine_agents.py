@@ -88,6 +88,7 @@ def test_entering_the_route_rings_back_limits_the_wait_and_asks_for_an_agent() -
             skills=(("sales", 3),),
             language="",  # nobody chose: the CRM's language, else the call's
             call_language="en",
+            site="",
             caller="+79161234567",
             owner_first=True,
             exclude=(),

@@ -93,7 +93,7 @@ def test_skills_as_a_list_mean_proficiency_one_and_unwritten_fields_take_default
     route = flow.nodes["sales"].kind
     assert isinstance(route, Route)
     assert route.agents == Agents(skills=skills)
-    assert route.agents == Agents(skills, "", 15, 20, 60, 30, 60)  # the documented defaults
+    assert route.agents == Agents(skills, "", "", 15, 20, 60, 30, 60)  # the documented defaults
 
 
 def test_a_flow_without_skills_may_still_route_to_any_agent() -> None:
@@ -151,7 +151,7 @@ def test_a_route_with_neither_agents_nor_phones_says_agents_is_a_way_too() -> No
         (
             ("      ring_seconds: 25\n", "      colour: red\n"),
             "f.yaml:12:7: node 'sales': agents: unknown field 'colour' (allowed: any_after, "
-            "language, max_wait, owner_seconds, ring_seconds, skills, widen_after)",
+            "language, max_wait, owner_seconds, ring_seconds, site, skills, widen_after)",
         ),
         (
             ("{sales: 3, billing: 1}", "{sales: 3, biling: 1}"),
@@ -296,3 +296,15 @@ def test_an_agents_route_is_still_checked_for_loops_and_missing_nodes() -> None:
 
 def test_skill_names_follow_the_rule_agents_are_imported_with() -> None:
     assert flow_compiler.SKILL.pattern == importer.SKILL.pattern
+
+
+def test_a_home_site_is_kept_and_a_bad_site_id_is_reported() -> None:
+    flow, _ = compile_flow("f.yaml", changed(BLOCK, BLOCK + "      site: msk\n").encode(), CATALOG)
+    route = flow.nodes["sales"].kind
+    assert isinstance(route, Route)
+    assert route.agents is not None
+    assert route.agents.site == "msk"
+    found = problems(changed(BLOCK, BLOCK + "      site: Moscow office\n"))
+    assert len(found) == 1
+    assert "agents.site" in found[0]
+    assert "Moscow office" in found[0]

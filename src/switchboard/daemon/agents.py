@@ -26,7 +26,7 @@ import itertools
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +34,7 @@ from switchboard.config import RoutingConfig
 from switchboard.db import DB_ERRORS, Database
 from switchboard.engine.commands import FindAgent, ReportAgent, StopAgentSearch
 from switchboard.engine.events import AgentFound, EngineEvent
+from switchboard.hours import Calendar, DayState, state_at
 from switchboard.routing.rank import Candidate, Customer, Needs, Segment, effective_needs, rank
 from switchboard.routing.repository import (
     LEASE_S,
@@ -68,12 +69,18 @@ class AgentRouter:
         deliver: Callable[[str, EngineEvent], bool],
         config: RoutingConfig,
         daemon_id: str,
+        *,
+        calendars: Callable[[], Mapping[str, Calendar]] = dict,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.database = database
         self.book = book
         self.deliver = deliver
         self.config = config
         self.daemon_id = daemon_id
+        self.calendars = calendars  # the flows' calendars, by name (sites' opening hours)
+        self.clock = clock  # the daemon's clock: for calendars only (tests may set it)
+        self.sites: dict[str, str] = {}  # site -> its calendar's name
         self.directory = AgentDirectory()
         self._repo: AgentRepository | None = None
         self._customers: dict[str, Customer] = {}  # call id -> the caller in the CRM
@@ -100,6 +107,7 @@ class AgentRouter:
             self._repo = AgentRepository(pool, self.daemon_id)
         if not self.directory.loaded_at:
             await self.directory.refresh(self._repo.pool)
+            self.sites = await self._repo.sites()
         return self._repo
 
     # -- asks from calls -----------------------------------------------------------------
@@ -166,6 +174,7 @@ class AgentRouter:
         needs = Needs(
             skills=ask.skills,
             language=ask.language or customer.language or ask.call_language,
+            site=ask.site,
             widen_after_s=ask.widen_after,
             any_after_s=ask.any_after,
         )
@@ -178,7 +187,11 @@ class AgentRouter:
         found = self.directory.candidates(
             current, wanted.owner_agent, best_first=best_first, now=now
         )
-        ringable = [c for c in (self._ringable(a) for a in found) if c and c.id not in ask.exclude]
+        ringable = [
+            self._with_site_hours(c, ask.site)
+            for c in (self._ringable(a) for a in found)
+            if c and c.id not in ask.exclude
+        ]
         ranked = rank(needs, wanted, ringable, now, waited)
         if not ranked:
             return None
@@ -202,6 +215,17 @@ class AgentRouter:
             },
         )
         return AgentFound(ask.request_id, agent, chosen.endpoints, owner, customer)
+
+    def _with_site_hours(self, agent: Candidate, home: str) -> Candidate:
+        """An agent of another site, marked closed if their site's calendar says so
+        now (the ranking offers other sites only when open)."""
+        if not home or agent.site == home or not agent.site:
+            return agent
+        calendar = self.calendars().get(self.sites.get(agent.site, ""))
+        if calendar is None:
+            return agent  # no calendar: always open
+        is_open = state_at(calendar, self.clock()) is DayState.OPEN
+        return agent if is_open == agent.site_open else replace(agent, site_open=is_open)
 
     def _ringable(self, agent: Candidate) -> Candidate | None:
         """The agent with only the phones that can ring now (registered, not in use)."""
@@ -412,6 +436,7 @@ class AgentRouter:
                     self.wake()
                 if now - last_refresh >= self.config.refresh_interval:
                     await self.directory.refresh(repo.pool)
+                    self.sites = await repo.sites()
                     last_refresh = now
                 if now - last_renew >= RENEW_EVERY_S:
                     await repo.renew_daemon(list(self._held))

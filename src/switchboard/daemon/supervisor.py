@@ -60,6 +60,7 @@ from switchboard.engine.commands import (
 )
 from switchboard.flows import FlowSet
 from switchboard.flows.model import Flow, Hangup, Node, Route, Target
+from switchboard.hours import Calendar
 from switchboard.voicemail import VoicemailKeeper
 
 from .agents import AgentRouter
@@ -328,6 +329,8 @@ class Supervisor:
             self._deliver,
             routing or RoutingConfig(),
             f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+            calendars=self._calendars,
+            clock=self.clock,
         )
         # Agent legs ringing for a callback: channel id -> (callback, the agent's endpoint).
         self._callback_legs: dict[str, tuple[Callback, str]] = {}
@@ -337,6 +340,10 @@ class Supervisor:
         self._suspects: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.draining = False
+
+    def _calendars(self) -> dict[str, Calendar]:
+        """Every calendar of the flows being served (sites name theirs), by name."""
+        return {name: c for flow in self._flows().flows for name, c in flow.calendars.items()}
 
     # -- bookkeeping --------------------------------------------------------------------
     @property

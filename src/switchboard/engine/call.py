@@ -559,6 +559,7 @@ def _ask_agent(state: CallState, agents: flow_model.Agents, cmds: list[Command])
             skills=agents.skills,
             language=agents.language or (state.language if state.language_chosen else ""),
             call_language=state.language,
+            site=agents.site,
             caller=state.caller_number,
             owner_first=agents.owner_seconds > 0,
             exclude=state.agents_tried,

@@ -91,6 +91,7 @@ class FindAgent:
     skills: tuple[tuple[str, int], ...]  # (skill, minimum proficiency)
     language: str  # "": the customer's language from the CRM, else ``call_language``
     call_language: str
+    site: str  # the home site ("": any)
     caller: str  # the caller ID as received (the CRM lookup normalises it)
     owner_first: bool  # offer the customer's owner agent first
     exclude: tuple[str, ...]  # agents already offered this call

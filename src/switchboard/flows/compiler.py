@@ -65,6 +65,7 @@ VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 ENDPOINT = re.compile(r"[A-Za-z]+/[^\s,&]+")
 MAILBOX = re.compile(r"[0-9]{1,32}")  # [switchboard-voicemail] matches digits
 TRUNK = re.compile(r"(PJSIP/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SITE = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as agents' sites are imported (crm.importer)
 SKILL = re.compile(r"[a-z][a-z0-9_]{0,39}")  # as agents' skills are imported (crm.importer)
 RING_SECONDS_EXTENSIONS = 20  # the seed: "if nobody answers in 20 s"
 # An external number rings longer by default: a carrier needs 4-16 s to set up a
@@ -138,7 +139,16 @@ TOP_FIELDS = frozenset(
     {"languages", "fallback_language", "skills", "limits", "calendars", "entry", "nodes"}
 )
 AGENTS_FIELDS = frozenset(
-    {"skills", "language", "owner_seconds", "ring_seconds", "max_wait", "widen_after", "any_after"}
+    {
+        "skills",
+        "language",
+        "site",
+        "owner_seconds",
+        "ring_seconds",
+        "max_wait",
+        "widen_after",
+        "any_after",
+    }
 )
 # What a route with ``agents`` must not have: the router, not the author, picks whom to ring.
 RING_FIELDS = (
@@ -869,6 +879,9 @@ def _agents_route(n: _NodeReader) -> NodeKind:
     agents = Agents(
         skills=_agent_skills(inner),
         language=_flow_language(inner, language[1]) if language else "",
+        site=inner.reader.text(items["site"][1], n.what("agents.site"), SITE)
+        if "site" in items
+        else "",
         owner_seconds=inner.number("owner_seconds", 0, 120, int, 15),
         ring_seconds=inner.number("ring_seconds", 5, 600, int, 20),
         max_wait=inner.number("max_wait", 0, 3600, int, 60),

@@ -126,6 +126,7 @@ class Agents:
 
     skills: tuple[tuple[str, int], ...] = ()  # (skill, minimum proficiency 1-5)
     language: str = ""  # "": the caller's (chosen in a menu, else the CRM's, else the call's)
+    site: str = ""  # the home site: agents elsewhere only if none here can (and if open)
     owner_seconds: int = 15  # 0: the owner is not rung first
     ring_seconds: int = 20  # how long each agent rings
     max_wait: int = 60  # waiting for a free agent, before on_fail (0: do not wait)

@@ -340,6 +340,11 @@ class AgentRepository:
         rows = await self.pool.fetch(_FREE_CALL, call_id, self.daemon_id)
         return int(sum(r["n"] for r in rows))
 
+    async def sites(self) -> dict[str, str]:
+        """Each site's calendar (a name of the flows' calendars; "": always open)."""
+        rows = await self.pool.fetch("SELECT id, calendar FROM sites")
+        return {row["id"]: row["calendar"] for row in rows}
+
     async def sweep(self) -> int:
         """Free the reservations nobody renewed (a daemon that crashed)."""
         rows = await self.pool.fetch(_SWEEP)
@@ -570,13 +575,16 @@ class AgentDirectory:
     ) -> list[Candidate]:
         """Up to ``per_decision`` agents believed offerable that meet the needs, taken
         best first (VIP callers) or longest idle first; the owner too. With ``now``,
-        agents still in wrap-up or a missed-call penalty are left out."""
+        agents still in wrap-up or a missed-call penalty are left out. With a home site
+        (``needs.site``), up to ``per_decision`` of the home site and as many of the
+        others (the ranking takes others only if none at home can)."""
         if needs.skills:
             first = needs.skills[0][0]
             walk = (self.best if best_first else self.idle).get(first, [])
         else:
             walk = self.idle_any
-        found = []
+        found: list[Candidate] = []
+        elsewhere: list[Candidate] = []
         for agent in walk:
             if (
                 agent.available
@@ -584,9 +592,14 @@ class AgentDirectory:
                 and all(agent.proficiency.get(n, 0) >= least for n, least in needs.skills)
                 and _ready(agent, now)
             ):
+                if needs.site and agent.site != needs.site:
+                    if len(elsewhere) < self.per_decision:
+                        elsewhere.append(agent)
+                    continue
                 found.append(agent)
                 if len(found) >= self.per_decision:
                     break
+        found += elsewhere
         chosen = self.agents.get(owner)
         if chosen is not None and chosen not in found and _ready(chosen, now):
             found.append(chosen)
