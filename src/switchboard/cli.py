@@ -25,6 +25,7 @@ from switchboard.crm import (
     store,
 )
 from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
+from switchboard.flows.model import Route
 from switchboard.flows.registry import FlowRegistry
 
 EXIT_USAGE = 2
@@ -136,9 +137,15 @@ def _check(files: list[str], prompts: str, live: str | None) -> int:
         print(warning)
     if live is not None:
         try:
-            missing = asyncio.run(_missing_endpoints(flows, load_config(live)))
+            config = load_config(live)
+            missing = asyncio.run(_missing_endpoints(flows, config))
+            if config.database is not None:
+                missing += asyncio.run(_missing_in_database(flows, config.database))
         except (ConfigError, AriError) as exc:
             print(f"switchboard: --live: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            print(f"switchboard: --live: database: {exc}", file=sys.stderr)
             return EXIT_USAGE
         for line in missing:
             print(line)
@@ -174,6 +181,45 @@ async def _missing_endpoints(flows: FlowSet, config: Config) -> list[str]:
                 hint = difflib.get_close_matches(endpoint, sorted(known), n=1)
                 also = f"did you mean {hint[0]}?" if hint else "add it to pjsip.conf"
                 lines.append(f"{pos}: {endpoint} is not an endpoint in Asterisk ({also})")
+    return lines
+
+
+async def _missing_in_database(flows: FlowSet, database: DatabaseConfig) -> list[str]:
+    """``file:line:col: ...`` for every skill, language or site an agents route needs
+    that no agent in the database has (the route could only ever take on_fail)."""
+    conn = await asyncpg.connect(
+        database.url, timeout=10, server_settings={"search_path": database.schema}
+    )
+    try:
+        if not await conn.fetchval("SELECT to_regclass('agents') IS NOT NULL"):
+            skills, languages, sites = set(), set(), set()
+        else:
+            skills = {r[0] for r in await conn.fetch("SELECT DISTINCT skill FROM agent_skills")}
+            languages = {
+                r[0] for r in await conn.fetch("SELECT DISTINCT unnest(languages) FROM agents")
+            }
+            sites = {r[0] for r in await conn.fetch("SELECT id FROM sites")}
+    finally:
+        await conn.close()
+    lines = []
+    fix = "switchboard import agents (docs/crm.md)"
+    for flow in flows.flows:
+        for node in flow.nodes.values():
+            agents = node.kind.agents if isinstance(node.kind, Route) else None
+            if agents is None:
+                continue
+            where = f"{node.pos}: node {node.id!r}"
+            for skill, _ in agents.skills:
+                if skill not in skills:
+                    lines.append(f"{where}: no agent in the database has skill {skill!r} ({fix})")
+            if agents.language and agents.language not in languages:
+                lines.append(
+                    f"{where}: no agent in the database speaks {agents.language!r} ({fix})"
+                )
+            if agents.site and agents.site not in sites:
+                hint = difflib.get_close_matches(agents.site, sorted(sites), n=1)
+                also = f"did you mean {hint[0]!r}?" if hint else fix
+                lines.append(f"{where}: site {agents.site!r} is not in the database ({also})")
     return lines
 
 

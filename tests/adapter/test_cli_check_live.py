@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from switchboard import db
 from switchboard.cli import main
 from tests.fake_ari import PASSWORD, USER, FakeAri
+from tests.pgkit import DATABASE_URL, fresh_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = """\
@@ -67,3 +69,53 @@ async def test_an_unreachable_asterisk_is_reported_not_taken_for_a_pass(
     args = ["check", str(tmp_path / "flow.yaml"), "--prompts", str(ROOT / "prompts")]
     assert await asyncio.to_thread(main, [*args, "--live", str(config)]) == 2
     assert "--live: ARI GET /endpoints -> 0" in capsys.readouterr().err
+
+
+AGENTS_FLOW = """\
+languages: [en, ro]
+skills: [sales, billing]
+entry: {"100": sales}
+nodes:
+  sales:
+    kind: route
+    agents: {skills: {sales: 2, billing: 1}, language: ro, site: mks}
+    on_fail: bye
+  bye: {kind: hangup}
+"""
+
+
+async def test_skills_languages_and_sites_no_agent_in_the_database_has_are_errors(
+    fake: FakeAri, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with fresh_schema("live") as schema:
+        pool = await db.create_pool(DATABASE_URL, schema)
+        try:
+            await db.upgrade(pool)
+            await pool.execute(
+                "INSERT INTO sites (id, name, zone) VALUES ('msk', 'Moscow', 'Europe/Moscow')"
+            )
+            await pool.execute(
+                "INSERT INTO agents (id, name, site, endpoints, languages)"
+                " VALUES ('a1', 'A', 'msk', '{PJSIP/100}', '{ru}')"
+            )
+            await pool.execute("INSERT INTO agent_skills VALUES ('a1', 'sales', 3)")
+            flow = tmp_path / "flow.yaml"
+            flow.write_text(AGENTS_FLOW)
+            config = config_for(tmp_path, fake.url)
+            config.write_text(
+                config.read_text() + f"database: {{url: '{DATABASE_URL}', schema: {schema}}}\n"
+            )
+            args = ["check", str(flow), "--prompts", str(ROOT / "prompts"), "--live", str(config)]
+            code = await asyncio.to_thread(main, args)
+            out = capsys.readouterr().out.splitlines()
+            where = f"{flow}:5:3: node 'sales'"
+            fix = "(switchboard import agents (docs/crm.md))"
+            assert out == [
+                f"{where}: no agent in the database has skill 'billing' {fix}",
+                f"{where}: no agent in the database speaks 'ro' {fix}",
+                f"{where}: site 'mks' is not in the database (did you mean 'msk'?)",
+                "3 error(s)",
+            ]
+            assert code == 2
+        finally:
+            await pool.close()
