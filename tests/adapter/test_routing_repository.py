@@ -115,6 +115,22 @@ async def test_a_daemon_renews_only_its_live_calls_and_frees_a_calls_leftovers(
     assert {r["id"]: r["active"] for r in rows} == {"a01": 0, "a02": 0, "a03": 0}
 
 
+async def test_calls_today_start_again_on_the_agents_next_local_day(pool: asyncpg.Pool) -> None:
+    repo = AgentRepository(pool, "d")
+    for n in range(2):
+        assert await repo.reserve(["a05"], f"c{n}") == "a05"
+        await repo.release("a05", f"c{n}", talked=True)
+        await wrap_up_over(pool, "a05")
+    row = await agent(pool, "a05")  # a05 is at the Moscow site
+    today = await pool.fetchval("SELECT (now() AT TIME ZONE 'Europe/Moscow')::date")
+    assert (row["calls_today"], row["calls_day"]) == (2, today)
+    await pool.execute("UPDATE agents SET calls_day = calls_day - 1 WHERE id = 'a05'")
+    assert await repo.reserve(["a05"], "c9") == "a05"
+    await repo.release("a05", "c9", talked=True)
+    row = await agent(pool, "a05")
+    assert (row["calls_today"], row["calls_day"]) == (1, today)
+
+
 async def test_release_after_a_conversation_or_a_missed_offer(pool: asyncpg.Pool) -> None:
     repo = AgentRepository(pool, "d")
     assert await repo.reserve(["a02"], "c1") == "a02"

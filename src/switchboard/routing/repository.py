@@ -156,6 +156,10 @@ RETURNING a.id
 _AUTO_PAUSE = """($4 AND $6 > 0 AND a.missed_in_row + 1 >= $6
       AND a.state NOT IN ('logged_out', 'paused'))"""
 _LAST_CALL = "(a.active = 1 AND a.state = 'on_call')"
+# The agent's local date (their site's zone; UTC without one): calls_today's day.
+_TODAY = (
+    """(now() AT TIME ZONE coalesce((SELECT zone FROM sites WHERE id = a.site), 'UTC'))::date"""
+)
 _RELEASE = f"""
 WITH gone AS (
     DELETE FROM reservations WHERE agent = $1 AND call_id = $2 RETURNING agent
@@ -171,7 +175,10 @@ UPDATE agents a SET
                                                        a.missed_in_row + 1)
                         ELSE a.pause_reason END,
     last_call_ended_at = CASE WHEN $3 THEN now() ELSE a.last_call_ended_at END,
-    calls_today = a.calls_today + CASE WHEN $3 THEN 1 ELSE 0 END,
+    calls_today = CASE WHEN NOT $3 THEN a.calls_today
+                       WHEN a.calls_day = {_TODAY} THEN a.calls_today + 1
+                       ELSE 1 END,
+    calls_day = CASE WHEN $3 THEN {_TODAY} ELSE a.calls_day END,
     missed_in_row = CASE WHEN $4 THEN a.missed_in_row + 1 WHEN $3 THEN 0
                          ELSE a.missed_in_row END,
     not_before = CASE
