@@ -295,6 +295,8 @@ async def test_without_a_database_the_answer_says_so() -> None:
     routing = AgentRouter(None, phones(), Calls().deliver, RoutingConfig(), "d")
     found = await routing.find(ask("c1"))
     assert "no database configured" in found.error
+    routing.call_ended("c1")  # nothing to write, nothing to fail at stop
+    await routing.flush()
 
 
 async def test_a_reservation_made_by_a_decision_that_timed_out_is_freed_with_its_call(
@@ -303,6 +305,7 @@ async def test_a_reservation_made_by_a_decision_that_timed_out_is_freed_with_its
     routing, _ = router
     # The reservation committed, but the decision had given up before it heard which
     # agent: the router does not know of it.
+    assert (await routing.find(ask("c9", skills=(("juggling", 1),)))).agent == ""  # it asked
     repo = AgentRepository(await database.pool(), "test-daemon")
     assert await repo.reserve(["a100"], "c9") == "a100"
     assert "c9" not in routing._held  # (so its lease is not renewed either)

@@ -87,6 +87,7 @@ class AgentRouter:
         self._first_ask: dict[str, float] = {}  # search id -> when it began (monotonic)
         self._waiting: dict[str, _Waiting] = {}  # search id -> its place in the line
         self._arrival: dict[str, int] = {}  # search id -> when it first joined the line
+        self._asked: set[str] = set()  # calls that asked for an agent (others hold none)
         self._arrivals = itertools.count()
         self._held: dict[str, set[str]] = {}  # call id -> agents reserved for it
         self._talking: set[tuple[str, str]] = set()  # (call, agent) answered
@@ -115,6 +116,7 @@ class AgentRouter:
         """An agent reserved for this call; or none now (with ``ask.wait`` the call
         is in line and gets ``AgentFound`` later); or an error (on_fail at once)."""
         self._first_ask.setdefault(ask.search_id, time.monotonic())
+        self._asked.add(ask.call_id)
         found = None
         try:
             async with asyncio.timeout(self.config.decision_timeout):
@@ -283,6 +285,8 @@ class AgentRouter:
 
     # -- what became of an offer ---------------------------------------------------------
     def report(self, cmd: ReportAgent) -> None:
+        if self.database is None:
+            return  # no database: no agent was ever reserved
         if cmd.result == "answered":
             self._talking.add((cmd.call_id, cmd.agent))
         else:
@@ -295,6 +299,9 @@ class AgentRouter:
         """A call is over: whatever it still holds is released (after a crash too), and
         then anything of it left in PostgreSQL (a reservation made by a decision that
         timed out before it could say which agent)."""
+        if call_id not in self._asked:
+            return  # it never asked for an agent: it holds none
+        self._asked.discard(call_id)
         for agent in sorted(self._held.get(call_id, set())):
             talked = (call_id, agent) in self._talking
             self.report(ReportAgent(call_id, agent, "talked" if talked else "cancelled"))
