@@ -124,8 +124,7 @@ def rank(
     current = effective_needs(needs, waited_s)
     pool = [a for a in candidates if qualifies(a, current, customer)]
     home = [a for a in pool if not current.site or a.site == current.site]
-    elsewhere = [a for a in pool if a not in home and a.site_open]
-    chosen = home or elsewhere
+    chosen = home or [a for a in pool if a.site_open]  # (no one at home: the others)
     ordered = sorted(chosen, key=lambda a: _order_key(a, current, customer, now))
     owner = customer.owner_agent
     if owner:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -443,10 +444,13 @@ class AgentDirectory:
     def __init__(self, per_decision: int = 30) -> None:
         self.per_decision = per_decision
         self.agents: dict[str, Candidate] = {}
+        # Each list's key (``_keys``): a skill, a skill at a site ("sales@msk"), a site
+        # ("@msk") or everyone (""); ``best`` only for the keys with a skill.
         self.best: dict[str, list[Candidate]] = {}
         self.idle: dict[str, list[Candidate]] = {}
-        self.idle_any: list[Candidate] = []
         self.wrap_up: dict[str, timedelta] = {}
+        # (order, key) -> how many agents at the head of that list are taken
+        self._heads: dict[tuple[str, str], int] = {}
         self.loaded_at = 0.0  # monotonic time of the last full read (0: never)
         self.reads = {"full": 0, "changes": 0, "whole": 0}  # full reads, change reads,
         # agents read whole between full reads
@@ -496,10 +500,11 @@ class AgentDirectory:
             await asyncio.sleep(0)
         if reorder:  # longest idle first, by the new last calls
             idle = {}
-            for skill, team in self.idle.items():
-                idle[skill] = sorted(team, key=_idle_key)
+            for key, team in self.idle.items():
+                idle[key] = sorted(team, key=_idle_key)
                 await asyncio.sleep(0)
-            self.idle, self.idle_any = idle, sorted(self.idle_any, key=_idle_key)
+            self.idle = idle
+            self._heads.clear()
         self._since = read_at
         self.reads["changes"] += 1
         return len(rows)
@@ -507,6 +512,7 @@ class AgentDirectory:
     async def _reread(self, pool: asyncpg.Pool, agent_ids: list[str]) -> None:
         """Read these agents whole and put them in their places in the lists."""
         rows = await pool.fetch(_DIRECTORY_SOME, agent_ids)
+        self._heads.clear()
         self.reads["whole"] += len(rows)
         for row in rows:
             old = self.agents.pop(row["id"], None)
@@ -515,18 +521,23 @@ class AgentDirectory:
             agent = _candidate(row, available=row["free"])
             self.agents[agent.id] = agent
             self.wrap_up[agent.id] = timedelta(seconds=row["wrap_up_s"])
-            for skill, _ in agent.skills:
-                bisect.insort(self.best.setdefault(skill, []), agent, key=_best_key(skill))
-                bisect.insort(self.idle.setdefault(skill, []), agent, key=_idle_key)
-            bisect.insort(self.idle_any, agent, key=_idle_key)
+            for key in _keys(agent):
+                if _skill_of(key):
+                    bisect.insort(self.best.setdefault(key, []), agent, key=_best_key(key))
+                bisect.insort(self.idle.setdefault(key, []), agent, key=_idle_key)
             if self._profiles is None or row["profile_at"] > self._profiles:
                 self._profiles = row["profile_at"]
 
     def _drop(self, old: Candidate) -> None:
         for lists in (self.best, self.idle):
-            for skill, _ in old.skills:
-                lists[skill] = [a for a in lists.get(skill, []) if a is not old]
-        self.idle_any = [a for a in self.idle_any if a is not old]
+            for key in _keys(old):
+                if key in lists:
+                    lists[key] = [a for a in lists[key] if a is not old]
+
+    @property
+    def idle_any(self) -> list[Candidate]:
+        """Every agent, longest idle first."""
+        return self.idle.get("", [])
 
     async def _read_all(self, pool: asyncpg.Pool) -> int:
         """Every logged-in agent. Rows are decoded and the lists built a slice at a
@@ -539,7 +550,8 @@ class AgentDirectory:
             async for row in conn.cursor(_DIRECTORY, prefetch=REFRESH_SLICE):
                 rows.append(row)
         built = await _build_directory(rows)
-        self.agents, self.best, self.idle, self.idle_any, self.wrap_up = built
+        self.agents, self.best, self.idle, self.wrap_up = built
+        self._heads.clear()
         self._profiles = max((r["profile_at"] for r in rows), default=read_at)
         self._since = read_at
         self.loaded_at = time.monotonic()
@@ -567,6 +579,10 @@ class AgentDirectory:
 
     def _set(self, agent_id: str, **changes: object) -> None:
         agent = self.agents.get(agent_id)
+        if agent is not None and changes.get("available") and not agent.available:
+            for key in _keys(agent):  # free again: the walks start before them again
+                self._heads.pop(("best", key), None)
+                self._heads.pop(("idle", key), None)
         if agent is not None:
             # Candidates are shared by the skill lists: change them in place.
             for name, value in changes.items():
@@ -583,34 +599,57 @@ class AgentDirectory:
         """Up to ``per_decision`` agents believed offerable that meet the needs, taken
         best first (VIP callers) or longest idle first; the owner too. With ``now``,
         agents still in wrap-up or a missed-call penalty are left out. With a home site
-        (``needs.site``), up to ``per_decision`` of the home site and as many of the
-        others (the ranking takes others only if none at home can)."""
-        if needs.skills:
-            first = needs.skills[0][0]
-            walk = (self.best if best_first else self.idle).get(first, [])
-        else:
-            walk = self.idle_any
+        (``needs.site``), agents of that site; only if it has none, of any site (the
+        ranking then keeps those whose site is open)."""
+        first = needs.skills[0][0] if needs.skills else ""
+        order = "best" if best_first and first else "idle"
         found: list[Candidate] = []
-        elsewhere: list[Candidate] = []
-        for agent in walk:
+        if needs.site:
+            found = self._walk(order, f"{first}@{needs.site}", needs, now)
+        if not found:
+            found = self._walk(order, first, needs, now)
+        chosen = self.agents.get(owner)
+        if chosen is not None and chosen not in found and _ready(chosen, now):
+            found.append(chosen)
+        return found
+
+    def _walk(self, order: str, key: str, needs: Needs, now: datetime | None) -> list[Candidate]:
+        """Up to ``per_decision`` agents of one list that meet the needs. Agents taken
+        at the head of the list are stepped over once, not at every decision (the
+        head moves back when one of them is free again)."""
+        walk = (self.best if order == "best" else self.idle).get(key, [])
+        head = self._heads.get((order, key), 0)
+        while head < len(walk) and not walk[head].available:
+            head += 1
+        self._heads[(order, key)] = head
+        found = []
+        for agent in itertools.islice(walk, head, None):
             if (
                 agent.available
                 and (not needs.language or needs.language in agent.languages)
                 and all(agent.proficiency.get(n, 0) >= least for n, least in needs.skills)
                 and _ready(agent, now)
             ):
-                if needs.site and agent.site != needs.site:
-                    if len(elsewhere) < self.per_decision:
-                        elsewhere.append(agent)
-                    continue
                 found.append(agent)
                 if len(found) >= self.per_decision:
                     break
-        found += elsewhere
-        chosen = self.agents.get(owner)
-        if chosen is not None and chosen not in found and _ready(chosen, now):
-            found.append(chosen)
         return found
+
+
+def _keys(agent: Candidate) -> list[str]:
+    """The directory's lists this agent is in (see ``AgentDirectory.best``)."""
+    keys = [""]
+    if agent.site:
+        keys.append(f"@{agent.site}")
+    for skill, _ in agent.skills:
+        keys.append(skill)
+        if agent.site:
+            keys.append(f"{skill}@{agent.site}")
+    return keys
+
+
+def _skill_of(key: str) -> str:
+    return key.partition("@")[0]
 
 
 def _ready(agent: Candidate, now: datetime | None) -> bool:
@@ -621,7 +660,6 @@ _Built = tuple[
     dict[str, Candidate],
     dict[str, list[Candidate]],
     dict[str, list[Candidate]],
-    list[Candidate],
     dict[str, timedelta],
 ]
 
@@ -629,25 +667,26 @@ _Built = tuple[
 async def _build_directory(rows: list[asyncpg.Record]) -> _Built:
     agents = {}
     wrap_up = {}
-    by_skill: dict[str, list[Candidate]] = {}
+    by_key: dict[str, list[Candidate]] = {}
     for start in range(0, len(rows), REFRESH_SLICE):
         for row in rows[start : start + REFRESH_SLICE]:
             candidate = _candidate(row, available=row["free"])
             agents[candidate.id] = candidate
             wrap_up[candidate.id] = timedelta(seconds=row["wrap_up_s"])
-            for skill, _ in candidate.skills:
-                by_skill.setdefault(skill, []).append(candidate)
+            for key in _keys(candidate):
+                by_key.setdefault(key, []).append(candidate)
         await asyncio.sleep(0)  # let calls run
     best, idle = {}, {}
-    for skill, team in by_skill.items():
-        best[skill] = sorted(team, key=_best_key(skill))
-        idle[skill] = sorted(team, key=_idle_key)
+    for key, team in by_key.items():
+        if _skill_of(key):
+            best[key] = sorted(team, key=_best_key(key))
+        idle[key] = sorted(team, key=_idle_key)
         await asyncio.sleep(0)
-    idle_any = sorted(agents.values(), key=_idle_key)
-    return agents, best, idle, idle_any, wrap_up
+    return agents, best, idle, wrap_up
 
 
-def _best_key(skill: str) -> Callable[[Candidate], tuple[int, float]]:
+def _best_key(key: str) -> Callable[[Candidate], tuple[int, float]]:
+    skill = _skill_of(key)
     return lambda agent: (-agent.proficiency[skill], _idle_key(agent))
 
 
