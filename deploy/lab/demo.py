@@ -7,7 +7,6 @@ own log lines), then stops everything it started.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -17,10 +16,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-import asyncpg  # noqa: E402
 
 from switchboard.trace import format_call  # noqa: E402
-from tests.e2e.daemon import SWITCHBOARD, DaemonProcess, seed_config  # noqa: E402
+from tests.e2e.daemon import SWITCHBOARD, DaemonProcess, IsolatedDaemon, seed_config  # noqa: E402
 from tests.e2e.lab import (  # noqa: E402
     AGENT_PORTS,
     COMPANY_NUMBER,
@@ -166,7 +164,6 @@ def run_seed(results: list[bool]) -> None:
 
 
 # -- routes to agents (flows/agents.yaml) ---------------------------------------------------
-AGENTS_SCHEMA = "switchboard_demo_agents"
 SALES_NUMBER = "74951234573"
 LANGUAGE_NUMBER = "74951234574"
 
@@ -185,20 +182,10 @@ def agents_romanian() -> dict[str, int]:
     return {"caller": caller.returncode} | {e: finish_sipp(p, 20) for e, p in ringing.items()}
 
 
-async def drop_schema(schema: str) -> None:
-    conn = await asyncpg.connect(DATABASE_URL)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
 def run_agents(results: list[bool]) -> None:
     print("\n## Routes to agents (flows/agents.yaml): agents, skills and customers in PostgreSQL")
-    asyncio.run(drop_schema(AGENTS_SCHEMA))  # the demo's data from scratch
-    config = seed_config(
-        ARTIFACTS / "agents", schema=AGENTS_SCHEMA, smtp_port=SMTP_PORT, database_url=DATABASE_URL
-    )
+    office = IsolatedDaemon(ARTIFACTS, "agents", prefix="demo_agents")  # a schema of its own
+    config = office.config
     lab = REPO / "deploy" / "lab"
     for args in (
         ["import", "agents", str(lab / "agents.yaml")],
@@ -211,8 +198,9 @@ def run_agents(results: list[bool]) -> None:
         )  # fmt: skip
         print(f"  $ switchboard {' '.join(args[:2])} {Path(args[2]).name}: "
               f"{(done.stdout or done.stderr).strip()}")  # fmt: skip
-    daemon = DaemonProcess(ARTIFACTS / "agents.log", config)
+    daemon = office.daemon
     daemon.start()
+    print(f"Daemon started (log: {daemon.log_path})")
     try:
         for title, scenario in [
             (
@@ -229,7 +217,7 @@ def run_agents(results: list[bool]) -> None:
             results.append(run_scenario(title, scenario, daemon))
     finally:
         daemon.stop()
-        asyncio.run(drop_schema(AGENTS_SCHEMA))
+        office.drop()
 
 
 def print_daemon_trace(daemon: DaemonProcess, call_id: str) -> None:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from switchboard.trace import call_ids, read_log
+from tests.pgkit import DATABASE_URL
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_CONFIG = REPO / "deploy" / "lab" / "switchboard.yaml"
@@ -116,3 +123,77 @@ smtp: {{host: 127.0.0.1, port: {smtp_port}, timeout: 5}}
         encoding="utf-8",
     )
     return config
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class IsolatedDaemon:
+    """The daemon for one test: the lab's ARI and flows, a database schema of its own
+    (dropped by ``drop``), voicemail under ``root/name``, mail to ``smtp_port``."""
+
+    def __init__(
+        self,
+        root: Path,
+        name: str,
+        *,
+        prefix: str = "t",
+        now: str | None = None,
+        database_url: str = DATABASE_URL,
+    ) -> None:
+        self.schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        self.smtp_port = free_port()
+        self.directory = root / name
+        self.config = seed_config(
+            self.directory, schema=self.schema, smtp_port=self.smtp_port, database_url=database_url
+        )
+        log = REPO / "artifacts" / "daemon" / f"{name}.log"
+        env = {"SWITCHBOARD_NOW": now} if now else None  # the instant its clock starts
+        self.daemon = DaemonProcess(log, self.config, env=env)
+
+    def fetch(self, query: str) -> list[dict[str, Any]]:
+        """Rows of a query in this daemon's schema ([] if the schema has no such table)."""
+
+        async def fetch() -> list[dict[str, Any]]:
+            conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": self.schema})
+            try:
+                return [dict(r) for r in await conn.fetch(query)]
+            except asyncpg.UndefinedTableError:
+                return []  # the daemon has not created its tables yet
+            finally:
+                await conn.close()
+
+        return asyncio.run(fetch())
+
+    def drop(self) -> None:
+        async def drop() -> None:
+            conn = await asyncpg.connect(DATABASE_URL)
+            try:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+            finally:
+                await conn.close()
+
+        asyncio.run(drop())
+
+    def only_call(self) -> str:
+        calls = [c for c in self.daemon.calls() if c]
+        assert len(calls) == 1, calls
+        return calls[0]
+
+    def transitions(self, call_id: str) -> list[dict[str, Any]]:
+        return [t for t in self.daemon.trace(call_id) if t.get("msg") == "call.transition"]
+
+    def first_originate(self, call_id: str, endpoint: str) -> dict[str, Any] | None:
+        """The transition that first rang ``endpoint`` for this call (None: never)."""
+        for line in self.transitions(call_id):
+            if any(c.startswith("Originate(") and f",{endpoint}," in c for c in line["commands"]):
+                return line
+        return None
+
+
+def when(line: dict[str, Any]) -> float:
+    """A log line's time, as a timestamp."""
+    return datetime.strptime(line["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()

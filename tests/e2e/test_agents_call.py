@@ -17,19 +17,15 @@ phones 100-102 REGISTER; sipp is the caller (caller ID 79161234567).
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from tests.e2e.daemon import REPO, SWITCHBOARD, DaemonProcess, seed_config
+from tests.e2e.daemon import REPO, SWITCHBOARD, IsolatedDaemon, when
 from tests.e2e.lab import finish_sipp, run_caller, wait_for_channel_count, wait_for_endpoints
 from tests.e2e.sipp_scenarios import agent_phone, call_pressing_keys, start_phone
 from tests.pgkit import DATABASE_URL
@@ -43,17 +39,11 @@ LAB_AGENTS = REPO / "deploy" / "lab" / "agents.yaml"  # a100, a101 (sales 2), a1
 LAB_CUSTOMERS = REPO / "deploy" / "lab" / "customers.csv"  # the VIP +79161234567, owner a101
 
 
-class Office:
+class Office(IsolatedDaemon):
     """The daemon for one test, with its own schema, agents and customers."""
 
     def __init__(self, root: Path, name: str, database_url: str = DATABASE_URL) -> None:
-        self.schema = f"agents_{uuid.uuid4().hex[:10]}"
-        self.directory = root / name
-        self.config = seed_config(
-            self.directory, schema=self.schema, smtp_port=2599, database_url=database_url
-        )
-        log = REPO / "artifacts" / "daemon" / f"{name}.log"
-        self.daemon = DaemonProcess(log, self.config)
+        super().__init__(root, name, prefix="agents", database_url=database_url)
 
     def switchboard(self, *args: str) -> str:
         done = subprocess.run(
@@ -73,54 +63,19 @@ class Office:
         for agent in ("a100", "a101", "a102"):
             self.switchboard("agent", "login", agent)
 
-    def agents(self) -> dict[str, dict[str, Any]]:
-        rows = asyncio.run(self._fetch("SELECT * FROM agents ORDER BY id"))
-        return {row["id"]: row for row in rows}
-
     def agents_once_freed(self, agent: str, within: float = 10.0) -> dict[str, dict[str, Any]]:
         """The agents, once `agent` has no call any more (releases are written
         in the background, just after the call ends)."""
         deadline = time.monotonic() + within
         while True:
-            agents = self.agents()
+            agents = {row["id"]: row for row in self.fetch("SELECT * FROM agents")}
             if agents[agent]["active"] == 0 or time.monotonic() > deadline:
                 return agents
             time.sleep(0.1)
 
-    async def _fetch(self, query: str) -> list[dict[str, Any]]:
-        conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": self.schema})
-        try:
-            return [dict(r) for r in await conn.fetch(query)]
-        finally:
-            await conn.close()
-
-    def drop(self) -> None:
-        async def drop() -> None:
-            conn = await asyncpg.connect(DATABASE_URL)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
-            finally:
-                await conn.close()
-
-        asyncio.run(drop())
-
-    def only_call(self) -> str:
-        calls = [c for c in self.daemon.calls() if c]
-        assert len(calls) == 1, calls
-        return calls[0]
-
-    def transitions(self, call_id: str) -> list[dict[str, Any]]:
-        return [t for t in self.daemon.trace(call_id) if t.get("msg") == "call.transition"]
-
     def rung_at(self, call_id: str, endpoint: str) -> float | None:
-        for line in self.transitions(call_id):
-            if any(c.startswith("Originate(") and f",{endpoint}," in c for c in line["commands"]):
-                return when(line)
-        return None
-
-
-def when(line: dict[str, Any]) -> float:
-    return datetime.strptime(line["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+        line = self.first_originate(call_id, endpoint)
+        return when(line) if line is not None else None
 
 
 @pytest.fixture

@@ -13,20 +13,15 @@ the carrier trunk (the mobile 8 987 123-45-67). The daemon's clock is set per te
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from tests.e2e.daemon import REPO, DaemonProcess, seed_config
+from tests.e2e.daemon import IsolatedDaemon, when
 from tests.e2e.lab import (
     finish_sipp,
     run_caller,
@@ -43,7 +38,6 @@ from tests.e2e.sipp_scenarios import (
     start_phone,
     voicemail_caller,
 )
-from tests.pgkit import DATABASE_URL
 from tests.smtpkit import ThreadedSmtpSink, attachments
 
 pytestmark = pytest.mark.e2e
@@ -56,54 +50,14 @@ EXTENSIONS = ["100", "101", "102"]
 PHONE_PORTS = {"100": 5181, "101": 5182, "102": 5183}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Seed:
+class Seed(IsolatedDaemon):
     """The daemon for one test, with its own schema, voicemail folder and mail port."""
 
     def __init__(self, root: Path, name: str, now: str) -> None:
-        self.schema = f"seed_{uuid.uuid4().hex[:10]}"
-        self.smtp_port = free_port()
-        self.directory = root / name
-        config = seed_config(
-            self.directory,
-            schema=self.schema,
-            smtp_port=self.smtp_port,
-            database_url=DATABASE_URL,
-        )
-        log = REPO / "artifacts" / "daemon" / f"{name}.log"
-        self.daemon = DaemonProcess(log, config, env={"SWITCHBOARD_NOW": now})
+        super().__init__(root, name, prefix="seed", now=now)
 
     def voicemails(self) -> list[dict[str, Any]]:
-        return asyncio.run(self._fetch("SELECT * FROM voicemails ORDER BY recorded_at"))
-
-    async def _fetch(self, query: str) -> list[dict[str, Any]]:
-        conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": self.schema})
-        try:
-            if not await conn.fetchval("SELECT to_regclass('voicemails') IS NOT NULL"):
-                return []
-            return [dict(r) for r in await conn.fetch(query)]
-        finally:
-            await conn.close()
-
-    def drop(self) -> None:
-        async def drop() -> None:
-            conn = await asyncpg.connect(DATABASE_URL)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
-            finally:
-                await conn.close()
-
-        asyncio.run(drop())
-
-    def only_call(self) -> str:
-        calls = [c for c in self.daemon.calls() if c]
-        assert len(calls) == 1, calls
-        return calls[0]
+        return self.fetch("SELECT * FROM voicemails ORDER BY recorded_at")
 
     def wait_voicemail(self, within: float = 20.0, **wanted: Any) -> dict[str, Any]:
         deadline = time.monotonic() + within
@@ -137,19 +91,10 @@ def seed(
         assert code == 0, f"daemon did not drain and exit 0, see {one.daemon.log_path}"
 
 
-def transitions(seed: Seed, call_id: str) -> list[dict[str, Any]]:
-    return [line for line in seed.daemon.trace(call_id) if line.get("msg") == "call.transition"]
-
-
-def when(line: dict[str, Any]) -> float:
-    return datetime.strptime(line["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
-
-
 def first_originate(seed: Seed, call_id: str, endpoint: str) -> dict[str, Any]:
-    for line in transitions(seed, call_id):
-        if any(c.startswith("Originate(") and f",{endpoint}," in c for c in line["commands"]):
-            return line
-    raise AssertionError(f"{endpoint} was never rung: {transitions(seed, call_id)}")
+    line = seed.first_originate(call_id, endpoint)
+    assert line is not None, f"{endpoint} was never rung: {seed.transitions(call_id)}"
+    return line
 
 
 def start_phones(name: str, answering: dict[str, int | None]) -> dict[str, subprocess.Popen[bytes]]:
@@ -215,7 +160,7 @@ def test_c_no_extension_registered_the_trunk_rings_at_once(seed: Callable[[str],
     assert caller.returncode == 0, caller.stderr.decode()[-2000:]
     call_id = office.only_call()
     greeting_done = next(
-        line for line in transitions(office, call_id) if line["event"] == "PlaybackFinished"
+        line for line in office.transitions(call_id) if line["event"] == "PlaybackFinished"
     )
     rang_mobile = first_originate(office, call_id, f"PJSIP/{MOBILE}@carrier")
     assert when(rang_mobile) - when(greeting_done) < 2.0

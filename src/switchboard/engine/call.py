@@ -512,10 +512,16 @@ def _ring(
     seconds: int,
     cmds: list[Command],
 ) -> Step:
+    return _ring_targets(state, [route.targets[i] for i in indices], seconds, cmds)
+
+
+def _ring_targets(
+    state: CallState, targets: list[flow_model.Target], seconds: int, cmds: list[Command]
+) -> Step:
+    """Originate a leg to each target; each enters our app when answered."""
     args = ("leg", state.call_id)
     legs = list(state.legs)
-    for index in indices:
-        target = route.targets[index]
+    for target in targets:
         state, leg = state.next_id("leg")
         cmds.append(Originate(leg, target.endpoint, seconds, state.caller_number, args))
         legs.append(Leg(leg, target))
@@ -602,13 +608,8 @@ def _agent_found(state: CallState, event: EngineEvent) -> Step:
         agents_tried=(*state.agents_tried, event.agent),
     )
     seconds = agents.owner_seconds if event.owner else agents.ring_seconds
-    cmds = []
-    legs = list(state.legs)
-    for endpoint in event.endpoints:  # an agent's phones ring at once
-        state, leg = state.next_id("leg")
-        cmds.append(Originate(leg, endpoint, seconds, state.caller_number, ("leg", state.call_id)))
-        legs.append(Leg(leg, flow_model.Target(endpoint)))
-    return replace(state, legs=tuple(legs)), cmds
+    phones = [flow_model.Target(endpoint) for endpoint in event.endpoints]  # ring at once
+    return _ring_targets(state, phones, seconds, [])
 
 
 def _agent_rang_out(
