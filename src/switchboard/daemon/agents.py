@@ -189,11 +189,10 @@ class AgentRouter:
         found = self.directory.candidates(
             current, wanted.owner_agent, best_first=best_first, now=now
         )
-        ringable = [
-            self._with_site_hours(c, ask.site)
-            for c in (self._ringable(a) for a in found)
-            if c and c.id not in ask.exclude
-        ]
+        ringable = [c for c in map(self._ringable, found) if c and c.id not in ask.exclude]
+        if ask.site and any(c.site != ask.site for c in ringable):
+            calendars = self.calendars()  # (once per decision: it gathers the flows')
+            ringable = [self._with_site_hours(c, ask.site, calendars) for c in ringable]
         ranked = rank(needs, wanted, ringable, now, waited)
         if not ranked:
             return None
@@ -218,12 +217,14 @@ class AgentRouter:
         )
         return AgentFound(ask.request_id, agent, chosen.endpoints, owner, customer)
 
-    def _with_site_hours(self, agent: Candidate, home: str) -> Candidate:
+    def _with_site_hours(
+        self, agent: Candidate, home: str, calendars: Mapping[str, Calendar]
+    ) -> Candidate:
         """An agent of another site, marked closed if their site's calendar says so
         now (the ranking offers other sites only when open)."""
-        if not home or agent.site == home or not agent.site:
+        if agent.site == home or not agent.site:
             return agent
-        calendar = self.calendars().get(self.sites.get(agent.site, ""))
+        calendar = calendars.get(self.sites.get(agent.site, ""))
         if calendar is None:
             return agent  # no calendar: always open
         is_open = state_at(calendar, self.clock()) is DayState.OPEN
