@@ -185,23 +185,22 @@ def agents_romanian() -> dict[str, int]:
 def run_agents(results: list[bool]) -> None:
     print("\n## Routes to agents (flows/agents.yaml): agents, skills and customers in PostgreSQL")
     office = IsolatedDaemon(ARTIFACTS, "agents", prefix="demo_agents")  # a schema of its own
-    config = office.config
     lab = REPO / "deploy" / "lab"
-    for args in (
-        ["import", "agents", str(lab / "agents.yaml")],
-        ["import", "customers", str(lab / "customers.csv")],
-        *(["agent", "login", agent] for agent in ("a100", "a101", "a102")),
-    ):
-        done = subprocess.run(
-            [str(SWITCHBOARD), *args, "--config", str(config)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        print(f"  $ switchboard {' '.join(args[:2])} {Path(args[2]).name}: "
-              f"{(done.stdout or done.stderr).strip()}")  # fmt: skip
     daemon = office.daemon
-    daemon.start()
-    print(f"Daemon started (log: {daemon.log_path})")
     try:
+        for args in (
+            ["import", "agents", str(lab / "agents.yaml")],
+            ["import", "customers", str(lab / "customers.csv")],
+            *(["agent", "login", agent] for agent in ("a100", "a101", "a102")),
+        ):
+            done = subprocess.run(
+                [str(SWITCHBOARD), *args, "--config", str(office.config)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            print(f"  $ switchboard {' '.join(args[:2])} {Path(args[2]).name}: "
+                  f"{(done.stdout or done.stderr).strip()}")  # fmt: skip
+        daemon.start()
+        print(f"Daemon started (log: {daemon.log_path})")
         for title, scenario in [
             (
                 "e. The VIP Ivan Petrov (owner: a101) calls sales: 101 rings alone for 6 s, "
