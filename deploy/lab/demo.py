@@ -177,7 +177,7 @@ def agents_vip_owner_then_best() -> dict[str, int]:
 
 def agents_romanian() -> dict[str, int]:
     ringing = phones("demo_ro", {"100": None, "102": 1000})
-    caller = call_pressing_keys(LANGUAGE_NUMBER, [(1500, "3")], 5000, "demo_ro_caller")
+    caller = call_pressing_keys(LANGUAGE_NUMBER, [(1500, "3")], 9000, "demo_ro_caller")
     ringing["100"].kill()
     return {"caller": caller.returncode} | {e: finish_sipp(p, 20) for e, p in ringing.items()}
 
@@ -208,12 +208,13 @@ def run_agents(results: list[bool]) -> None:
                 agents_vip_owner_then_best,
             ),
             (
-                f"f. An unknown caller dials {LANGUAGE_NUMBER} and presses 3 (Romanian): the "
-                "support agent who speaks Romanian, 102, answers (not 100, better at support)",
+                f"f. Ivan dials {LANGUAGE_NUMBER} and presses 3 (Romanian; his CRM language is "
+                "Russian: the menu's choice wins): the support agent who speaks Romanian, 102, "
+                "answers once their 3 s of wrap-up are over (not 100, better at support)",
                 agents_romanian,
             ),
         ]:
-            results.append(run_scenario(title, scenario, daemon))
+            results.append(run_scenario(title, scenario, daemon, answered_by="PJSIP/102"))
     finally:
         daemon.stop()
         office.drop()
@@ -232,8 +233,13 @@ def print_dialplan_trace(log: AsteriskLog) -> None:
 
 
 def run_scenario(
-    title: str, scenario: Callable[[], dict[str, int]], daemon: DaemonProcess | None
+    title: str,
+    scenario: Callable[[], dict[str, int]],
+    daemon: DaemonProcess | None,
+    answered_by: str = "",
 ) -> bool:
+    """Run one scenario and print each new call's path. OK: the caller's sipp ended
+    cleanly, no channel is left, and (if given) ``answered_by`` took the call."""
     print(f"\n== {title}")
     seen = set(daemon.calls()) if daemon else set()
     log = AsteriskLog()
@@ -241,14 +247,20 @@ def run_scenario(
     exits = scenario()
     left = wait_for_channel_count(0)
     time.sleep(0.5)
+    ends = []
     if daemon:
         for call_id in [c for c in daemon.calls() if c not in seen]:
             print_daemon_trace(daemon, call_id)
+            ends += [r for r in daemon.trace(call_id) if r.get("msg") == "call.end"]
     else:
         print("  (daemon stopped: Stasis() fails at once)")
     print_dialplan_trace(log)
     phones = ", ".join(f"{name} exit {code}" for name, code in exits.items())
     ok = exits["caller"] == 0 and left == 0
+    if answered_by:
+        took = [e.get("answered_by") for e in ends]
+        ok = ok and answered_by in took
+        print(f"  answered by: {', '.join(map(str, took)) or '-'} (expected {answered_by})")
     print(
         f"  sipp: {phones}; channels left in Asterisk: {left}; "
         f"{time.monotonic() - started:.1f}s; {'OK' if ok else 'FAILED'}"
