@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,14 @@ class IsolatedDaemon:
             if any(c.startswith("Originate(") and f",{endpoint}," in c for c in line["commands"]):
                 return line
         return None
+
+
+def stop_and_drop(made: Sequence[IsolatedDaemon]) -> None:
+    """The end of a test: each daemon must drain and exit 0; its schema is dropped."""
+    for one in made:
+        code = one.daemon.stop()
+        one.drop()
+        assert code == 0, f"daemon did not drain and exit 0, see {one.daemon.log_path}"
 
 
 def when(line: dict[str, Any]) -> float:

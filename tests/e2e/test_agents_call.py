@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.daemon import REPO, SWITCHBOARD, IsolatedDaemon, when
+from tests.e2e.daemon import REPO, SWITCHBOARD, IsolatedDaemon, stop_and_drop, when
 from tests.e2e.lab import finish_sipp, run_caller, wait_for_channel_count, wait_for_endpoints
 from tests.e2e.sipp_scenarios import agent_phone, call_pressing_keys, start_phone
 from tests.pgkit import DATABASE_URL
@@ -90,10 +90,7 @@ def office(
         return one
 
     yield start
-    for one in made:
-        code = one.daemon.stop()
-        one.drop()
-        assert code == 0, f"daemon did not drain and exit 0, see {one.daemon.log_path}"
+    stop_and_drop(made)
 
 
 def start_phones(name: str, answering: dict[str, int | None]) -> dict[str, subprocess.Popen[bytes]]:

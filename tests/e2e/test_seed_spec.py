@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.daemon import IsolatedDaemon, when
+from tests.e2e.daemon import IsolatedDaemon, stop_and_drop, when
 from tests.e2e.lab import (
     finish_sipp,
     run_caller,
@@ -85,10 +85,7 @@ def seed(
         return one
 
     yield start
-    for one in made:
-        code = one.daemon.stop()
-        one.drop()
-        assert code == 0, f"daemon did not drain and exit 0, see {one.daemon.log_path}"
+    stop_and_drop(made)
 
 
 def first_originate(seed: Seed, call_id: str, endpoint: str) -> dict[str, Any]:

@@ -74,6 +74,20 @@ RING_SECONDS_EXTERNAL = 30
 MEMBER_SECONDS = 15  # linear, round_robin, longest_idle: each extension rings this long
 MAX_HOLIDAY_RANGE_DAYS = 31
 
+# What a route with ``agents`` must not have: the router, not the author, picks whom to ring.
+RING_FIELDS = (
+    "endpoint",
+    "endpoints",
+    "number",
+    "numbers",
+    "trunk",
+    "strategy",
+    "timeout",
+    "member_timeout",
+    "confirm_prompt",
+    "confirm_key",
+    "confirm_timeout",
+)
 KIND_FIELDS: dict[str, frozenset[str]] = {
     "play": frozenset({"prompt", "prompts", "next", "interruptible"}),
     "menu": frozenset(
@@ -92,23 +106,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     ),
     "language": frozenset({"language", "next"}),
     "set": frozenset({"vars", "next"}),
-    "route": frozenset(
-        {
-            "endpoint",
-            "endpoints",
-            "number",
-            "numbers",
-            "trunk",
-            "strategy",
-            "timeout",
-            "member_timeout",
-            "confirm_prompt",
-            "confirm_key",
-            "confirm_timeout",
-            "agents",
-            "on_fail",
-        }
-    ),
+    "route": frozenset({*RING_FIELDS, "agents", "on_fail"}),
     "queue": frozenset(
         {
             "name",
@@ -149,20 +147,6 @@ AGENTS_FIELDS = frozenset(
         "widen_after",
         "any_after",
     }
-)
-# What a route with ``agents`` must not have: the router, not the author, picks whom to ring.
-RING_FIELDS = (
-    "endpoint",
-    "endpoints",
-    "number",
-    "numbers",
-    "trunk",
-    "strategy",
-    "timeout",
-    "member_timeout",
-    "confirm_prompt",
-    "confirm_key",
-    "confirm_timeout",
 )
 OTHER_NAMES = {  # kinds authors coming from other systems reach for
     "ring_group": "route with endpoints (they ring at once)",
