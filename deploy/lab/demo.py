@@ -34,11 +34,11 @@ from tests.e2e.lab import (  # noqa: E402
 )
 from tests.e2e.sipp_scenarios import (  # noqa: E402
     CARRIER_PORT,
-    agent_phone,
+    DESK_PHONE_PORTS,
     call_pressing_keys,
     carrier_answer,
     carrier_ring_no_answer,
-    start_phone,
+    start_desk_phones,
     voicemail_caller,
 )
 from tests.pgkit import DATABASE_URL  # noqa: E402
@@ -78,33 +78,19 @@ def daemon_down() -> dict[str, int]:
 
 # -- the seed specification (flows/examples/seed.yaml) --------------------------------------
 SEED_NUMBER = "74951234570"
-PHONE_PORTS = {"100": 5181, "101": 5182, "102": 5183}
 IN_HOURS = "2026-11-25T12:00:00+03:00"  # a Wednesday, noon in Moscow
 OUT_OF_HOURS = "2026-11-28T12:00:00+03:00"  # a Saturday
 SMTP_PORT = 2526
 
 
-def phones(name: str, answering: dict[str, int | None]) -> dict[str, subprocess.Popen[bytes]]:
-    started = {
-        ext: start_phone(
-            agent_phone(ext, f"{name}_{ext}", answer_after_ms=after, wait_s=50),
-            PHONE_PORTS[ext],
-            timeout_s=70,
-        )
-        for ext, after in answering.items()
-    }
-    wait_for_endpoints(list(answering), "online")
-    return started
-
-
 def seed_a() -> dict[str, int]:
-    ringing = phones("demo_a", {"100": None, "101": 2000, "102": None})
+    ringing = start_desk_phones("demo_a", {"100": None, "101": 2000, "102": None})
     caller = run_caller(SEED_NUMBER, hold_ms=14000)
     return {"caller": caller.returncode} | {e: finish_sipp(p, 20) for e, p in ringing.items()}
 
 
 def seed_b() -> dict[str, int]:
-    ringing = phones("demo_b", {"100": None, "101": None, "102": None})
+    ringing = start_desk_phones("demo_b", {"100": None, "101": None, "102": None})
     mobile = start_agent_uas(CARRIER_PORT, carrier_ring_no_answer("demo_b_mobile"))
     caller = run_caller(SEED_NUMBER, hold_ms=30000, timeout_s=60)
     exits = {e: finish_sipp(p, 20) for e, p in ringing.items()}
@@ -112,7 +98,7 @@ def seed_b() -> dict[str, int]:
 
 
 def seed_c() -> dict[str, int]:
-    wait_for_endpoints(list(PHONE_PORTS), "offline")
+    wait_for_endpoints(list(DESK_PHONE_PORTS), "offline")
     mobile = start_agent_uas(CARRIER_PORT, carrier_answer("demo_c_mobile", answer_after_ms=1000))
     caller = run_caller(SEED_NUMBER, hold_ms=10000)
     return {"caller": caller.returncode, "mobile": finish_sipp(mobile)}
@@ -169,14 +155,14 @@ LANGUAGE_NUMBER = "74951234574"
 
 
 def agents_vip_owner_then_best() -> dict[str, int]:
-    ringing = phones("demo_vip", {"100": None, "101": None, "102": 1500})
+    ringing = start_desk_phones("demo_vip", {"100": None, "101": None, "102": 1500})
     caller = run_caller(SALES_NUMBER, hold_ms=14000)
     ringing["100"].kill()  # it is never rung: do not wait for it to give up
     return {"caller": caller.returncode} | {e: finish_sipp(p, 20) for e, p in ringing.items()}
 
 
 def agents_romanian() -> dict[str, int]:
-    ringing = phones("demo_ro", {"100": None, "102": 1000})
+    ringing = start_desk_phones("demo_ro", {"100": None, "102": 1000})
     caller = call_pressing_keys(LANGUAGE_NUMBER, [(1500, "3")], 9000, "demo_ro_caller")
     ringing["100"].kill()
     return {"caller": caller.returncode} | {e: finish_sipp(p, 20) for e, p in ringing.items()}

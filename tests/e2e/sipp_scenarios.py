@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 from xml.sax.saxutils import quoteattr
 
-from tests.e2e.lab import SIPP_ARTIFACTS, _sipp_command, run_caller
+from tests.e2e.lab import SIPP_ARTIFACTS, _sipp_command, run_caller, wait_for_endpoints
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 AUDIO_PCAP = Path("/usr/share/sip-tester/g711a.pcap")
@@ -835,3 +835,20 @@ def voicemail_caller(
         cseq += 1
     parts.append(_TAIL.format(hold_ms=hold_ms, cseq=cseq))
     return _write(name, "".join(parts))
+
+
+DESK_PHONE_PORTS = {"100": 5181, "101": 5182, "102": 5183}  # the lab's desk phones' SIP ports
+
+
+def start_desk_phones(
+    name: str, answering: dict[str, int | None], *, wait_s: float = 50.0
+) -> dict[str, subprocess.Popen[bytes]]:
+    """Desk phones 100-102 that REGISTER, each for one call: ``answering[ext]`` is the
+    ms before it answers (None: never, it rings until CANCEL). Returns once Asterisk
+    has them online; finish each with `lab.finish_sipp()`."""
+    phones = {}
+    for ext, answer_after in answering.items():
+        scenario = agent_phone(ext, f"{name}_{ext}", answer_after_ms=answer_after, wait_s=wait_s)
+        phones[ext] = start_phone(scenario, DESK_PHONE_PORTS[ext], timeout_s=int(wait_s) + 20)
+    wait_for_endpoints(list(answering), "online")
+    return phones

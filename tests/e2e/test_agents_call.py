@@ -26,15 +26,14 @@ from typing import Any
 import pytest
 
 from tests.e2e.daemon import REPO, SWITCHBOARD, IsolatedDaemon, stop_and_drop, when
-from tests.e2e.lab import finish_sipp, run_caller, wait_for_channel_count, wait_for_endpoints
-from tests.e2e.sipp_scenarios import agent_phone, call_pressing_keys, start_phone
+from tests.e2e.lab import finish_sipp, run_caller, wait_for_channel_count
+from tests.e2e.sipp_scenarios import call_pressing_keys, start_desk_phones
 from tests.pgkit import DATABASE_URL
 
 pytestmark = pytest.mark.e2e
 
 SALES = "74951234573"
 LANGUAGES = "74951234574"
-PHONE_PORTS = {"100": 5181, "101": 5182, "102": 5183}
 LAB_AGENTS = REPO / "deploy" / "lab" / "agents.yaml"  # a100, a101 (sales 2), a102 (senior)
 LAB_CUSTOMERS = REPO / "deploy" / "lab" / "customers.csv"  # the VIP +79161234567, owner a101
 
@@ -93,23 +92,13 @@ def office(
     stop_and_drop(made)
 
 
-def start_phones(name: str, answering: dict[str, int | None]) -> dict[str, subprocess.Popen[bytes]]:
-    """Desk phones that register; `answering[ext]`: ms before answering, None: never."""
-    phones = {}
-    for ext, answer_after in answering.items():
-        scenario = agent_phone(ext, f"{name}_{ext}", answer_after_ms=answer_after, wait_s=40)
-        phones[ext] = start_phone(scenario, PHONE_PORTS[ext], timeout_s=60)
-    wait_for_endpoints(list(answering), "online")
-    return phones
-
-
 def test_a_vip_reaches_their_owner_first_then_the_best_skilled_agent(
     office: Callable[..., Office],
 ) -> None:
     sales = office()
     sales.load(customers=True)
     sales.daemon.start()
-    phones = start_phones("agents_vip", {"100": None, "101": None, "102": 1500})
+    phones = start_desk_phones("agents_vip", {"100": None, "101": None, "102": 1500})
     caller = run_caller(SALES, hold_ms=16000, timeout_s=60)
     assert caller.returncode == 0, caller.stderr.decode()[-2000:]
     assert finish_sipp(phones["102"], timeout=20) == 0  # it took one call, cleanly
@@ -148,7 +137,7 @@ def test_an_unknown_caller_who_picks_romanian_reaches_the_romanian_speaking_agen
     support = office()
     support.load()
     support.daemon.start()
-    phones = start_phones("agents_ro", {"100": None, "102": 1000})
+    phones = start_desk_phones("agents_ro", {"100": None, "102": 1000})
     caller = call_pressing_keys(LANGUAGES, [(1500, "3")], hold_ms=5000, name="agents_ro_caller")
     assert caller.returncode == 0, caller.stderr.decode()[-2000:]
     assert finish_sipp(phones["102"], timeout=20) == 0
@@ -168,7 +157,7 @@ def test_with_the_database_down_the_call_takes_on_fail_within_a_second(
 ) -> None:
     sales = office(database_url="postgresql://postgres@127.0.0.1:1/test")  # nobody listens
     sales.daemon.start()
-    phones = start_phones("agents_nodb", {"100": 1000})
+    phones = start_desk_phones("agents_nodb", {"100": 1000})
     caller = run_caller(SALES, hold_ms=10000, timeout_s=40)
     assert caller.returncode == 0, caller.stderr.decode()[-2000:]
     assert finish_sipp(phones["100"], timeout=20) == 0

@@ -13,7 +13,6 @@ the carrier trunk (the mobile 8 987 123-45-67). The daemon's clock is set per te
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,11 +30,10 @@ from tests.e2e.lab import (
 )
 from tests.e2e.sipp_scenarios import (
     CARRIER_PORT,
-    agent_phone,
     carrier_answer,
     carrier_reject,
     carrier_ring_no_answer,
-    start_phone,
+    start_desk_phones,
     voicemail_caller,
 )
 from tests.smtpkit import ThreadedSmtpSink, attachments
@@ -47,7 +45,6 @@ MOBILE = "+79871234567"
 WEDNESDAY_NOON_MSK = "2026-11-25T12:00:00+03:00"  # working hours
 SATURDAY_NOON_MSK = "2026-11-28T12:00:00+03:00"  # outside working hours
 EXTENSIONS = ["100", "101", "102"]
-PHONE_PORTS = {"100": 5181, "101": 5182, "102": 5183}
 
 
 class Seed(IsolatedDaemon):
@@ -94,20 +91,10 @@ def first_originate(seed: Seed, call_id: str, endpoint: str) -> dict[str, Any]:
     return line
 
 
-def start_phones(name: str, answering: dict[str, int | None]) -> dict[str, subprocess.Popen[bytes]]:
-    """Desk phones that register; `answering[ext]`: ms before answering, None: never."""
-    phones = {}
-    for ext, answer_after in answering.items():
-        scenario = agent_phone(ext, f"{name}_{ext}", answer_after_ms=answer_after, wait_s=50)
-        phones[ext] = start_phone(scenario, PHONE_PORTS[ext], timeout_s=70)
-    wait_for_endpoints(list(answering), "online")
-    return phones
-
-
 # -- (a) ---------------------------------------------------------------------------------
 def test_a_in_hours_101_answers_and_100_102_stop_ringing(seed: Callable[[str], Seed]) -> None:
     office = seed(WEDNESDAY_NOON_MSK)
-    phones = start_phones("seed_a", {"100": None, "101": 2000, "102": None})
+    phones = start_desk_phones("seed_a", {"100": None, "101": 2000, "102": None})
     caller = run_caller(SEED_NUMBER, hold_ms=14000)
     exits = {ext: finish_sipp(phone, timeout=20) for ext, phone in phones.items()}
     assert caller.returncode == 0, caller.stderr.decode()[-2000:]
@@ -128,7 +115,7 @@ def test_a_in_hours_101_answers_and_100_102_stop_ringing(seed: Callable[[str], S
 # -- (b) ---------------------------------------------------------------------------------
 def test_b_in_hours_nobody_answers_so_the_trunk_rings_at_20_s(seed: Callable[[str], Seed]) -> None:
     office = seed(WEDNESDAY_NOON_MSK)
-    phones = start_phones("seed_b", {"100": None, "101": None, "102": None})
+    phones = start_desk_phones("seed_b", {"100": None, "101": None, "102": None})
     carrier = start_agent_uas(CARRIER_PORT, carrier_ring_no_answer("seed_b_carrier"))
     caller = run_caller(SEED_NUMBER, hold_ms=32000, timeout_s=60)
     exits = {ext: finish_sipp(phone, timeout=20) for ext, phone in phones.items()}
