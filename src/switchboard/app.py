@@ -13,6 +13,7 @@ import aiohttp
 
 from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
 from switchboard.callbacks import CallbackStore
+from switchboard.calllog import CallLog
 from switchboard.config import Config
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
@@ -57,6 +58,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 database,
             )
         callbacks = CallbackStore(config.daemon.state_directory / "callbacks", database)
+        call_log = CallLog(config.daemon.state_directory / "calls", database)
         supervisor = Supervisor(
             client,
             executor,
@@ -73,6 +75,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 else None
             ),
             routing=config.routing,
+            call_log=call_log,
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
@@ -96,6 +99,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         helpers.append(asyncio.create_task(supervisor.queues.run(), name="queues"))
         helpers.append(asyncio.create_task(supervisor.watch_endpoints(), name="endpoints"))
         helpers.append(asyncio.create_task(supervisor.agents.run(), name="routing"))
+        helpers.append(asyncio.create_task(call_log.run(), name="call-log"))
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
@@ -116,6 +120,11 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 await supervisor.agents.flush()
         except (TimeoutError, *DB_ERRORS) as exc:
             log.warning("routing.flush_failed", extra={"error": repr(exc)})
+        try:  # the calls that ended meanwhile; what is left stays spooled for the next start
+            async with asyncio.timeout(HANDBACK_GRACE_S):
+                await call_log.flush()
+        except (TimeoutError, *DB_ERRORS) as exc:
+            log.warning("calllog.flush_failed", extra={"error": repr(exc)})
         if keeper is not None:  # one last pass: what is left stays in the spool
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(VOICEMAIL_FLUSH_S):

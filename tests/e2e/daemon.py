@@ -155,13 +155,13 @@ class IsolatedDaemon:
         env = {"SWITCHBOARD_NOW": now} if now else None  # the instant its clock starts
         self.daemon = DaemonProcess(log, self.config, env=env)
 
-    def fetch(self, query: str) -> list[dict[str, Any]]:
+    def fetch(self, query: str, *args: object) -> list[dict[str, Any]]:
         """Rows of a query in this daemon's schema ([] if the schema has no such table)."""
 
         async def fetch() -> list[dict[str, Any]]:
             conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": self.schema})
             try:
-                return [dict(r) for r in await conn.fetch(query)]
+                return [dict(r) for r in await conn.fetch(query, *args)]
             except asyncpg.UndefinedTableError:
                 return []  # the daemon has not created its tables yet
             finally:
@@ -178,6 +178,13 @@ class IsolatedDaemon:
                 await conn.close()
 
         asyncio.run(drop())
+
+    def wait_rows(self, query: str, *args: object, within: float = 10.0) -> list[dict[str, Any]]:
+        """The rows, once there are some (the daemon writes in the background)."""
+        deadline = time.monotonic() + within
+        while not (rows := self.fetch(query, *args)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return rows
 
     def only_call(self) -> str:
         calls = [c for c in self.daemon.calls() if c]

@@ -128,6 +128,18 @@ def test_a_vip_reaches_their_owner_first_then_the_best_skilled_agent(
     assert (agents["a102"]["calls_today"], agents["a102"]["active"]) == (1, 0)
     assert agents["a102"]["state"] in ("wrap_up", "available")
     assert agents["a101"]["missed_in_row"] == 0  # the owner's short ring is not a miss
+    # The call log: the call, who took it, how long the caller waited, every phone rung.
+    (row,) = sales.wait_rows("SELECT * FROM calls WHERE id = $1", call_id)
+    assert (row["outcome"], row["answered_by"], row["agent"]) == ("answered", "PJSIP/102", "a102")
+    assert (row["dialed"], row["customer"]) == (SALES, customer["id"])
+    assert 10.0 <= row["wait_s"] <= 14.0  # greeting ~4 s, the owner 6 s, 102 answers in 1.5 s
+    legs = sales.fetch(
+        "SELECT target, result FROM call_legs WHERE call_id = $1 ORDER BY seq", call_id
+    )
+    assert [(r["target"], r["result"]) for r in legs] == [
+        ("PJSIP/101", "no_answer"),
+        ("PJSIP/102", "answered"),
+    ]
     assert wait_for_channel_count(0) == 0
 
 

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
 from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
+from switchboard.calllog import CallLog, CallRecord
 from switchboard.config import RoutingConfig
 from switchboard.db import Database
 from switchboard.engine import (
@@ -111,6 +112,8 @@ class CallRunner:
         self.in_flight: set[str] = set()  # legs and playbacks whose request is under way
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.talking_to = ""  # who answered, while connected (the target book counts them)
+        self.started_at = supervisor.clock()  # (the call's own time, once StasisStart is in)
+        self.answered_at: datetime | None = None
         self.callback_agent = ""  # a callback call: the agent who took it
 
     async def run(self) -> None:
@@ -132,9 +135,11 @@ class CallRunner:
                     "customer": _customer_data(state),
                 },
             )
+            await self.sup.record_call(self)
         except Exception:
             log.exception("call.crashed", extra={"call_id": self.call_id})
             await self._safe_fallback()
+            await self.sup.record_call(self)
         finally:
             for timer in self.timers.values():
                 timer.cancel()
@@ -186,6 +191,8 @@ class CallRunner:
     def _note_talking(self, before: CallState) -> None:
         """Tell the target book who is talking, so they are not offered another call."""
         state = self.state
+        if state.phase is Phase.CONNECTED and self.answered_at is None:
+            self.answered_at = self.sup.clock()
         if state.phase is Phase.CONNECTED and not self.talking_to and state.answered_by:
             self.talking_to = state.answered_by
             self.sup.book.call_started(self.talking_to)
@@ -312,6 +319,7 @@ class Supervisor:
         clock: Callable[[], datetime] | None = None,
         database: Database | None = None,
         routing: RoutingConfig | None = None,
+        call_log: CallLog | None = None,
     ) -> None:
         self.ari = ari_client
         self.executor = executor
@@ -321,6 +329,7 @@ class Supervisor:
         self.book = book or TargetBook()
         self.voicemail = voicemail
         self.callbacks = callbacks
+        self.call_log = call_log
         self.clock = clock or (lambda: datetime.now(UTC))
         self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
         self.agents = AgentRouter(
@@ -377,6 +386,32 @@ class Supervisor:
 
     def _background(self, request: Awaitable[None], about: str) -> None:
         self._track(asyncio.create_task(_quietly(request, about)))
+
+    async def record_call(self, runner: CallRunner) -> None:
+        """The call log's row for a call that has ended (spooled, then PostgreSQL)."""
+        if self.call_log is None:
+            return
+        state = runner.state
+        customer = state.customer
+        started = state.started_at or runner.started_at
+        record = CallRecord(
+            id=state.call_id,
+            dialed=state.dialed,
+            caller=state.caller_number,
+            customer=customer.id if customer is not None and customer.known else None,
+            flow=state.flow.name,
+            flow_version=state.flow.version,
+            started_at=started.isoformat(),
+            answered_at=runner.answered_at.isoformat() if runner.answered_at else "",
+            ended_at=self.clock().isoformat(),
+            answered_by=state.answered_by,
+            agent=state.agent,
+            outcome=str(state.outcome) if state.outcome else "failed",
+            route_result=state.route_result,
+            path=state.path,
+            legs=state.route_log,
+        )
+        await self.call_log.record(record)
 
     async def keep_voicemail(self, cmd: KeepVoicemail) -> None:
         if self.voicemail is None:

@@ -1,0 +1,141 @@
+"""Tier 2, real PostgreSQL: the call log keeps every call, through an outage too.
+
+Calls are spooled on local disk first; the worker writes them to ``calls`` and
+``call_legs`` and keeps retrying while the database is away, so every call that
+ended during the outage arrives afterwards, once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from switchboard.calllog import CallLog, CallRecord
+from switchboard.db import Database
+from tests.pgkit import DATABASE_URL, fresh_schema
+
+
+class SwitchableDatabase(Database):
+    """A real database that can be made unreachable (connection refused) for a while."""
+
+    down = False
+
+    async def pool(self) -> asyncpg.Pool:
+        if self.down:
+            raise ConnectionRefusedError("database down (test)")
+        return await super().pool()
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[SwitchableDatabase]:
+    async with fresh_schema("calllog") as schema:
+        database = SwitchableDatabase(DATABASE_URL, schema)
+        try:
+            yield database
+        finally:
+            await database.close()
+
+
+def call(n: int, *, answered: bool = True) -> CallRecord:
+    return CallRecord(
+        id=f"call-{n}",
+        dialed="74951234570",
+        caller="79161234567",
+        customer=7 if n % 2 else None,
+        flow="seed.yaml",
+        flow_version="abc123",
+        started_at=f"2026-11-25T12:00:{n:02d}+03:00",
+        answered_at=f"2026-11-25T12:00:{n + 5:02d}+03:00" if answered else "",
+        ended_at=f"2026-11-25T12:01:{n:02d}+03:00",
+        answered_by="PJSIP/101" if answered else "",
+        agent="a101" if answered else "",
+        outcome="answered" if answered else "abandoned",
+        route_result="" if answered else "no_answer",
+        path=("when", "greet_open", "office"),
+        legs=(("PJSIP/100", "answered_elsewhere"), ("PJSIP/101", "answered")),
+    )
+
+
+async def rows(database: Database, query: str) -> list[asyncpg.Record]:
+    pool = await database.pool()
+    return list(await pool.fetch(query))
+
+
+async def test_a_call_is_written_with_its_legs_wait_and_talk_time(
+    database: SwitchableDatabase, tmp_path: Path
+) -> None:
+    log = CallLog(tmp_path / "calls", database)
+    await log.record(call(1))
+    await log.record(call(2, answered=False))
+    assert await log.flush() == 2
+    assert list((tmp_path / "calls").glob("*.json")) == []
+    found = {r["id"]: r for r in await rows(database, "SELECT * FROM calls")}
+    one = found["call-1"]
+    assert (one["outcome"], one["answered_by"], one["agent"], one["customer"]) == (
+        "answered", "PJSIP/101", "a101", 7,
+    )  # fmt: skip
+    assert (one["wait_s"], one["talk_s"]) == (5.0, 55.0)
+    assert one["path"] == '["when", "greet_open", "office"]'
+    two = found["call-2"]
+    assert (two["outcome"], two["answered_at"], two["wait_s"], two["talk_s"]) == (
+        "abandoned", None, None, None,
+    )  # fmt: skip
+    legs = await rows(database, "SELECT * FROM call_legs WHERE call_id = 'call-1' ORDER BY seq")
+    assert [(r["target"], r["result"]) for r in legs] == [
+        ("PJSIP/100", "answered_elsewhere"),
+        ("PJSIP/101", "answered"),
+    ]
+    assert await log.flush() == 0  # nothing twice
+
+
+async def test_calls_that_end_while_the_database_is_away_all_arrive_afterwards(
+    database: SwitchableDatabase, tmp_path: Path
+) -> None:
+    log = CallLog(tmp_path / "calls", database, retry_s=0.2)
+    worker = asyncio.create_task(log.run())
+    try:
+        await log.record(call(0))
+        database.down = True
+        for n in range(1, 31):  # calls go on while nothing can be written
+            await log.record(call(n))
+            await asyncio.sleep(0.02)
+        assert len(list((tmp_path / "calls").glob("*.json"))) >= 30  # kept on disk
+        database.down = False
+        for _ in range(100):  # the worker retries every 0.2 s
+            if len(await rows(database, "SELECT id FROM calls")) == 31:
+                break
+            await asyncio.sleep(0.1)
+        assert len(await rows(database, "SELECT id FROM calls")) == 31
+        assert list((tmp_path / "calls").glob("*.json")) == []
+        legs = await rows(database, "SELECT count(*) AS n FROM call_legs")
+        assert legs[0]["n"] == 62
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+
+
+async def test_a_spool_left_by_a_stopped_daemon_is_written_at_the_next_start(
+    database: SwitchableDatabase, tmp_path: Path
+) -> None:
+    database.down = True
+    first = CallLog(tmp_path / "calls", database)
+    await first.record(call(1))
+    with pytest.raises(ConnectionRefusedError):
+        await first.flush()  # the daemon stops: the call stays spooled
+    database.down = False
+    assert await CallLog(tmp_path / "calls", database).flush() == 1
+    assert [r["id"] for r in await rows(database, "SELECT id FROM calls")] == ["call-1"]
+
+
+async def test_a_damaged_spool_file_is_set_aside_not_retried_forever(
+    database: SwitchableDatabase, tmp_path: Path
+) -> None:
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / "0-broken.json").write_bytes(b"{not json")
+    log = CallLog(tmp_path / "calls", database)
+    await log.record(call(1))
+    assert await log.flush() == 1
+    assert [p.name for p in (tmp_path / "calls").iterdir()] == ["0-broken.bad"]
