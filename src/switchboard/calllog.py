@@ -71,12 +71,15 @@ class CallLog:
         self.database = database
         self.retry_s = retry_s
         self._wake = asyncio.Event()
+        self._spooled_count: int | None = None  # counted once, then kept (no listing per call)
 
     async def record(self, call: CallRecord) -> None:
         """Durable on local disk when this returns (unless the spool is full)."""
         if self.database is None:
             return  # nowhere to keep it: the call.end log line is the record
-        if await asyncio.to_thread(self._count) >= MAX_SPOOLED:
+        if self._spooled_count is None:
+            self._spooled_count = len(await asyncio.to_thread(self._spooled))
+        if self._spooled_count >= MAX_SPOOLED:
             log.error("calllog.spool_full", extra={"call_id": call.id, "limit": MAX_SPOOLED})
             return
         data = json.dumps(asdict(call), sort_keys=True).encode()
@@ -86,6 +89,7 @@ class CallLog:
         except OSError as exc:
             log.error("calllog.spool_failed", extra={"call_id": call.id, "error": str(exc)})
             return
+        self._spooled_count += 1
         self._wake.set()
 
     async def run(self) -> None:
@@ -135,13 +139,12 @@ class CallLog:
                     )
                 written += 1
             await asyncio.to_thread(path.unlink, missing_ok=True)
+            if self._spooled_count:
+                self._spooled_count -= 1
         return written
 
     def _spooled(self) -> list[Path]:
         return sorted(self.spool.glob("*.json")) if self.spool.is_dir() else []
-
-    def _count(self) -> int:
-        return len(self._spooled())
 
 
 def _read(path: Path) -> CallRecord | None:

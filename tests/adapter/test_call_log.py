@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from switchboard import calllog
 from switchboard.calllog import CallLog, CallRecord
 from switchboard.db import Database
 from tests.pgkit import DATABASE_URL, fresh_schema
@@ -139,3 +140,20 @@ async def test_a_damaged_spool_file_is_set_aside_not_retried_forever(
     await log.record(call(1))
     assert await log.flush() == 1
     assert [p.name for p in (tmp_path / "calls").iterdir()] == ["0-broken.bad"]
+
+
+async def test_the_spool_is_bounded_and_says_when_a_call_cannot_be_kept(
+    database: SwitchableDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(calllog, "MAX_SPOOLED", 3)
+    database.down = True
+    log = CallLog(tmp_path / "calls", database)
+    for n in range(5):
+        await log.record(call(n))
+    assert len(list((tmp_path / "calls").glob("*.json"))) == 3
+    assert [r.msg for r in caplog.records if r.levelname == "ERROR"] == ["calllog.spool_full"] * 2
+    database.down = False
+    assert await log.flush() == 3
+    await log.record(call(9))  # room again
+    assert await log.flush() == 1
