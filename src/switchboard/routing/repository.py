@@ -272,7 +272,12 @@ class AgentRepository:
         args = (list(ranked), call_id, self.daemon_id, self.lease_s)
         agent: str | None = await self.pool.fetchval(_RESERVE_SKIPPING, *args)
         if agent is None:
-            agent = await self.pool.fetchval(_RESERVE_WAITING, *args)
+            try:
+                agent = await self.pool.fetchval(_RESERVE_WAITING, *args)
+            except asyncpg.DeadlockDetectedError:
+                # Waiting calls lock agents in their own ranking orders: PostgreSQL may
+                # break a cycle by failing one; it skips the locked rows instead.
+                agent = await self.pool.fetchval(_RESERVE_SKIPPING, *args)
         return agent
 
     async def answered(self, agent: str, call_id: str) -> bool:
