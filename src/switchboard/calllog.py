@@ -248,9 +248,12 @@ def record_from_json(raw: dict[str, Any]) -> CallRecord:
     return CallRecord(**known)
 
 
+_LEG_FIELDS = frozenset(f.name for f in fields(LegRecord))
+
+
 def _leg_from_json(raw: Any) -> LegRecord:
     if isinstance(raw, dict):
-        return LegRecord(**raw)
+        return LegRecord(**{k: v for k, v in raw.items() if k in _LEG_FIELDS})
     target, result = raw  # written before migration 008
     return LegRecord(str(target), str(result))
 

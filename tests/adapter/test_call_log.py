@@ -14,8 +14,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from switchboard import calllog
-from switchboard.calllog import CallLog, CallRecord, LegRecord
+from switchboard import calllog, db
+from switchboard.calllog import CallLog, CallRecord, LegRecord, category_of
 from switchboard.db import Database
 from tests.pgkit import DATABASE_URL, fresh_schema
 
@@ -214,3 +214,54 @@ async def test_the_spool_is_bounded_and_says_when_a_call_cannot_be_kept(
     assert await log.flush() == 3
     await log.record(call(9))  # room again
     assert await log.flush() == 1
+
+
+async def test_rows_logged_before_migration_008_get_a_category_from_their_outcome(
+    tmp_path: Path,
+) -> None:
+    async with fresh_schema("upgrade") as schema:
+        pool = await db.create_pool(DATABASE_URL, schema, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                    " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                for migration in db.migrations():
+                    if migration.version < 8:  # the schema as the previous version left it
+                        await conn.execute(migration.sql)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                            migration.version,
+                            migration.name,
+                        )
+                before = {
+                    "1": ("answered", "PJSIP/101", "v1"),
+                    "2": ("answered", "+79871234567", "v1"),
+                    "3": ("answered", "+79161234567", "callback"),
+                    "4": ("abandoned", "", "v1"),
+                    "5": ("voicemail_dialplan", "", "v1"),
+                    "6": ("hangup_by_flow", "", "v1"),
+                    "7": ("handed_back_on_stop", "", "v1"),
+                }
+                for call_id, (outcome, answered_by, version) in before.items():
+                    await conn.execute(
+                        "INSERT INTO calls (id, dialed, caller, flow, flow_version, started_at,"
+                        " ended_at, answered_by, outcome, path)"
+                        " VALUES ($1, '1', '2', 'f', $2, now(), now(), $3, $4, '[]')",
+                        call_id, version, answered_by, outcome,
+                    )  # fmt: skip
+            assert await db.upgrade(pool) == ["008_call_stats"]
+            after = await pool.fetch("SELECT id, outcome, category FROM calls ORDER BY id")
+        finally:
+            await pool.close()
+    # The same as category_of gives a record without the newer fields.
+    assert [(r["id"], r["category"]) for r in after] == [
+        (r["id"], str(category_of(replace(call(1), outcome=r["outcome"], answered_by=by,
+                                          flow_version=v, answered_external=by[:1] == "+"))))
+        for r, (_, by, v) in zip(after, before.values(), strict=True)
+    ]  # fmt: skip
+    assert [r["category"] for r in after] == [
+        "answered", "overflowed", "answered", "abandoned_in_ivr", "voicemail",
+        "ended_by_flow", "failed",
+    ]  # fmt: skip
