@@ -14,8 +14,8 @@ from tests.apikit import AUTH, api_client, api_config
 DAY = {"from": "2026-11-25", "to": "2026-11-26", "tz": "Europe/Moscow"}
 
 
-def app_with(database: Database | None) -> web.Application:
-    app = make_app(ApiContext(api_config(), database=database))
+def app_with(db: Database | None) -> web.Application:
+    app = make_app(ApiContext(api_config(), database=db))
     history.add_routes(app)
     return app
 
