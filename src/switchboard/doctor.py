@@ -49,6 +49,7 @@ GLOBALS = (
     "SWITCHBOARD_FALLBACK_RING_SECONDS",
     "SWITCHBOARD_FALLBACK_MAILBOX",
 )
+PROBE_SUFFIX = "-doctor"  # the doctor's own ARI application: <app>-doctor
 PROBE_ENDPOINT = "Local/doctor@switchboard-doctor"  # created, never dialled
 DEFAULT_TIMEOUT = 5.0
 
@@ -243,7 +244,9 @@ async def check_app(client: AriClient, app: str) -> Finding:
     return app_finding(app, names)
 
 
-def app_finding(app: str, connected: Sequence[str]) -> Finding:
+def app_finding(app: str, registered: Sequence[str]) -> Finding:
+    # A doctor's probe app stays listed for about a second after it disconnects.
+    connected = [name for name in registered if not name.endswith(PROBE_SUFFIX)]
     if app in connected:
         return ok("ARI app", f"a daemon is connected as application {app!r}")
     others = ", ".join(sorted(connected)) or "none"
@@ -296,7 +299,7 @@ async def _contexts_present(
 ) -> dict[str, bool]:
     """DIALPLAN_EXISTS(context) for each context, read on a channel that is never dialled."""
     events = URL(ari.url.replace("http", "ws", 1) + "/ari/events")
-    params = {"app": f"{ari.app}-doctor", "subscribeAll": "false"}
+    params = {"app": ari.app + PROBE_SUFFIX, "subscribeAll": "false"}
     headers = {"Authorization": basic_auth_header(ari.username, ari.password)}
     async with session.ws_connect(events, params=params, headers=headers):
         created = await client.request(
@@ -458,7 +461,8 @@ def schema_finding(
             "database",
             f"{where} schema {schema!r}: {len(pending)} migration(s) not applied: "
             f"{', '.join(pending)}",
-            "switchboard db upgrade --config PATH (the daemon also applies them at start)",
+            "switchboard db upgrade --config PATH (the daemon would apply them on its "
+            "first database use, in the middle of a call)",
         )
     found = f"{where} schema {schema!r} is current ({len(db.migrations())} migrations)"
     if ahead:

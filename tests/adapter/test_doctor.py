@@ -192,6 +192,23 @@ async def test_no_daemon_connected_is_app_not_registered(fake: FakeAri, tmp_path
     assert fake.created == {}
 
 
+async def test_a_doctor_probe_still_listed_is_not_taken_for_a_daemon(
+    fake: FakeAri, tmp_path: Path
+) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            fake.url.replace("http", "ws") + "/ari/events",
+            params={"app": "switchboard-doctor"},  # Asterisk lists it ~1 s after it closes
+            headers={"Authorization": basic_auth_header(USER, PASSWORD)},
+        ),
+    ):
+        await fake.wait_connected()
+        app = (await findings_for(write_config(tmp_path, fake.url)))["ARI app"]
+    assert app.found == "no daemon is connected as 'switchboard' (connected apps: none)"
+    assert app.fix.startswith("start the daemon")
+
+
 async def test_an_app_name_that_differs_from_the_dialplan_is_hinted(
     fake: FakeAri, tmp_path: Path
 ) -> None:
