@@ -193,6 +193,12 @@ def ari_failure(exc: AriError, ari: AriConfig) -> Finding:
         )
     if exc.status == 403:
         return fail("ARI", f"{ari.url} forbids user {user!r} (403)", "check ari.conf for the user")
+    if exc.status == 503:  # what Asterisk 22 answers while it is still starting
+        return fail(
+            "ARI",
+            f"{ari.url} is not ready (503)",
+            "Asterisk is starting or shutting down: run the doctor again in a few seconds",
+        )
     return fail(
         "ARI",
         f"{ari.url} answered, but not as ARI does: HTTP {exc.status} {exc.body[:120]!r}",

@@ -63,7 +63,8 @@ def test_only_a_failure_makes_the_exit_code_1(verdicts: tuple[Verdict, ...], cod
         (401, '{"message":"Authentication required"}', "refused user 'switchboard' (401"),
         (404, "<html>Not Found</html>", "is not found (404): this URL serves no ARI"),
         (403, "{}", "forbids user 'switchboard' (403)"),
-        (503, "busy", "answered, but not as ARI does: HTTP 503 'busy'"),
+        (503, "", "is not ready (503)"),
+        (502, "invalid JSON from Asterisk", "answered, but not as ARI does: HTTP 502"),
     ],
 )
 def test_each_ari_refusal_is_told_apart(status: int, body: str, says: str) -> None:
