@@ -107,7 +107,9 @@ def main(config_path: str, timeout: float = DEFAULT_TIMEOUT) -> int:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        findings = [fail("config", str(exc), "fix the config file (see deploy/*.example.yaml)")]
+        findings = [
+            fail("config", str(exc), "deploy/switchboard.example.yaml explains every option")
+        ]
     else:
         findings = [ok("config", f"{config_path} loads"), *asyncio.run(examine(config, timeout))]
     for line in render(findings):
@@ -120,7 +122,9 @@ async def examine(config: Config, request_timeout: float = DEFAULT_TIMEOUT) -> l
     """Every check against the live Asterisk and database of ``config``."""
     flows, flows_finding = load_flows(config)
     findings = [flows_finding]
-    async with aiohttp.ClientSession() as session:
+    # The timeout also bounds the dialplan probe's websocket handshake.
+    timeout = aiohttp.ClientTimeout(total=request_timeout)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
         ari = config.ari
         client = AriClient(
             session, ari.url, ari.username, ari.password, request_timeout=request_timeout
@@ -325,7 +329,11 @@ async def _contexts_present(
                 present[context] = isinstance(raw, dict) and raw.get("value") == "1"
             return present
         finally:
-            await client.request("DELETE", f"/channels/{channel}")
+            try:
+                await client.request("DELETE", f"/channels/{channel}")
+            except AriError as exc:
+                if exc.status != 404:  # 404: Asterisk has already hung it up
+                    raise
 
 
 def dialplan_finding(app: str, values: Mapping[str, str], present: Mapping[str, bool]) -> Finding:

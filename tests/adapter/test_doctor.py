@@ -374,3 +374,23 @@ async def test_a_config_that_does_not_load_is_a_failure(
         f"FAIL  config  {path}:1:12: ari.url: must start with http:// or https://, got 'ftp://x'"
     )
     assert out[-1] == "doctor: 1 FAIL"
+
+
+async def test_a_read_only_ari_user_is_suspected_when_the_probe_is_refused(
+    fake: FakeAri, daemon_connected: None, tmp_path: Path
+) -> None:
+    fake.fail("POST", "/channels/create", 403, '{"message":"Forbidden"}')
+    found = (await findings_for(write_config(tmp_path, fake.url)))["dialplan"]
+    assert found.verdict is Verdict.FAIL
+    assert found.found.startswith("could not ask Asterisk: ARI POST /channels/create -> 403")
+    assert found.found.endswith("(is the ARI user read_only?)")
+
+
+async def test_a_probe_channel_asterisk_hangs_up_is_reported_not_crashed_on(
+    fake: FakeAri, daemon_connected: None, tmp_path: Path
+) -> None:
+    fake.fail("GET", r"/channels/.*/variable", 404, '{"message":"Provided channel was not found"}')
+    fake.fail("DELETE", r"/channels/.*", 404, '{"message":"Channel not found"}')
+    found = (await findings_for(write_config(tmp_path, fake.url)))["dialplan"]
+    assert found.verdict is Verdict.FAIL
+    assert '-> 404: {"message":"Provided channel was not found"}' in found.found
