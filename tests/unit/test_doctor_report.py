@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from switchboard.ari.client import AriError
@@ -10,6 +11,7 @@ from switchboard.doctor import (
     Verdict,
     app_finding,
     ari_failure,
+    database_failure,
     describe_database,
     exit_code,
     fail,
@@ -105,3 +107,11 @@ def test_a_schema_behind_fails_and_one_ahead_passes_with_a_note() -> None:
     assert ahead.found.endswith(
         "also has 009, 010 from a newer version (a rollback: see docs/deploy.md)"
     )
+
+
+def test_a_wrong_database_password_is_named_without_the_password() -> None:
+    # The test PostgreSQL trusts every local user, so this one is told apart here.
+    error = asyncpg.InvalidPasswordError('password authentication failed for user "sb"')
+    found = database_failure(error, describe_database("postgresql://sb:hunter2@db:5432/calls"))
+    assert (found.verdict, found.found) == (Verdict.FAIL, "sb@db:5432/calls: wrong password")
+    assert found.fix.startswith("check database.url")
