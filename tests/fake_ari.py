@@ -43,6 +43,23 @@ class Fault:
     times: int = 1
 
 
+# dialplan/extensions.conf: the [globals] and contexts the lab Asterisk loads.
+LAB_GLOBALS = {
+    "SWITCHBOARD_APP": "switchboard",
+    "SWITCHBOARD_FALLBACK_GROUP": "PJSIP/agent100&PJSIP/agent101&PJSIP/agent102",
+    "SWITCHBOARD_FALLBACK_RING_SECONDS": "20",
+    "SWITCHBOARD_FALLBACK_MAILBOX": "100@switchboard",
+}
+LAB_CONTEXTS = (
+    "switchboard-inbound",
+    "switchboard-stasis",
+    "switchboard-fallback",
+    "switchboard-voicemail",
+    "switchboard-agents",
+)
+DIALPLAN_EXISTS = re.compile(r"DIALPLAN_EXISTS\(([^,)]*)\)")
+
+
 def lab_endpoints(offline: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The PJSIP endpoints of deploy/asterisk/pjsip.conf as Asterisk lists them."""
     names = ("caller", "agent100", "agent101", "agent102", "agent103", "100", "101", "102")
@@ -72,12 +89,20 @@ class FakeAri:
     faults: list[Fault] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     connections: int = 0
+    # What `switchboard doctor` asks about: dialplan globals and contexts, whether
+    # dialplan functions (func_dialplan.so) are loaded, channels made with
+    # POST /channels/create (never dialled; channel id -> the app they are in).
+    globals: dict[str, str] = field(default_factory=lambda: dict(LAB_GLOBALS))
+    contexts: set[str] = field(default_factory=lambda: set(LAB_CONTEXTS))
+    dialplan_functions: bool = True
+    created: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
         self._changed = asyncio.Condition()
         self._ids = itertools.count(1)
         self._background: set[asyncio.Task[None]] = set()
+        self._socket_apps: dict[web.WebSocketResponse, tuple[str, ...]] = {}
         self.url = ""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -185,6 +210,12 @@ class FakeAri:
     def live_sockets(self) -> list[web.WebSocketResponse]:
         return [ws for ws in self.sockets if not ws.closed]
 
+    @property
+    def registered_apps(self) -> list[str]:
+        """Applications with an open websocket (what GET /applications lists)."""
+        names = (n for ws in self.live_sockets for n in self._socket_apps.get(ws, ()))
+        return list(dict.fromkeys(names))
+
     async def wait_request(
         self, method: str, path_regex: str, within: float = 5.0, count: int = 1
     ) -> Recorded:
@@ -216,6 +247,7 @@ class FakeAri:
             return web.json_response({"message": "Authentication required"}, status=401)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self._socket_apps[ws] = tuple(request.query.get("app", self.app).split(","))
         self.sockets.append(ws)
         self.connections += 1
         await self._notify()
@@ -246,6 +278,9 @@ class FakeAri:
         return await self._simulate(request.method, parts, request.query)
 
     async def _simulate(self, method: str, parts: list[str], query: Any) -> web.StreamResponse:
+        doctor = self._doctor(method, parts, query)
+        if doctor is not None:
+            return doctor
         match method, parts:
             case "GET", ["channels"]:
                 return web.json_response(list(self.channels.values()))
@@ -289,6 +324,36 @@ class FakeAri:
                     return _not_found("Bridge not found")
                 return web.Response(status=204)
         return web.Response(status=204)
+
+    def _doctor(self, method: str, parts: list[str], query: Any) -> web.Response | None:
+        """Asterisk info, applications, globals, and channels that are created but
+        never dialled (as Asterisk 22 answers them); None: not one of these."""
+        match method, parts:
+            case "GET", ["asterisk", "info"]:
+                return web.json_response({"system": {"version": "22.10.1-fake", "entity_id": ""}})
+            case "GET", ["applications"]:
+                return web.json_response([{"name": n} for n in self.registered_apps])
+            case "GET", ["asterisk", "variable"]:
+                return web.json_response({"value": self.globals.get(query.get("variable"), "")})
+            case "POST", ["channels", "create"]:
+                channel_id = f"17960598{next(self._ids):02d}.0"
+                if str(query.get("app")) in self.registered_apps:  # else it dies at once
+                    self.created[channel_id] = str(query["app"])
+                return web.json_response({"id": channel_id, "state": "Down"})
+            case "GET", ["channels", channel_id, "variable"] if channel_id in self.created:
+                return self._read_on_channel(str(query.get("variable", "")))
+            case "DELETE", ["channels", channel_id] if channel_id in self.created:
+                del self.created[channel_id]
+                return web.Response(status=204)
+        return None
+
+    def _read_on_channel(self, variable: str) -> web.Response:
+        match = DIALPLAN_EXISTS.fullmatch(variable)
+        if match is None:
+            return web.json_response({"value": self.globals.get(variable, "")})
+        if not self.dialplan_functions:
+            return web.json_response({"message": "Unable to read provided function"}, status=500)
+        return web.json_response({"value": "1" if match.group(1) in self.contexts else "0"})
 
     async def _originate(self, channel_id: str, query: Any) -> web.StreamResponse:
         args = str(query.get("appArgs", "")).split(",")

@@ -1,4 +1,4 @@
-"""Command line: ``switchboard run|check|trace|db|import|agent|stats``."""
+"""Command line: ``switchboard run|check|trace|db|import|agent|stats|doctor``."""
 
 from __future__ import annotations
 
@@ -83,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("agent_id", metavar="AGENT_ID")
     agent.add_argument("--reason", default="", metavar="TEXT", help="why (pause only)")
     agent.add_argument("--config", required=True, metavar="PATH", help="daemon config (YAML)")
+    doctor = sub.add_parser(
+        "doctor",
+        help="check a live setup: ARI, the app registered, dialplan, endpoints, database "
+        "(exit 1 if anything fails)",
+    )
+    doctor.add_argument("--config", required=True, metavar="PATH", help="daemon config (YAML)")
+    doctor.add_argument(
+        "--timeout", type=float, default=5.0, metavar="SECONDS", help="per request (default 5)"
+    )
     trace = sub.add_parser("trace", help="print a call's path from the daemon's JSON log")
     trace.add_argument("call_id", nargs="?", help="call id (default: list the calls in the log)")
     trace.add_argument("--log", required=True, metavar="FILE", help="the daemon's log file")
@@ -106,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _agent(args.action, args.agent_id, args.reason, args.config)
     if args.command == "stats":
         return stats_command.run(args)
+    if args.command == "doctor":
+        from switchboard import doctor
+
+        return doctor.main(args.config, args.timeout)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -173,19 +186,13 @@ async def _missing_endpoints(flows: FlowSet, config: Config) -> list[str]:
     import aiohttp
 
     from switchboard.daemon.targets import endpoint_name
+    from switchboard.doctor import unknown_endpoints
 
     ari = config.ari
     async with aiohttp.ClientSession() as session:
         client = AriClient(session, ari.url, ari.username, ari.password)
         known = {endpoint_name(e) for e in await client.list_endpoints()}
-    lines = []
-    for flow in flows.flows:
-        for endpoint, pos in flow.endpoint_refs:
-            if endpoint not in known:
-                hint = difflib.get_close_matches(endpoint, sorted(known), n=1)
-                also = f"did you mean {hint[0]}?" if hint else "add it to pjsip.conf"
-                lines.append(f"{pos}: {endpoint} is not an endpoint in Asterisk ({also})")
-    return lines
+    return unknown_endpoints(flows, known)
 
 
 async def _missing_in_database(flows: FlowSet, database: DatabaseConfig) -> list[str]:
