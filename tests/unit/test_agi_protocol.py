@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -29,6 +31,7 @@ from switchboard.agi.protocol import (
     quote,
     set_variable,
 )
+from switchboard.config import AgiConfig, ConfigError, load_config
 from switchboard.engine.events import AgentFound
 from switchboard.hours import Calendar, Hours
 from switchboard.routing.rank import UNKNOWN, Customer, Segment
@@ -276,3 +279,41 @@ def test_hours_tell_whether_open_and_when_that_changes(
         "SWITCHBOARD_NEXT_CHANGE": change,
         "SWITCHBOARD_ERROR": "",
     }
+
+
+# -- the config section ---------------------------------------------------------------------
+
+CONFIG = """\
+ari: {url: "http://127.0.0.1:8088", username: s, password: s}
+flows: {files: [main.yaml]}
+"""
+
+
+def test_the_agi_section_is_optional_and_has_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(CONFIG)
+    assert load_config(path).agi is None  # no section: no server
+    path.write_text(CONFIG + "agi: {listen: '[::1]:4600', trunk: carrier, max_sessions: 20}\n")
+    agi = load_config(path).agi
+    assert agi == AgiConfig(host="::1", port=4600, trunk="PJSIP/carrier", max_sessions=20)
+    assert agi.listen == "[::1]:4600"
+    path.write_text(CONFIG + "agi: {}\n")
+    assert load_config(path).agi == AgiConfig()  # 127.0.0.1:4573
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("agi: {listen: 4573}", ":3:15: agi.listen: expected HOST:PORT such as 127.0.0.1:4573"),
+        ("agi: {listen: 'h:99999'}", ":3:15: agi.listen: expected HOST:PORT"),
+        ("agi: {session_timeout: 0}", ":3:24: agi.session_timeout: must be a positive number"),
+        ("agi: {port: 4573}", ":3:13: agi: unknown key 'port'"),
+    ],
+)
+def test_agi_section_mistakes_name_the_line_and_column(
+    tmp_path: Path, section: str, message: str
+) -> None:
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(CONFIG + section + "\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
