@@ -2,7 +2,9 @@
 
 It connects, sends the environment as Asterisk 22 does, answers ``SET VARIABLE``
 (``200 result=1``) and ``GET VARIABLE`` (from ``channel``), and can play a caller
-who hangs up: a ``HANGUP`` line, then ``511`` to every command.
+who hangs up: a ``HANGUP`` line, then, as Asterisk 22 does (seen in the lab),
+the usual answers (SET and GET VARIABLE still work on a dead channel), or ``511``
+to every command (what other commands get).
 """
 
 from __future__ import annotations
@@ -77,10 +79,12 @@ async def agi_call(
     caller: str = "",
     channel: Mapping[str, str] | None = None,
     hang_up_after: int | None = None,
+    dead_511: bool = False,
     within: float = 10.0,
 ) -> AgiCall:
     """One AGI session against the server on ``port``; returns once it closes.
-    ``hang_up_after``: the caller hangs up after that many commands were answered."""
+    ``hang_up_after``: the caller hangs up after that many commands were answered
+    (``dead_511``: every command is then refused with 511)."""
     call = AgiCall()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -88,11 +92,12 @@ async def agi_call(
             writer.write(env_text(environment(port, script, uniqueid, caller)).encode())
             while line := (await reader.readline()).decode():
                 call.commands.append(line.rstrip("\n"))
+                reply = answer(line.rstrip("\n"), call, channel or {})
                 if hang_up_after is not None and len(call.commands) > hang_up_after:
-                    hung_up = len(call.commands) == hang_up_after + 1
-                    writer.write((("HANGUP\n" if hung_up else "") + DEAD).encode())
-                else:
-                    writer.write(answer(line.rstrip("\n"), call, channel or {}).encode())
+                    reply = DEAD if dead_511 else reply
+                    if len(call.commands) == hang_up_after + 1:
+                        reply = "HANGUP\n" + reply
+                writer.write(reply.encode())
                 await writer.drain()
     finally:
         writer.close()

@@ -218,10 +218,15 @@ async def test_200_sessions_at_once_never_hand_one_agent_to_two_channels(office:
         assert (await office.agent(agent))["active"] == 0
 
 
-async def test_a_caller_who_hangs_up_mid_session_frees_the_agent_at_once(office: Office) -> None:
-    gone = await agi_call(office.port, "route?skill=sales", uniqueid="5.1", hang_up_after=0)
+@pytest.mark.parametrize("dead_511", [False, True])
+async def test_a_caller_who_hangs_up_mid_session_frees_the_agent_at_once(
+    office: Office, dead_511: bool
+) -> None:
+    gone = await agi_call(
+        office.port, "route?skill=sales", uniqueid="5.1", hang_up_after=0, dead_511=dead_511
+    )
     assert gone.commands[0].startswith("SET VARIABLE SWITCHBOARD_TARGET")
-    assert len(gone.commands) == 1  # after HANGUP and 511 the server stops talking
+    assert len(gone.commands) == 1  # after HANGUP the server stops talking
     assert office.handlers.holds.held("5.1") == ""
     a100 = await office.agent("a100")  # the longest idle: handed out, then freed
     assert (a100["active"], a100["missed_in_row"]) == (0, 0)

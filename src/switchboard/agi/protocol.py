@@ -10,8 +10,11 @@ A FastAGI session (``AGI(agi://host:port/script?key=value)`` in the dialplan):
    ``510 Invalid or unknown command``, ``511 Command Not Permitted on a dead
    channel or intercept routine`` (the caller hung up), or a ``520-`` usage text
    that ends with a ``520 End of proper usage.`` line;
-3. when the channel hangs up, Asterisk sends a ``HANGUP`` line (between or
-   instead of answers) and lets the session finish;
+3. when the channel hangs up, Asterisk sends a ``HANGUP`` line once, before the
+   next answer, and lets the session finish. Asterisk 22 (seen in the lab) still
+   answers ``SET VARIABLE`` and ``GET VARIABLE`` with 200 after it; commands that
+   need a live channel get 511. A session run by a hangup handler gets no
+   ``HANGUP`` line: the channel is already gone, its variables still readable;
 4. we close the connection; the dialplan goes on at the next priority.
 
 Everything here is pure: the server (``server.py``) feeds it lines.

@@ -80,8 +80,10 @@ class AgiSession:
         raise AgiProtocolError(f"a 520 usage text longer than {MAX_USAGE_LINES} lines")
 
     async def set_variables(self, values: dict[str, str]) -> bool:
-        """Set each variable; False if the channel turned out to be gone."""
+        """Set each variable; False (and the rest not sent) once the channel is gone."""
         for name, value in values.items():
+            if self.hung_up:
+                return False
             reply = await self.command(set_variable(name, value))
             if not reply.ok:
                 if not reply.dead:
