@@ -12,6 +12,7 @@ and ``done``, with a hangup handler that calls ``done`` too; 74951234591 runs
   agent into wrap-up, counted as a call.
 - The agent handed the call lets it ring out: ``done`` after Dial() counts a
   miss, frees them, and the caller goes on to voicemail.
+- Nobody to hand out: the fallback number rings through the carrier trunk.
 - ``hours`` sets SWITCHBOARD_OPEN from the calendar at the daemon's clock.
 - No FastAGI server listening: AGI() fails at once and the caller still reaches
   voicemail.
@@ -34,16 +35,17 @@ from tests.e2e.lab import (
     get_global,
     run_caller,
     set_global,
+    start_agent_uas,
     wait_for_channel_count,
 )
-from tests.e2e.sipp_scenarios import start_desk_phones
+from tests.e2e.sipp_scenarios import CARRIER_PORT, carrier_answer, start_desk_phones
 from tests.e2e.test_agents_call import Office
 
 pytestmark = pytest.mark.e2e
 
 ROUTE = "74951234590"
 HOURS = "74951234591"
-AGI_SECTION = "agi: {listen: 127.0.0.1:4573, check_interval: 2}\n"
+AGI_SECTION = "agi: {listen: 127.0.0.1:4573, trunk: carrier, check_interval: 2}\n"
 
 
 class AgiOffice(Office):
@@ -160,6 +162,32 @@ def test_an_agent_who_lets_it_ring_out_is_counted_and_the_caller_reaches_voicema
     for other in phones.values():  # never rung
         other.kill()
         finish_sipp(other)
+    assert wait_for_channel_count(0) == 0
+
+
+@pytest.fixture
+def fallback_number(lab: None) -> Iterator[str]:
+    original = get_global("SWITCHBOARD_AGI_FALLBACK")
+    set_global("SWITCHBOARD_AGI_FALLBACK", "89160000001")
+    try:
+        yield "+79160000001"
+    finally:
+        set_global("SWITCHBOARD_AGI_FALLBACK", original)
+
+
+def test_with_no_agent_logged_in_the_fallback_number_rings_through_the_trunk(
+    office: Callable[..., AgiOffice], fallback_number: str
+) -> None:
+    sales = office()  # no agents imported: nobody to hand out
+    sales.start()
+    mobile = start_agent_uas(CARRIER_PORT, carrier_answer("agi_fallback_mobile", 1000))
+    log = AsteriskLog()
+    caller = run_caller(ROUTE, hold_ms=3000, timeout_s=30)
+    assert caller.returncode == 0, caller.stderr.decode()[-2000:]
+    assert finish_sipp(mobile, timeout=20) == 0  # it answered, then got the caller's BYE
+    route = notice(log, "route AGISTATUS=SUCCESS")
+    assert f"target=PJSIP/{fallback_number}@carrier agent= customer=" in route
+    assert "segment=new result=fallback error=" in route
     assert wait_for_channel_count(0) == 0
 
 
