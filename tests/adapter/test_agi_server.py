@@ -10,6 +10,7 @@ once are served."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -18,8 +19,10 @@ from datetime import UTC, datetime
 import pytest
 
 from switchboard.agi import AgiHandlers, AgiServer
+from switchboard.agi import server as server_module
 from switchboard.agi.holds import SWEEP_GRACE_S
 from switchboard.agi.protocol import MAX_ENV_LINES, MAX_LINE
+from switchboard.agi.server import AgiSession
 from switchboard.ari import events as ari
 from switchboard.config import AgiConfig, RoutingConfig
 from switchboard.daemon.agents import AgentRouter
@@ -348,3 +351,54 @@ async def test_with_the_database_down_route_answers_within_the_decision_timeout(
     assert time.monotonic() - started < 1.0
     assert call.variables["SWITCHBOARD_ERROR"].startswith("routing unavailable: ")
     assert call.variables["SWITCHBOARD_TARGET"] == "PJSIP/100"  # the fallback still rings
+
+
+async def test_a_handler_that_crashes_leaves_an_error_and_the_server_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def crash(session: AgiSession) -> None:
+        raise RuntimeError("a bug")
+
+    server = AgiServer(CONFIG, crash)
+    task = asyncio.create_task(server.run())
+    try:
+        await server.listening.wait()
+        for n in range(2):
+            call = await agi_call(server.port, "route?skill=sales", uniqueid=f"9.{n}")
+            assert call.variables == {"SWITCHBOARD_ERROR": "internal error: RuntimeError"}
+        assert [r.msg for r in caplog.records].count("agi.session_crashed") == 2
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_port_in_use_is_tried_again_and_stopping_cuts_open_sessions(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(server_module, "BIND_RETRY_S", 0.1)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+
+    async def slow(session: AgiSession) -> None:
+        await asyncio.sleep(30)
+
+    server = AgiServer(replace(CONFIG, port=port, session_timeout=60), slow)
+    task = asyncio.create_task(server.run())
+    await asyncio.sleep(0.3)
+    assert "agi.listen_failed" in [r.msg for r in caplog.records]
+    assert not server.listening.is_set()
+    taken.close()
+    async with asyncio.timeout(2):
+        await server.listening.wait()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"agi_network_script: hours?calendar=main\nagi_uniqueid: 9.9\n\n")
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert time.monotonic() - started < 0.5
+    async with asyncio.timeout(1):
+        assert await reader.read() == b""  # the session was closed: the dialplan goes on
+    writer.close()

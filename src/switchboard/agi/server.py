@@ -137,12 +137,15 @@ class AgiServer:
         """Listen until cancelled (retrying the bind); then close every session."""
         server = await self._bind()
         try:
-            async with server:
-                await server.serve_forever()
+            await server.serve_forever()
         finally:
+            server.close()  # no new sessions; those running are cut (the dialplan goes on)
             for task in list(self.sessions):
                 task.cancel()
             await asyncio.gather(*self.sessions, return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await server.wait_closed()
 
     async def _bind(self) -> asyncio.Server:
         while True:
