@@ -36,6 +36,7 @@ bench: venv pg
 	$(PY) bench/bench_import.py
 	$(PY) bench/bench_routing.py
 	$(PY) bench/bench_agi.py
+	$(PY) bench/bench_stats.py
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from switchboard.agi import start_agi
+from switchboard.api import ApiContext, ApiServer, make_app
 from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
 from switchboard.callbacks import CallbackStore
 from switchboard.calllog import CallLog
@@ -89,6 +90,23 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             on_event=supervisor.on_event,
             on_connect=supervisor.reconcile,
         )
+        api = None
+        if config.api is not None:
+            context = ApiContext(
+                config.api,
+                ari_connected=lambda: stream.connected,
+                supervisor=supervisor,
+                flows=flows,
+                database=database,
+            )
+            api = ApiServer(make_app(context), config.api.host, config.api.port)
+            try:
+                await api.start()
+            except OSError as exc:  # a port in use: say so and stop before taking any call
+                log.error("api.listen_failed", extra={"listen": f"{api.host}:{api.port}",
+                                                      "error": str(exc)})  # fmt: skip
+                await supervisor.agents.close()
+                return 2
         stream_task = asyncio.create_task(stream.run(), name="ari-stream")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
         helpers = [stream_task, stop_task]
@@ -136,6 +154,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*helpers, return_exceptions=True)
+        if api is not None:
+            await api.stop()
         if database is not None:
             await database.close()
         await supervisor.agents.close()

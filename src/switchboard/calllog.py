@@ -13,15 +13,35 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from switchboard.db import DB_ERRORS, Database
+from switchboard.engine import Outcome, Phase
 from switchboard.files import write_atomically
 
 log = logging.getLogger("switchboard.calllog")
 MAX_SPOOLED = 100_000  # calls kept on disk while PostgreSQL is away (~1 KB each)
+CALLBACK_VERSION = "callback"  # the flow version of a callback call (agent -> customer)
+
+
+@dataclass(frozen=True, slots=True)
+class LegRecord:
+    """One phone rung for a call (or a target skipped without ringing: no times)."""
+
+    target: str  # endpoint or E.164 number (or "agents": the route found nobody)
+    result: str  # answered, answered_elsewhere, no_answer, busy, unreachable, cancelled, ...
+    ringing_at: str = ""  # ISO 8601, when we asked Asterisk to ring it ("" never rang)
+    ended_at: str = ""  # when its result was known (answered: the answer)
+    agent: str = ""  # the agent whose phone it is (routes to agents)
+    owner_ring: bool = False  # the customer's owner's short ring (not a missed call)
+
+    @property
+    def ring_s(self) -> float | None:
+        return _seconds(self.ringing_at, self.ended_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +60,13 @@ class CallRecord:
     outcome: str
     route_result: str
     path: tuple[str, ...]
-    legs: tuple[tuple[str, str], ...]  # (target, result), in the order they ended
+    legs: tuple[LegRecord, ...]  # in the order their results were known
+    # Since migration 008 (a spool file written before has none of these):
+    queue: str = ""  # the first route/queue node where the caller waited for a person
+    queued_at: str = ""  # when that wait began ("" never offered to a person)
+    waited_until: str = ""  # when it ended: answered, hung up, or on to voicemail etc.
+    ended_phase: str = ""  # the engine's phase when the call ended (dialing, queued, ...)
+    answered_external: bool = False  # answered by an external number (a mobile, ...)
 
     @property
     def wait_s(self) -> float | None:
@@ -49,6 +75,55 @@ class CallRecord:
     @property
     def talk_s(self) -> float | None:
         return _seconds(self.answered_at, self.ended_at) if self.answered_at else None
+
+    @property
+    def queue_wait_s(self) -> float | None:
+        """Waiting for a person: from the first offer to the answer or the hang-up."""
+        return _seconds(self.queued_at, self.waited_until or self.ended_at)
+
+    @property
+    def category(self) -> Category:
+        return category_of(self)
+
+
+class Category(StrEnum):
+    """What became of a call, for statistics (``Outcome`` says how the engine ended it)."""
+
+    ANSWERED = "answered"  # by an agent or an extension
+    OVERFLOWED = "overflowed"  # by an external number (a mobile, another site)
+    ABANDONED_IN_IVR = "abandoned_in_ivr"  # hung up before or after waiting for a person
+    ABANDONED_IN_QUEUE = "abandoned_in_queue"  # hung up while waiting or while phones rang
+    VOICEMAIL = "voicemail"
+    CALLBACK_REQUESTED = "callback_requested"  # left the queue keeping their place
+    ENDED_BY_FLOW = "ended_by_flow"  # the flow said goodbye (e.g. closed, a hangup node)
+    FAILED = "failed"  # handed back to the dialplan, errors, a daemon stopping
+
+
+WAITING_PHASES = frozenset({Phase.DIALING, Phase.QUEUED})
+_BY_OUTCOME = {
+    Outcome.ABANDONED_IN_QUEUE: Category.ABANDONED_IN_QUEUE,
+    Outcome.VOICEMAIL: Category.VOICEMAIL,
+    Outcome.VOICEMAIL_DIALPLAN: Category.VOICEMAIL,
+    Outcome.CALLBACK: Category.CALLBACK_REQUESTED,
+    Outcome.HANGUP_BY_FLOW: Category.ENDED_BY_FLOW,
+}
+
+
+def category_of(call: CallRecord) -> Category:
+    """The statistics category of a logged call (pure: from its outcome and record).
+
+    A callback call (flow version ``callback``) rings the customer's own number:
+    reaching them is ``answered``, not an overflow."""
+    if call.outcome == Outcome.ANSWERED:
+        external = call.answered_external and call.flow_version != CALLBACK_VERSION
+        return Category.OVERFLOWED if external else Category.ANSWERED
+    if call.outcome == Outcome.ABANDONED:
+        waiting = call.ended_phase in WAITING_PHASES
+        return Category.ABANDONED_IN_QUEUE if waiting else Category.ABANDONED_IN_IVR
+    try:
+        return _BY_OUTCOME.get(Outcome(call.outcome), Category.FAILED)
+    except ValueError:  # not an outcome this version knows
+        return Category.FAILED
 
 
 def _seconds(start: str, end: str) -> float | None:
@@ -59,9 +134,17 @@ def _seconds(start: str, end: str) -> float | None:
 
 _INSERT_CALL = """
 INSERT INTO calls (id, dialed, caller, customer, flow, flow_version, started_at, answered_at,
-                   ended_at, wait_s, talk_s, answered_by, agent, outcome, route_result, path)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb)
+                   ended_at, wait_s, talk_s, answered_by, agent, outcome, route_result, path,
+                   queue, queued_at, queue_wait_s, category)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb,
+        $17, $18, $19, $20)
 ON CONFLICT (id) DO NOTHING
+"""
+_INSERT_LEG = """
+INSERT INTO call_legs (call_id, seq, target, result, ringing_at, ended_at, ring_s, agent,
+                       owner_ring)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT DO NOTHING
 """
 
 
@@ -129,14 +212,7 @@ class CallLog:
             if call is not None:
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.execute(_INSERT_CALL, *_call_row(call))
-                    await conn.executemany(
-                        "INSERT INTO call_legs (call_id, seq, target, result)"
-                        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                        [
-                            (call.id, n, target, result)
-                            for n, (target, result) in enumerate(call.legs)
-                        ],
-                    )
+                    await conn.executemany(_INSERT_LEG, _leg_rows(call))
                 written += 1
             await asyncio.to_thread(path.unlink, missing_ok=True)
             if self._spooled_count:
@@ -149,15 +225,37 @@ class CallLog:
 
 def _read(path: Path) -> CallRecord | None:
     try:
-        raw = json.loads(path.read_bytes())
-        raw["path"] = tuple(raw["path"])
-        raw["legs"] = tuple(tuple(leg) for leg in raw["legs"])
-        return CallRecord(**raw)
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+        return record_from_json(json.loads(path.read_bytes()))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         log.error("calllog.bad_spool_file", extra={"file": str(path), "error": str(exc)})
         with contextlib.suppress(OSError):
             path.rename(path.with_suffix(".bad"))
         return None
+
+
+_RECORD_FIELDS = frozenset(f.name for f in fields(CallRecord))
+
+
+def record_from_json(raw: dict[str, Any]) -> CallRecord:
+    """A spooled call. Files written before migration 008 have legs as ``[target,
+    result]`` pairs and none of the newer fields: they load with those left empty
+    (an external answer is then recognized by its E.164 number)."""
+    known = {k: v for k, v in raw.items() if k in _RECORD_FIELDS}
+    known["path"] = tuple(raw["path"])
+    known["legs"] = tuple(_leg_from_json(leg) for leg in raw["legs"])
+    if "answered_external" not in raw:
+        known["answered_external"] = str(raw["answered_by"]).startswith("+")
+    return CallRecord(**known)
+
+
+_LEG_FIELDS = frozenset(f.name for f in fields(LegRecord))
+
+
+def _leg_from_json(raw: Any) -> LegRecord:
+    if isinstance(raw, dict):
+        return LegRecord(**{k: v for k, v in raw.items() if k in _LEG_FIELDS})
+    target, result = raw  # written before migration 008
+    return LegRecord(str(target), str(result))
 
 
 def _call_row(call: CallRecord) -> tuple[object, ...]:
@@ -169,7 +267,7 @@ def _call_row(call: CallRecord) -> tuple[object, ...]:
         call.flow,
         call.flow_version,
         datetime.fromisoformat(call.started_at),
-        datetime.fromisoformat(call.answered_at) if call.answered_at else None,
+        _time(call.answered_at),
         datetime.fromisoformat(call.ended_at),
         call.wait_s if call.answered_at else None,
         call.talk_s,
@@ -178,4 +276,20 @@ def _call_row(call: CallRecord) -> tuple[object, ...]:
         call.outcome,
         call.route_result,
         json.dumps(list(call.path)),
+        call.queue,
+        _time(call.queued_at),
+        call.queue_wait_s,
+        str(call.category),
     )
+
+
+def _leg_rows(call: CallRecord) -> list[tuple[object, ...]]:
+    return [
+        (call.id, n, leg.target, leg.result, _time(leg.ringing_at), _time(leg.ended_at),
+         leg.ring_s, leg.agent, leg.owner_ring)
+        for n, leg in enumerate(call.legs)
+    ]  # fmt: skip
+
+
+def _time(iso: str) -> datetime | None:
+    return datetime.fromisoformat(iso) if iso else None

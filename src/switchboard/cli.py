@@ -1,4 +1,4 @@
-"""Command line: ``switchboard run|check|trace|db|import|agent``."""
+"""Command line: ``switchboard run|check|trace|db|import|agent|stats``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from switchboard.crm import (
 from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
 from switchboard.flows.model import Route
 from switchboard.flows.registry import FlowRegistry
+from switchboard.stats import command as stats_command
 
 EXIT_USAGE = 2
 # The command's action and the agent state it sets (agents.state in the database).
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace = sub.add_parser("trace", help="print a call's path from the daemon's JSON log")
     trace.add_argument("call_id", nargs="?", help="call id (default: list the calls in the log)")
     trace.add_argument("--log", required=True, metavar="FILE", help="the daemon's log file")
+    stats_command.add_parser(sub)
     return parser
 
 
@@ -102,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _import(args.kind, args.file, args.config)
     if args.command == "agent":
         return _agent(args.action, args.agent_id, args.reason, args.config)
+    if args.command == "stats":
+        return stats_command.run(args)
     return EXIT_USAGE  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -32,6 +32,11 @@ Every error names the file, line and column and says how to fix it.
       starttls: false
       username: ""               # optional; password or password_env
       timeout: 20
+    api:                        # optional: the HTTP API and pages
+      listen: 127.0.0.1:8090
+      tokens:                   # bearer tokens (at least 16 characters each)
+        - {name: ops, token_env: SWITCHBOARD_API_TOKEN}
+      max_body_bytes: 65536     # larger request bodies get 413
     agi:                         # optional: the FastAGI server (docs/agi.md)
       listen: 127.0.0.1:4573
       trunk: carrier             # route's fallback=NUMBER is dialled through it
@@ -144,6 +149,22 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiToken:
+    name: str  # who uses it (logged with each request), never the secret
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """The HTTP API and pages (``api:``); no section, no server."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    tokens: tuple[ApiToken, ...] = ()
+    max_body_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     ari: AriConfig
     flows: FlowsConfig
@@ -152,6 +173,7 @@ class Config:
     voicemail: VoicemailConfig | None = None
     smtp: SmtpConfig = SmtpConfig()
     routing: RoutingConfig = RoutingConfig()
+    api: ApiConfig | None = None
     agi: AgiConfig | None = None  # no section: no FastAGI server
 
 
@@ -237,7 +259,9 @@ def load_config(path: str | Path) -> Config:
     if node is None:
         raise ConfigError(f"{name}: config is empty")
     top = _Section(name, node, "config")
-    top.check_keys({"ari", "flows", "daemon", "database", "voicemail", "smtp", "routing", "agi"})
+    top.check_keys(
+        {"ari", "flows", "daemon", "database", "voicemail", "smtp", "routing", "api", "agi"}
+    )
     base = Path(path).resolve().parent
     return Config(
         ari=_ari(top.section("ari")),
@@ -247,6 +271,7 @@ def load_config(path: str | Path) -> Config:
         voicemail=_voicemail(top.section("voicemail"), base) if "voicemail" in top.items else None,
         smtp=_smtp(top.section("smtp")) if "smtp" in top.items else SmtpConfig(),
         routing=_routing(top.section("routing")) if "routing" in top.items else RoutingConfig(),
+        api=_api(top.section("api")) if "api" in top.items else None,
         agi=_agi(top.section("agi")) if "agi" in top.items else None,
     )
 
@@ -255,7 +280,7 @@ def _agi(sec: _Section) -> AgiConfig:
     sec.check_keys(
         {"listen", "session_timeout", "max_sessions", "trunk", "hold_limit", "check_interval"}
     )
-    host, port = sec.scalar("listen", _host_port, ("127.0.0.1", 4573))
+    host, port = sec.scalar("listen", _listen, ("127.0.0.1", 4573))
     trunk = sec.scalar("trunk", str, "") if "trunk" in sec.items else ""
     if trunk and not trunk.startswith("PJSIP/"):
         trunk = f"PJSIP/{trunk}"
@@ -268,14 +293,6 @@ def _agi(sec: _Section) -> AgiConfig:
         hold_limit=sec.scalar("hold_limit", _positive(float), 14400.0),
         check_interval=sec.scalar("check_interval", _positive(float), 15.0),
     )
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    """``127.0.0.1:4573``, ``[::1]:4573`` or ``:4573`` (every address)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:4573, got {text!r}")
-    return host.removeprefix("[").removesuffix("]") or "0.0.0.0", int(port)
 
 
 def _routing(sec: _Section) -> RoutingConfig:
@@ -443,3 +460,46 @@ def _boolean(text: str) -> bool:
     if text.lower() in ("false", "no", "off"):
         return False
     raise ValueError(f"expected true or false, got {text!r}")
+
+
+MIN_TOKEN_CHARS = 16
+
+
+def _listen(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8090`` for IPv6) -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port such as 127.0.0.1:8090, got {text!r}")
+    return host, int(port)
+
+
+def _api(sec: _Section) -> ApiConfig:
+    sec.check_keys({"listen", "tokens", "max_body_bytes"})
+    host, port = sec.scalar("listen", _listen, ("127.0.0.1", 8090))
+    node = sec.items.get("tokens")
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        where = node if node is not None else sec.node
+        raise _err(
+            sec.path, where, "api.tokens: list at least one {name: ..., token_env: ...} "
+            "(every route but /health needs a token)"
+        )  # fmt: skip
+    tokens: list[ApiToken] = []
+    for item in node.value:
+        entry = _Section(sec.path, item, "api.tokens[]")
+        entry.check_keys({"name", "token", "token_env"})
+        token = ApiToken(entry.scalar("name", str), _secret(entry, "token"))
+        if len(token.token) < MIN_TOKEN_CHARS:
+            raise _err(
+                sec.path, item, f"api.tokens[]: token {token.name!r} is shorter than "
+                f"{MIN_TOKEN_CHARS} characters (make one with: openssl rand -hex 32)"
+            )  # fmt: skip
+        if any(t.name == token.name for t in tokens):
+            raise _err(sec.path, item, f"api.tokens[]: name {token.name!r} given twice")
+        tokens.append(token)
+    return ApiConfig(
+        host=host,
+        port=port,
+        tokens=tuple(tokens),
+        max_body_bytes=sec.scalar("max_body_bytes", _positive(int), 64 * 1024),
+    )

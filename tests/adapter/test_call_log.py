@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from switchboard import calllog
-from switchboard.calllog import CallLog, CallRecord
+from switchboard import calllog, db
+from switchboard.calllog import CallLog, CallRecord, LegRecord, category_of
 from switchboard.db import Database
 from tests.pgkit import DATABASE_URL, fresh_schema
 
@@ -56,7 +57,7 @@ def call(n: int, *, answered: bool = True) -> CallRecord:
         outcome="answered" if answered else "abandoned",
         route_result="" if answered else "no_answer",
         path=("when", "greet_open", "office"),
-        legs=(("PJSIP/100", "answered_elsewhere"), ("PJSIP/101", "answered")),
+        legs=(LegRecord("PJSIP/100", "answered_elsewhere"), LegRecord("PJSIP/101", "answered")),
     )
 
 
@@ -90,6 +91,62 @@ async def test_a_call_is_written_with_its_legs_wait_and_talk_time(
         ("PJSIP/101", "answered"),
     ]
     assert await log.flush() == 0  # nothing twice
+
+
+# What the code before migration 008 wrote to the spool (legs as pairs, no queue).
+OLD_SPOOL_FILE = b"""{"agent": "", "answered_at": "2026-11-25T12:00:09+03:00",
+ "answered_by": "+79871234567", "caller": "79161234567", "customer": null,
+ "dialed": "74951234570", "ended_at": "2026-11-25T12:01:00+03:00", "flow": "seed.yaml",
+ "flow_version": "abc123", "id": "old-1",
+ "legs": [["PJSIP/100", "no_answer"], ["+79871234567", "answered"]],
+ "outcome": "answered", "path": ["when", "office", "mobile"], "route_result": "no_answer",
+ "started_at": "2026-11-25T12:00:00+03:00"}"""
+
+
+async def test_a_spool_file_written_before_the_upgrade_is_written_after_it(
+    database: SwitchableDatabase, tmp_path: Path
+) -> None:
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / "2026-11-25T120100+0300-old-1.json").write_bytes(OLD_SPOOL_FILE)
+    assert await CallLog(tmp_path / "calls", database).flush() == 1
+    (row,) = await rows(database, "SELECT * FROM calls")
+    assert (row["id"], row["outcome"], row["category"], row["wait_s"]) == (
+        "old-1", "answered", "overflowed", 9.0,
+    )  # fmt: skip
+    assert (row["queue"], row["queued_at"], row["queue_wait_s"]) == ("", None, None)
+    legs = await rows(database, "SELECT * FROM call_legs ORDER BY seq")
+    assert [(r["target"], r["result"], r["ringing_at"], r["agent"]) for r in legs] == [
+        ("PJSIP/100", "no_answer", None, ""),
+        ("+79871234567", "answered", None, ""),
+    ]
+
+
+async def test_the_wait_for_a_person_and_each_phone_s_ring_are_written(
+    database: SwitchableDatabase, tmp_path: Path
+) -> None:
+    at = "2026-11-25T12:00:{:02d}+03:00".format
+    record = replace(
+        call(1),
+        queue="sales",
+        queued_at=at(4),
+        waited_until=at(6),
+        ended_phase="connected",
+        legs=(
+            LegRecord("PJSIP/101", "no_answer", at(4), at(5), "a101", owner_ring=True),
+            LegRecord("PJSIP/102", "answered", at(5), at(6), "a102"),
+        ),
+    )
+    log = CallLog(tmp_path / "calls", database)
+    await log.record(record)
+    assert await log.flush() == 1
+    (row,) = await rows(database, "SELECT * FROM calls")
+    assert (row["queue"], row["queue_wait_s"], row["category"]) == ("sales", 2.0, "answered")
+    legs = await rows(database, "SELECT * FROM call_legs ORDER BY seq")
+    assert [(r["agent"], r["ring_s"], r["owner_ring"]) for r in legs] == [
+        ("a101", 1.0, True),
+        ("a102", 1.0, False),
+    ]
+    assert legs[1]["ringing_at"].isoformat() == "2026-11-25T09:00:05+00:00"
 
 
 async def test_calls_that_end_while_the_database_is_away_all_arrive_afterwards(
@@ -157,3 +214,54 @@ async def test_the_spool_is_bounded_and_says_when_a_call_cannot_be_kept(
     assert await log.flush() == 3
     await log.record(call(9))  # room again
     assert await log.flush() == 1
+
+
+async def test_rows_logged_before_migration_008_get_a_category_from_their_outcome(
+    tmp_path: Path,
+) -> None:
+    async with fresh_schema("upgrade") as schema:
+        pool = await db.create_pool(DATABASE_URL, schema, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                    " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                for migration in db.migrations():
+                    if migration.version < 8:  # the schema as the previous version left it
+                        await conn.execute(migration.sql)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                            migration.version,
+                            migration.name,
+                        )
+                before = {
+                    "1": ("answered", "PJSIP/101", "v1"),
+                    "2": ("answered", "+79871234567", "v1"),
+                    "3": ("answered", "+79161234567", "callback"),
+                    "4": ("abandoned", "", "v1"),
+                    "5": ("voicemail_dialplan", "", "v1"),
+                    "6": ("hangup_by_flow", "", "v1"),
+                    "7": ("handed_back_on_stop", "", "v1"),
+                }
+                for call_id, (outcome, answered_by, version) in before.items():
+                    await conn.execute(
+                        "INSERT INTO calls (id, dialed, caller, flow, flow_version, started_at,"
+                        " ended_at, answered_by, outcome, path)"
+                        " VALUES ($1, '1', '2', 'f', $2, now(), now(), $3, $4, '[]')",
+                        call_id, version, answered_by, outcome,
+                    )  # fmt: skip
+            assert await db.upgrade(pool) == ["008_call_stats"]
+            after = await pool.fetch("SELECT id, outcome, category FROM calls ORDER BY id")
+        finally:
+            await pool.close()
+    # The same as category_of gives a record without the newer fields.
+    assert [(r["id"], r["category"]) for r in after] == [
+        (r["id"], str(category_of(replace(call(1), outcome=r["outcome"], answered_by=by,
+                                          flow_version=v, answered_external=by[:1] == "+"))))
+        for r, (_, by, v) in zip(after, before.values(), strict=True)
+    ]  # fmt: skip
+    assert [r["category"] for r in after] == [
+        "answered", "overflowed", "answered", "abandoned_in_ivr", "voicemail",
+        "ended_by_flow", "failed",
+    ]  # fmt: skip

@@ -133,13 +133,16 @@ def test_a_vip_reaches_their_owner_first_then_the_best_skilled_agent(
     assert (row["outcome"], row["answered_by"], row["agent"]) == ("answered", "PJSIP/102", "a102")
     assert (row["dialed"], row["customer"]) == (SALES, customer["id"])
     assert 10.0 <= row["wait_s"] <= 14.0  # greeting ~4 s, the owner 6 s, 102 answers in 1.5 s
-    legs = sales.fetch(
-        "SELECT target, result FROM call_legs WHERE call_id = $1 ORDER BY seq", call_id
-    )
-    assert [(r["target"], r["result"]) for r in legs] == [
-        ("PJSIP/101", "no_answer"),
-        ("PJSIP/102", "answered"),
+    # For the statistics: where the caller waited for a person, how long, each ring.
+    assert (row["queue"], row["category"]) == ("sales_agents", "answered")
+    assert 7.0 <= row["queue_wait_s"] <= 10.0  # the wait after the greeting
+    legs = sales.fetch("SELECT * FROM call_legs WHERE call_id = $1 ORDER BY seq", call_id)
+    assert [(r["target"], r["result"], r["agent"], r["owner_ring"]) for r in legs] == [
+        ("PJSIP/101", "no_answer", "a101", True),
+        ("PJSIP/102", "answered", "a102", False),
     ]
+    assert 5.5 <= legs[0]["ring_s"] <= 7.5  # owner_seconds: 6
+    assert 1.0 <= legs[1]["ring_s"] <= 3.5  # 102 answers after 1.5 s
     assert wait_for_channel_count(0) == 0
 
 

@@ -304,8 +304,8 @@ def test_the_agi_section_is_optional_and_has_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ("agi: {listen: 4573}", ":3:15: agi.listen: expected HOST:PORT such as 127.0.0.1:4573"),
-        ("agi: {listen: 'h:99999'}", ":3:15: agi.listen: expected HOST:PORT"),
+        ("agi: {listen: 4573}", ":3:15: agi.listen: expected host:port such as 127.0.0.1:8090"),
+        ("agi: {listen: 'h:99999'}", ":3:15: agi.listen: expected host:port"),
         ("agi: {session_timeout: 0}", ":3:24: agi.session_timeout: must be a positive number"),
         ("agi: {port: 4573}", ":3:13: agi: unknown key 'port'"),
     ],

@@ -70,6 +70,7 @@ class EventStream:
         self._heartbeat = heartbeat
         self._rng = rng or random.Random()
         self.reconnects = 0
+        self.connected = False  # the websocket is open (for /ready)
 
     async def run(self) -> None:
         """Read events until cancelled; raise ApplicationTakenOver if replaced."""
@@ -92,11 +93,15 @@ class EventStream:
             ) as ws:
                 connected_at = time.monotonic()
                 log.info("ari.connected", extra={"url": self._url})
+                self.connected = True
                 try:
                     await self._on_connect()
                 except Exception:  # a reconcile bug must not leave us deaf to events
                     log.exception("ari.on_connect_failed")
-                await self._read(ws)
+                try:
+                    await self._read(ws)
+                finally:
+                    self.connected = False
             log.warning("ari.disconnected", extra={"close_code": ws.close_code})
             return connected_at
         except aiohttp.WSServerHandshakeError as exc:

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
 from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
-from switchboard.calllog import CallLog, CallRecord
+from switchboard.calllog import CALLBACK_VERSION, CallLog, CallRecord
 from switchboard.config import RoutingConfig
 from switchboard.db import Database
 from switchboard.engine import (
@@ -65,6 +65,7 @@ from switchboard.hours import Calendar
 from switchboard.voicemail import VoicemailKeeper
 
 from .agents import AgentRouter
+from .calltimes import CallTimes
 from .executor import Executor
 from .queues import QueueManager
 from .targets import TargetBook
@@ -115,6 +116,7 @@ class CallRunner:
         self.started_at = supervisor.clock()  # (the call's own time, once StasisStart is in)
         self.answered_at: datetime | None = None
         self.callback_agent = ""  # a callback call: the agent who took it
+        self.times = CallTimes()  # for the call log: the wait, each phone's ring
 
     async def run(self) -> None:
         try:
@@ -175,6 +177,7 @@ class CallRunner:
             if self.state is before and not commands:
                 continue
             self._note_talking(before)
+            self.times.stepped(before, self.state, self.sup.clock())
             log.info(
                 "call.transition",
                 extra={
@@ -277,6 +280,7 @@ class CallRunner:
         if isinstance(cmd, Originate):
             self.in_flight.add(cmd.channel_id)
             self.sup.route(self, channel=cmd.channel_id)
+            self.times.leg_originated(self.state, cmd.channel_id, self.sup.clock())
             return cmd.channel_id
         if isinstance(cmd, CreateBridge):
             self.sup.route(self, bridge=cmd.bridge_id)
@@ -394,6 +398,8 @@ class Supervisor:
         state = runner.state
         customer = state.customer
         started = state.started_at or runner.started_at
+        ended = self.clock()
+        times = runner.times
         record = CallRecord(
             id=state.call_id,
             dialed=state.dialed,
@@ -403,13 +409,18 @@ class Supervisor:
             flow_version=state.flow.version,
             started_at=started.isoformat(),
             answered_at=runner.answered_at.isoformat() if runner.answered_at else "",
-            ended_at=self.clock().isoformat(),
+            ended_at=ended.isoformat(),
             answered_by=state.answered_by,
             agent=state.agent,
             outcome=str(state.outcome) if state.outcome else "failed",
             route_result=state.route_result,
             path=state.path,
-            legs=state.route_log,
+            legs=times.legs(state.route_log, ended),
+            queue=times.queue,
+            queued_at=times.queued_at.isoformat() if times.queued_at else "",
+            waited_until=times.waited_until.isoformat() if times.waited_until else "",
+            ended_phase=str(times.ended_phase or ""),
+            answered_external=times.answered_external,
         )
         await self.call_log.record(record)
 
@@ -809,7 +820,7 @@ def callback_flow(callback: Callback) -> Flow:
     }
     return Flow(
         name=f"callback:{callback.queue}",
-        version="callback",
+        version=CALLBACK_VERSION,
         languages=("en",),
         fallback_language="en",
         entry=MappingProxyType({}),

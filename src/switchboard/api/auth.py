@@ -1,0 +1,64 @@
+"""Bearer tokens from the config, compared in constant time.
+
+Scripts and tools send ``Authorization: Bearer <token>``. Browsers (the screen
+pop and wallboard pages) get the token once through ``/login``, which keeps it
+in an HttpOnly, SameSite=Strict cookie; the cookie is accepted for reading only
+(GET, HEAD and the live websocket), never for a request that changes something,
+so another site cannot make a logged-in browser act (CSRF).
+
+A refused request gets 401 with the same body whatever was wrong (no token, a
+wrong one, a malformed header): nothing tells a guesser how close they were.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+
+from switchboard.config import ApiToken
+
+from .errors import ApiError
+
+log = logging.getLogger("switchboard.api")
+COOKIE = "switchboard_token"
+READ_METHODS = frozenset({"GET", "HEAD"})
+UNAUTHORIZED = ApiError(
+    401,
+    "unauthorized",
+    "a valid API token is required",
+    headers={"WWW-Authenticate": 'Bearer realm="switchboard"'},
+)
+
+
+def token_name(tokens: tuple[ApiToken, ...], offered: str) -> str | None:
+    """The name of the configured token equal to ``offered``, else None. Every token is
+    compared, each in constant time, so the time taken says nothing of a near miss."""
+    given = offered.encode()
+    found = None
+    for token in tokens:
+        if hmac.compare_digest(given, token.token.encode()):
+            found = token.name
+    return found
+
+
+def offered_token(request: web.Request) -> str:
+    """The token a request carries: the bearer header; for reading, the cookie too."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if request.method in READ_METHODS:
+        return request.cookies.get(COOKIE, "")
+    return ""
+
+
+def authenticate(request: web.Request, tokens: tuple[ApiToken, ...]) -> str:
+    """The caller's token name; raises the one 401 otherwise."""
+    offered = offered_token(request)
+    name = token_name(tokens, offered) if offered else None
+    if name is None:
+        log.info("api.unauthorized", extra={"method": request.method, "path": request.path})
+        raise UNAUTHORIZED
+    return name

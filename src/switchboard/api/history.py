@@ -1,0 +1,118 @@
+"""The call log and statistics over HTTP: ``GET /calls`` (paged) and ``GET /stats``.
+
+Both read the ``calls`` tables through ``switchboard.stats.repository`` (the same
+SQL as ``switchboard stats``); query parameters are checked here, where they
+enter: a bad one is a 400 ``invalid_query`` naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from switchboard.db import DB_ERRORS
+from switchboard.stats import BadCursor, CallRow, Cursor, Period, repository
+from switchboard.stats.command import StatsUsageError, parse_period
+from switchboard.stats.format import report_json
+
+from .errors import ApiError
+from .server import CONTEXT
+
+DEFAULT_PAGE = 50
+_OPTION = re.compile(r"--([a-z-]+)")
+
+
+def _invalid(message: str) -> ApiError:
+    """The stats parser speaks of command-line options; here they are query parameters."""
+    return ApiError(400, "invalid_query", _OPTION.sub(lambda m: m[1].replace("-", "_"), message))
+
+
+def period_of(query: dict[str, str]) -> Period:
+    """``from``/``to`` (YYYY-MM-DD, ``to`` not counted; default: today), ``tz``,
+    ``service_level`` (seconds)."""
+    first = query.get("from") or date.today().isoformat()
+    after_last = query.get("to") or _next_day(first)
+    try:
+        return parse_period(
+            first, after_last, query.get("tz", "UTC"), query.get("service_level", "20")
+        )
+    except StatsUsageError as exc:
+        raise _invalid(str(exc)) from None
+
+
+def _next_day(text: str) -> str:
+    try:
+        return (date.fromisoformat(text) + timedelta(days=1)).isoformat()
+    except ValueError:
+        return ""  # (the bad ``from`` is what gets reported)
+
+
+def page_size(query: dict[str, str]) -> int:
+    text = query.get("limit", str(DEFAULT_PAGE))
+    if not text.isdigit() or not 1 <= int(text) <= repository.MAX_PAGE:
+        raise ApiError(
+            400, "invalid_query", f"limit: a whole number from 1 to {repository.MAX_PAGE}"
+        )
+    return int(text)
+
+
+async def _pool(request: web.Request) -> asyncpg.Pool:
+    database = request.app[CONTEXT].database
+    if database is None:
+        raise ApiError(503, "no_database", "this daemon has no database: section")
+    try:
+        return await database.pool()
+    except DB_ERRORS:
+        raise ApiError(503, "database_unavailable", "the database is not answering") from None
+
+
+async def calls(request: web.Request) -> web.Response:
+    query = dict(request.query)
+    period, limit = period_of(query), page_size(query)
+    try:
+        cursor = Cursor.decode(query["cursor"]) if query.get("cursor") else None
+    except BadCursor as exc:
+        raise ApiError(400, "invalid_query", f"cursor: {exc}") from None
+    pool = await _pool(request)
+    try:
+        page = await repository.call_page(pool, period.start, period.end, limit, cursor)
+    except DB_ERRORS:
+        raise ApiError(503, "database_unavailable", "the database is not answering") from None
+    return web.json_response(
+        {
+            "calls": [call_json(c) for c in page.calls],
+            "next_cursor": page.next_cursor.encode() if page.next_cursor else None,
+        }
+    )
+
+
+def call_json(call: CallRow) -> dict[str, Any]:
+    data = asdict(call)
+    for key, value in list(data.items()):
+        data[key] = value.isoformat() if hasattr(value, "isoformat") else value
+    data["path"] = list(call.path)
+    data["legs"] = [
+        {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in asdict(leg).items()}
+        for leg in call.legs
+    ]
+    return data
+
+
+async def stats(request: web.Request) -> web.Response:
+    period = period_of(dict(request.query))
+    pool = await _pool(request)
+    try:
+        found = await repository.report(pool, period)
+    except DB_ERRORS:
+        raise ApiError(503, "database_unavailable", "the database is not answering") from None
+    return web.json_response(report_json(found))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/calls", calls, name="calls")
+    app.router.add_get("/stats", stats, name="stats")

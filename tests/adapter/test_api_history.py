@@ -1,0 +1,93 @@
+"""Tier 2, real PostgreSQL: the call log and statistics over HTTP (the calls of
+tests/adapter/test_stats.py, logged through the real CallLog)."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from switchboard.api import ApiContext, history, make_app
+from switchboard.db import Database
+from tests.adapter.test_stats import database  # noqa: F401 - the fixture
+from tests.apikit import AUTH, api_client, api_config
+
+DAY = {"from": "2026-11-25", "to": "2026-11-26", "tz": "Europe/Moscow"}
+
+
+def app_with(db: Database | None) -> web.Application:
+    app = make_app(ApiContext(api_config(), database=db))
+    history.add_routes(app)
+    return app
+
+
+async def test_the_call_log_pages_newest_first_with_a_cursor(database: Database) -> None:  # noqa: F811
+    async with api_client(app_with(database)) as client:
+        seen: list[str] = []
+        query = {**DAY, "limit": "4"}
+        while True:
+            response = await client.get("/calls", params=query, headers=AUTH)
+            assert response.status == 200
+            page = await response.json()
+            seen += [c["id"] for c in page["calls"]]
+            if page["next_cursor"] is None:
+                break
+            query["cursor"] = page["next_cursor"]
+    assert seen == ["c6", "c9", "c5", "c4", "c3", "c2", "c1"]  # c7, c8: other days
+
+
+async def test_a_call_comes_with_its_legs_and_times(database: Database) -> None:  # noqa: F811
+    async with api_client(app_with(database)) as client:
+        response = await client.get("/calls", params={**DAY, "limit": "500"}, headers=AUTH)
+        calls = {c["id"]: c for c in (await response.json())["calls"]}
+    c1 = calls["c1"]
+    assert (c1["category"], c1["agent"], c1["queue"]) == ("answered", "a101", "sales")
+    assert c1["started_at"] == "2026-11-25T06:00:00+00:00"
+    assert [(leg["target"], leg["result"], leg["ring_s"]) for leg in c1["legs"]] == [
+        ("PJSIP/100", "no_answer", 10.0),
+        ("PJSIP/101", "answered", 10.0),
+    ]
+
+
+async def test_stats_are_the_commands_figures(database: Database) -> None:  # noqa: F811
+    async with api_client(app_with(database)) as client:
+        response = await client.get("/stats", params=DAY, headers=AUTH)
+        report = await response.json()
+    main = next(f for f in report["flows"] if f["flow"] == "main.yaml")
+    assert (main["offered"], main["answered"], main["answered_within"]) == (5, 3, 2)
+    assert main["service_level"] == 0.4
+    assert len(report["hours"]) == 24
+    assert report["period"]["zone"] == "Europe/Moscow"
+
+
+@pytest.mark.parametrize(
+    ("params", "names"),
+    [
+        ({"from": "yesterday"}, "from 'yesterday' is not a date"),
+        ({**DAY, "tz": "Mars/Olympus"}, "tz 'Mars/Olympus' is not a time zone"),
+        ({**DAY, "to": "2026-11-24"}, "to 2026-11-24 must be after from"),
+        ({**DAY, "service_level": "-3"}, "service_level '-3' is not a number"),
+        ({**DAY, "limit": "0"}, "limit: a whole number from 1 to 500"),
+        ({**DAY, "limit": "ten"}, "limit: a whole number from 1 to 500"),
+        ({**DAY, "cursor": "!!not-ours"}, "cursor: not a call log cursor"),
+    ],
+)
+async def test_bad_query_parameters_are_400_naming_them(
+    database: Database,  # noqa: F811
+    params: dict[str, str],
+    names: str,
+) -> None:
+    async with api_client(app_with(database)) as client:
+        response = await client.get("/calls", params=params, headers=AUTH)
+        body = await response.json()
+    assert response.status == 400
+    assert body["error"]["id"] == "invalid_query"
+    assert names in body["error"]["message"]
+
+
+async def test_a_database_that_is_down_is_a_503_not_a_500() -> None:
+    down = Database("postgresql://postgres@127.0.0.1:1/none", "nowhere")
+    async with api_client(app_with(down)) as client:
+        for path in ("/calls", "/stats"):
+            response = await client.get(path, params=DAY, headers=AUTH)
+            assert response.status == 503
+            assert (await response.json())["error"]["id"] == "database_unavailable"

@@ -1,0 +1,54 @@
+"""Tier 1: the api: section of the config (listen address, tokens)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from switchboard.config import ConfigError, load_config
+from tests.unit.test_config_and_cli import GOOD, write
+
+TOKEN = "0123456789abcdef0123"
+
+
+def test_the_api_section_gives_address_and_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SB_WALL", "w" * 20)
+    text = GOOD + (
+        "api:\n  listen: 0.0.0.0:9000\n  tokens:\n"
+        f"    - {{name: ops, token: {TOKEN}}}\n"
+        "    - {name: wallboard, token_env: SB_WALL}\n"
+    )
+    api = load_config(write(tmp_path, text)).api
+    assert api is not None
+    assert (api.host, api.port) == ("0.0.0.0", 9000)
+    assert [(t.name, t.token) for t in api.tokens] == [("ops", TOKEN), ("wallboard", "w" * 20)]
+    assert TOKEN not in repr(api)  # secrets stay out of logs and tracebacks
+
+
+def test_without_an_api_section_there_is_no_server(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD)).api is None
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("api:\n  listen: 8090\n", ":8:11: api.listen: expected host:port"),
+        ("api:\n  listen: 127.0.0.1:99999\n", ":8:11: api.listen: expected host:port"),
+        ("api:\n  listen: 127.0.0.1:8090\n", ":8:3: api.tokens: list at least one"),
+        ("api:\n  tokens: []\n", ":8:11: api.tokens: list at least one"),
+        ("api:\n  tokens:\n    - {name: a, token: short}\n", ":9:7: api.tokens[]: token 'a' is"),
+        (
+            f"api:\n  tokens:\n    - {{name: a, token: {TOKEN}}}\n"
+            f"    - {{name: a, token: {TOKEN}}}\n",
+            ":10:7: api.tokens[]: name 'a' given twice",
+        ),
+        (f"api:\n  tokens:\n    - {{name: a, secret: {TOKEN}}}\n", "unknown key 'secret'"),
+        ("api:\n  tokens:\n    - {name: a, token_env: SB_NOPE_NOT_SET}\n", "is not set"),
+    ],
+)
+def test_api_config_errors_say_where_and_what(tmp_path: Path, section: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(write(tmp_path, GOOD + section))
