@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from switchboard.agi.handlers import hours_variables, route_variables
 from switchboard.agi.params import (
+    DIAL_STRING_CHARS,
     BadParams,
     RouteAsk,
     done_status,
@@ -317,3 +318,40 @@ def test_agi_section_mistakes_name_the_line_and_column(
     path.write_text(CONFIG + section + "\n")
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(path)
+
+
+# -- whatever a peer sends ------------------------------------------------------------------
+
+
+@given(st.lists(st.text(max_size=200), max_size=30))
+def test_any_environment_is_a_request_or_the_peers_fault(lines: list[str]) -> None:
+    try:
+        parsed = parse_environment(lines)
+    except AgiProtocolError:
+        return
+    assert isinstance(parsed.script, str)
+    assert all(isinstance(v, tuple) for v in parsed.params.values())
+
+
+@given(st.text(max_size=200))
+def test_any_reply_line_is_a_reply_or_the_peers_fault(line: str) -> None:
+    try:
+        reply = parse_reply(line)
+    except AgiProtocolError:
+        return
+    assert 0 <= reply.code <= 999
+
+
+@given(st.text(max_size=300))
+def test_any_route_query_is_an_ask_or_a_bad_parameter(query: str) -> None:
+    try:
+        parsed = parse_environment([f"agi_network_script: route?{query}"])
+    except AgiProtocolError:
+        return
+    try:
+        ask = route_ask(parsed, "PJSIP/carrier")
+    except BadParams:
+        return
+    assert ask.skills
+    assert all(1 <= least <= 5 for _, least in ask.skills)
+    assert set(ask.fallback) <= DIAL_STRING_CHARS  # nothing that could break Dial()
