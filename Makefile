@@ -35,6 +35,7 @@ bench: venv pg
 	$(PY) bench/bench_flows.py
 	$(PY) bench/bench_import.py
 	$(PY) bench/bench_routing.py
+	$(PY) bench/bench_agi.py
 	$(PY) bench/bench_stats.py
 
 venv: $(STAMP)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from switchboard.agi import start_agi
 from switchboard.api import ApiContext, ApiServer, make_app
 from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
 from switchboard.callbacks import CallbackStore
@@ -118,6 +119,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         helpers.append(asyncio.create_task(supervisor.watch_endpoints(), name="endpoints"))
         helpers.append(asyncio.create_task(supervisor.agents.run(), name="routing"))
         helpers.append(asyncio.create_task(call_log.run(), name="call-log"))
+        if config.agi is not None:  # FastAGI (docs/agi.md); its failures stay its own
+            helpers += start_agi(config.agi, supervisor, client, flows)
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},

@@ -37,6 +37,13 @@ Every error names the file, line and column and says how to fix it.
       tokens:                   # bearer tokens (at least 16 characters each)
         - {name: ops, token_env: SWITCHBOARD_API_TOKEN}
       max_body_bytes: 65536     # larger request bodies get 413
+    agi:                         # optional: the FastAGI server (docs/agi.md)
+      listen: 127.0.0.1:4573
+      trunk: carrier             # route's fallback=NUMBER is dialled through it
+      session_timeout: 10
+      max_sessions: 500
+      hold_limit: 14400          # s an agent handed out by route is held at most
+      check_interval: 15         # s between checks that held channels still exist
 """
 
 from __future__ import annotations
@@ -101,6 +108,23 @@ class RoutingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AgiConfig:
+    """The FastAGI server for sites that keep their own dialplan (docs/agi.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = 4573
+    session_timeout: float = 10.0  # a session longer than this is closed
+    max_sessions: int = 500  # at once; more are closed at once (AGISTATUS=FAILURE)
+    trunk: str = ""  # the carrier's endpoint for route's fallback=NUMBER (PJSIP/carrier)
+    hold_limit: float = 14400.0  # s an agent handed out by route is held at most
+    check_interval: float = 15.0  # s between checks that held calls' channels still exist
+
+    @property
+    def listen(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
 class Mailbox:
     email: tuple[str, ...] = ()
     name: str = ""
@@ -150,6 +174,7 @@ class Config:
     smtp: SmtpConfig = SmtpConfig()
     routing: RoutingConfig = RoutingConfig()
     api: ApiConfig | None = None
+    agi: AgiConfig | None = None  # no section: no FastAGI server
 
 
 class _Section:
@@ -234,7 +259,9 @@ def load_config(path: str | Path) -> Config:
     if node is None:
         raise ConfigError(f"{name}: config is empty")
     top = _Section(name, node, "config")
-    top.check_keys({"ari", "flows", "daemon", "database", "voicemail", "smtp", "routing", "api"})
+    top.check_keys(
+        {"ari", "flows", "daemon", "database", "voicemail", "smtp", "routing", "api", "agi"}
+    )
     base = Path(path).resolve().parent
     return Config(
         ari=_ari(top.section("ari")),
@@ -245,6 +272,26 @@ def load_config(path: str | Path) -> Config:
         smtp=_smtp(top.section("smtp")) if "smtp" in top.items else SmtpConfig(),
         routing=_routing(top.section("routing")) if "routing" in top.items else RoutingConfig(),
         api=_api(top.section("api")) if "api" in top.items else None,
+        agi=_agi(top.section("agi")) if "agi" in top.items else None,
+    )
+
+
+def _agi(sec: _Section) -> AgiConfig:
+    sec.check_keys(
+        {"listen", "session_timeout", "max_sessions", "trunk", "hold_limit", "check_interval"}
+    )
+    host, port = sec.scalar("listen", _listen, ("127.0.0.1", 4573))
+    trunk = sec.scalar("trunk", str, "") if "trunk" in sec.items else ""
+    if trunk and not trunk.startswith("PJSIP/"):
+        trunk = f"PJSIP/{trunk}"
+    return AgiConfig(
+        host=host,
+        port=port,
+        session_timeout=sec.scalar("session_timeout", _positive(float), 10.0),
+        max_sessions=sec.scalar("max_sessions", _positive(int), 500),
+        trunk=trunk,
+        hold_limit=sec.scalar("hold_limit", _positive(float), 14400.0),
+        check_interval=sec.scalar("check_interval", _positive(float), 15.0),
     )
 
 
