@@ -24,7 +24,7 @@ from .errors import ApiError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-MAX_CURSOR_CHARS = 400
+MAX_CURSOR_CHARS = 1024
 MAX_FILTER_CHARS = 200
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ def limit(query: Mapping[str, str]) -> int:
     text = query.get("limit")
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         raise invalid("limit", f"expected a whole number from 1 to {MAX_LIMIT}, got {text!r}")
     return int(text)
 
