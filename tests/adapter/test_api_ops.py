@@ -366,3 +366,120 @@ async def test_the_database_away_is_503_and_counted(fake: FakeAri, tmp_path: Pat
         assert response.status == 503
         check_response("GET", "/voicemails", 503, body)
     assert 'switchboard_db_errors_total{component="api"} 1.0' in counted.exposition().decode()
+
+
+# -- flows --------------------------------------------------------------------------------
+async def test_reload_answers_the_new_version_or_the_problems(
+    fake: FakeAri, tmp_path: Path
+) -> None:
+    async with running(fake, tmp_path) as api:
+        same = await api.call("POST", "/flows/reload", 200)
+        assert same["changed"] is False
+        assert same["version"] == same["previous"]
+        (tmp_path / "flow.yaml").write_text(SPINE.replace("timeout: 25", "timeout: 20"))
+        new = await api.call("POST", "/flows/reload", 200)
+        assert new["changed"] is True
+        assert new["previous"] == same["version"]
+        assert new["version"] != same["version"]
+        (tmp_path / "flow.yaml").write_text(SPINE.replace("next: agent", "next: nowhere"))
+        refused = await api.call("POST", "/flows/reload", 422)
+        assert refused["error"]["id"] == "flows_invalid"
+        assert refused["error"]["version"] == new["version"]  # the old one still serves
+        assert any("nowhere" in problem for problem in refused["error"]["problems"])
+        assert (await api.call("GET", "/ready", 200, headers={}))["status"] == "ready"
+        cookie_only = {"Cookie": "switchboard_token=" + AUTH["Authorization"][7:]}
+        await api.call("POST", "/flows/reload", 401, headers=cookie_only)  # reading only
+
+
+# -- voicemails ---------------------------------------------------------------------------
+async def add_voicemail(
+    schema: str, tmp_path: Path, name: str, mailbox: str, minutes_ago: int, heard: bool = False
+) -> bytes:
+    audio = f"RIFF-{name}".encode() * 100
+    path = tmp_path / "voicemail" / "2026" / "11" / f"{name}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(audio)
+    database = Database(DATABASE_URL, schema)
+    pool = await database.pool()
+    await pool.execute(
+        "INSERT INTO voicemails (id, call_id, mailbox, caller, recorded_at, duration_s, file,"
+        " size_bytes, heard_at) VALUES ($1, 'c-' || $1, $2, '+7916', now() - make_interval("
+        "mins => $3), 3.5, $4, $5, CASE WHEN $6 THEN now() END)",
+        name, mailbox, minutes_ago, str(path), len(audio), heard,
+    )  # fmt: skip
+    await database.close()
+    return audio
+
+
+async def test_voicemails_newest_first_paged_and_filtered(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    rows = [("vm1", "100", 30, True), ("vm2", "100", 20, False), ("vm3", "200", 10, False),
+            ("vm4", "100", 5, False)]  # fmt: skip
+    for name, mailbox, ago, heard in rows:
+        await add_voicemail(schema, tmp_path, name, mailbox, ago, heard)
+    async with running(fake, tmp_path, database=schema) as api:
+        seen, cursor = [], None
+        while True:
+            query = {"limit": "3"} | ({"cursor": cursor} if cursor else {})
+            page = await api.call("GET", "/voicemails", 200, params=query)
+            seen += [v["id"] for v in page["voicemails"]]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert seen == ["vm4", "vm3", "vm2", "vm1"]
+        box = await api.call("GET", "/voicemails", 200, params={"mailbox": "100", "heard": "false"})
+        assert [v["id"] for v in box["voicemails"]] == ["vm4", "vm2"]
+        assert box["voicemails"][0]["audio"] == "/voicemails/vm4/audio"
+        assert "file" not in box["voicemails"][0]  # where it is on disk is not the client's
+        heard = await api.call("GET", "/voicemails", 200, params={"heard": "true"})
+        assert [(v["id"], v["heard"]) for v in heard["voicemails"]] == [("vm1", True)]
+        bad = [("heard=maybe", "heard"), ("limit=501", "limit"), ("cursor=eyJ4Ijox", "cursor"),
+               ("mailbox=", "mailbox")]  # fmt: skip
+        for text, param in bad:
+            error = await api.call("GET", f"/voicemails?{text}", 400, template="/voicemails")
+            assert error["error"]["param"] == param
+
+
+async def test_voicemail_audio_and_heard(fake: FakeAri, tmp_path: Path, schema: str) -> None:
+    audio = await add_voicemail(schema, tmp_path, "vm1", "100", 1)
+    outside = tmp_path / "elsewhere.wav"
+    outside.write_bytes(b"secret")
+    database = Database(DATABASE_URL, schema)
+    await (await database.pool()).execute(
+        "INSERT INTO voicemails (id, call_id, mailbox, duration_s, file, size_bytes)"
+        " VALUES ('vm-out', 'c', '100', 1, $1, 6), ('vm-gone', 'c', '100', 1, $2, 6)",
+        str(outside),
+        str(tmp_path / "voicemail" / "gone.wav"),
+    )
+    await database.close()
+    async with running(fake, tmp_path, database=schema) as api:
+        async with api.session.get(f"{api.base}/voicemails/vm1/audio", headers=AUTH) as got:
+            assert got.status == 200
+            assert got.content_type == "audio/wav"
+            assert await got.read() == audio
+            check_response("GET", "/voicemails/{voicemail_id}/audio", 200, None, got.content_type)
+        template = "/voicemails/{voicemail_id}/audio"
+        for name, error_id in (("vm-out", "audio_not_found"), ("vm-gone", "audio_not_found"),
+                               ("nope", "voicemail_not_found"),
+                               ("..%2F..%2Fetc%2Fpasswd", "voicemail_not_found")):  # fmt: skip
+            body = await api.call("GET", f"/voicemails/{name}/audio", 404, template=template)
+            assert body["error"]["id"] == error_id
+        heard = "/voicemails/{voicemail_id}/heard"
+        first = await api.call("POST", "/voicemails/vm1/heard", 200, template=heard)
+        assert first["heard"] is True
+        again = await api.call("POST", "/voicemails/vm1/heard", 200, template=heard)
+        assert again["heard_at"] == first["heard_at"]  # the first time is kept
+        missing = await api.call("POST", "/voicemails/nope/heard", 404, template=heard)
+        assert missing["error"]["id"] == "voicemail_not_found"
+        await api.call("POST", "/voicemails/vm1/heard", 401, template=heard, headers={})
+
+
+async def test_unknown_routes_are_json_404s_without_asking_for_a_token(
+    fake: FakeAri, tmp_path: Path
+) -> None:
+    async with (
+        running(fake, tmp_path) as api,
+        api.session.get(f"{api.base}/calls/everything") as response,
+    ):
+        assert response.status == 404
+        assert (await response.json())["error"]["id"] == "not_found"
