@@ -291,6 +291,8 @@ async def act(api: Api, agent: str, action: str, **kwargs: Any) -> Any:
         ("a100/login", {"json": {"reason": "x"}}, 400, "invalid_field"),
         ("a100/pause", {"json": {"reason": 5}}, 400, "invalid_field"),
         ("a100/pause", {"json": {"why": "x"}}, 400, "invalid_field"),
+        ("a100/pause", {"json": {"reason": "a\u0000b"}}, 400, "invalid_field"),  # (no 503)
+        ("a%00/login", {}, 404, "agent_not_found"),
         ("a100/pause", {"json": ["lunch"]}, 400, "invalid_json"),
         ("a100/pause", {"data": b"{oops", "headers": {**AUTH, "Content-Type": "application/json"}},
          400, "invalid_json"),

@@ -16,7 +16,7 @@ from switchboard.routing.repository import AgentRepository, AgentState
 
 from . import store
 from .errors import ApiError, json_object
-from .query import invalid, next_cursor, page, params
+from .query import identifier, invalid, next_cursor, page, params
 from .render import jsonable
 from .server import CLIENT, CONTEXT
 
@@ -58,6 +58,10 @@ async def list_agents(request: web.Request) -> web.Response:
     )
 
 
+def _field_error(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_field", f"{field}: {message}", detail={"field": field})
+
+
 async def _reason(request: web.Request, action: str) -> str:
     """The optional body: ``{"reason": "..."}``, for pause only."""
     if not request.body_exists:
@@ -65,15 +69,12 @@ async def _reason(request: web.Request, action: str) -> str:
     body = await json_object(request)
     unknown = sorted(set(body) - {"reason"})
     if unknown:
-        raise ApiError(400, "invalid_field", f"{unknown[0]}: unknown field (expected: reason)",
-                       detail={"field": unknown[0]})  # fmt: skip
+        raise _field_error(unknown[0], "unknown field (expected: reason)")
     reason = body.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
-        raise ApiError(400, "invalid_field", f"reason: expected a string of at most "
-                       f"{MAX_REASON_CHARS} characters", detail={"field": "reason"})  # fmt: skip
+    if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS or not reason.isprintable():
+        raise _field_error("reason", f"expected at most {MAX_REASON_CHARS} printable characters")
     if reason and action != "pause":
-        raise ApiError(400, "invalid_field", "reason: goes with pause only",
-                       detail={"field": "reason"})  # fmt: skip
+        raise _field_error("reason", "goes with pause only")
     return reason
 
 
@@ -86,7 +87,7 @@ def action_handler(action: str) -> Callable[[web.Request], Awaitable[web.Respons
         async def change(pool: asyncpg.Pool) -> str | None:
             return await AgentRepository(pool, "api").set_state(agent_id, state, reason)
 
-        before = await store.run(request, change) if len(agent_id) <= MAX_ID_CHARS else None
+        before = await store.run(request, change) if identifier(agent_id, MAX_ID_CHARS) else None
         if before is None:
             raise ApiError(404, "agent_not_found", f"no agent {agent_id!r}")
         log.info("api.agent_state", extra={"agent": agent_id, "state": state, "was": before,

@@ -110,9 +110,15 @@ def boolean(query: Mapping[str, str], name: str) -> bool | None:
 
 def text(query: Mapping[str, str], name: str) -> str | None:
     value = query.get(name)
-    if value is not None and not 0 < len(value) <= MAX_FILTER_CHARS:
-        raise invalid(name, f"expected 1 to {MAX_FILTER_CHARS} characters")
+    if value is not None and not (0 < len(value) <= MAX_FILTER_CHARS and value.isprintable()):
+        raise invalid(name, f"expected 1 to {MAX_FILTER_CHARS} printable characters")
     return value
+
+
+def identifier(text: str, max_chars: int = MAX_FILTER_CHARS) -> bool:
+    """Could ``text`` name a row? (PostgreSQL refuses NUL and lone surrogates: such
+    a name is the client's mistake, not a database outage.)"""
+    return 0 < len(text) <= max_chars and text.isprintable()
 
 
 def timestamp(part: str, param: str = "cursor") -> datetime:

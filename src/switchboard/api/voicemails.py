@@ -13,7 +13,7 @@ from aiohttp import web
 
 from . import store
 from .errors import ApiError
-from .query import boolean, next_cursor, page, params, text
+from .query import boolean, identifier, next_cursor, page, params, text
 from .render import jsonable
 from .server import CONTEXT
 
@@ -46,7 +46,7 @@ def _found(row: store.VoicemailRow | None) -> store.VoicemailRow:
 
 def _voicemail_id(request: web.Request) -> str:
     voicemail_id = request.match_info["voicemail_id"]
-    if len(voicemail_id) > MAX_ID_CHARS:
+    if not identifier(voicemail_id, MAX_ID_CHARS):
         raise ApiError(404, "voicemail_not_found", "no such voicemail")
     return voicemail_id
 
