@@ -55,6 +55,7 @@ nodes:
   bye: {kind: hangup}
 """
 VIP = "+79161234567"
+UNREACHABLE = "postgresql://postgres@127.0.0.1:1/test"  # nothing listens there
 
 
 @dataclass
@@ -85,7 +86,12 @@ class Api:
 
 @asynccontextmanager
 async def running(
-    fake: FakeAri, tmp_path: Path, *, flow: str = SPINE, database: str | None = None
+    fake: FakeAri,
+    tmp_path: Path,
+    *,
+    flow: str = SPINE,
+    database: str | None = None,
+    database_url: str = DATABASE_URL,
 ) -> AsyncIterator[Api]:
     """The daemon with its API on a free port; ``database``: a URL's schema to use."""
     (tmp_path / "flow.yaml").write_text(flow)
@@ -94,7 +100,7 @@ async def running(
         base,
         api=replace(api_config(), port=free_port()),
         daemon=replace(base.daemon, state_directory=tmp_path / "state"),
-        database=DatabaseConfig(DATABASE_URL, database) if database else None,
+        database=DatabaseConfig(database_url, database) if database else None,
         voicemail=VoicemailConfig(tmp_path / "voicemail"),
         routing=RoutingConfig(refresh_interval=0.2),
     )
@@ -157,7 +163,7 @@ async def test_ready_is_public_and_says_ok_per_check(
 
 async def test_not_ready_when_the_database_or_ari_is_away(fake: FakeAri, tmp_path: Path) -> None:
     unreachable = replace(lab_config(fake, tmp_path), database=DatabaseConfig(
-        "postgresql://postgres@127.0.0.1:1/test", "nowhere"))  # fmt: skip
+        UNREACHABLE, "nowhere"))  # fmt: skip
     (tmp_path / "flow.yaml").write_text(SPINE)
     assert unreachable.database is not None
     registry = FlowRegistry(list(unreachable.flows.files), unreachable.flows.prompts)
@@ -210,6 +216,24 @@ async def test_a_connected_call_is_listed_live_and_counted_once_it_ends(
     assert "switchboard_call_wait_seconds_count 1.0" in text
     assert "switchboard_calls_in_progress 0.0" in text
     assert "switchboard_ari_reconnects_total 0.0" in text
+
+
+async def test_database_errors_are_counted_where_they_are_caught(
+    fake: FakeAri, tmp_path: Path
+) -> None:
+    async with running(fake, tmp_path, database="nowhere", database_url=UNREACHABLE) as api:
+        caller = await connected_call(fake)
+        await fake.caller_hangs_up(caller)  # its call log row cannot be written now
+
+        async def counted() -> bool:
+            text = await metrics(api)
+            return all(
+                not re.search(rf'db_errors_total{{component="{c}"}} 0.0', text)
+                for c in ("calllog", "callbacks", "routing")
+            )
+
+        await until(counted, within=8)
+        assert (await api.call("GET", "/ready", 503, headers={}))["checks"]["database"] == "failing"
 
 
 async def metrics(api: Api) -> str:
@@ -356,7 +380,7 @@ async def test_the_database_away_is_503_and_counted(fake: FakeAri, tmp_path: Pat
         body = await api.call("GET", "/agents", 503)
         assert body["error"]["id"] == "database_unavailable"
     down = replace(lab_config(fake, tmp_path), database=DatabaseConfig(
-        "postgresql://postgres@127.0.0.1:1/test", "nowhere"))  # fmt: skip
+        UNREACHABLE, "nowhere"))  # fmt: skip
     assert down.database is not None
     counted = Metrics()
     context = ApiContext(

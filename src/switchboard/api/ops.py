@@ -16,7 +16,6 @@ from aiohttp import web
 from switchboard.db import DB_ERRORS, Database
 from switchboard.metrics import CONTENT_TYPE
 
-from .activity import supervisor_of
 from .errors import ApiError
 from .query import params
 from .server import CLIENT, CONTEXT, public
@@ -79,7 +78,6 @@ async def reload_flows(request: web.Request) -> web.Response:
     flows = request.app[CONTEXT].flows
     if flows is None:
         raise ApiError(503, "not_running", "no flows in this process")
-    supervisor_of(request)  # (a daemon that serves calls)
     result = await flows.reload_now()
     log.info("api.flows_reload", extra={"client": request[CLIENT], "version": result.version,
                                         "problems": len(result.problems)})  # fmt: skip
