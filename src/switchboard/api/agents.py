@@ -89,12 +89,10 @@ def action_handler(action: str) -> Callable[[web.Request], Awaitable[web.Respons
 
         before = await store.run(request, change) if identifier(agent_id, MAX_ID_CHARS) else None
         if before is None:
-            raise ApiError(404, "agent_not_found", f"no agent {agent_id!r}")
+            raise ApiError(404, "agent_not_found", f"no agent {agent_id[:64]!r}")
         log.info("api.agent_state", extra={"agent": agent_id, "state": state, "was": before,
                                            "client": request[CLIENT]})  # fmt: skip
-        supervisor = request.app[CONTEXT].supervisor
-        if supervisor is not None:
-            supervisor.agents.wake()  # (the directory reads the change at its next refresh)
+        # (the router reads the change at its next refresh: routing.refresh_interval)
         return web.json_response({"agent": agent_id, "state": state.value, "was": before,
                                   "pause_reason": reason})  # fmt: skip
 
