@@ -22,6 +22,7 @@ from switchboard.daemon.executor import Executor
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import DB_ERRORS, Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.metrics import Metrics
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
 
@@ -50,6 +51,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         database = (
             Database(config.database.url, config.database.schema) if config.database else None
         )
+        metrics = Metrics()
         keeper = None
         if config.voicemail is not None:
             keeper = VoicemailKeeper(
@@ -59,8 +61,11 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 client.delete_stored_recording,
                 database,
             )
+            keeper.on_db_error = metrics.db_error_hook("voicemail")
         callbacks = CallbackStore(config.daemon.state_directory / "callbacks", database)
+        callbacks.on_db_error = metrics.db_error_hook("callbacks")
         call_log = CallLog(config.daemon.state_directory / "calls", database)
+        call_log.on_db_error = metrics.db_error_hook("calllog")
         supervisor = Supervisor(
             client,
             executor,
@@ -78,6 +83,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             ),
             routing=config.routing,
             call_log=call_log,
+            metrics=metrics,
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
@@ -90,6 +96,10 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             on_event=supervisor.on_event,
             on_connect=supervisor.reconcile,
         )
+        metrics.read_at_scrape(
+            calls_in_progress=lambda: supervisor.calls_in_progress,
+            ari_reconnects=lambda: stream.reconnects,
+        )
         api = None
         if config.api is not None:
             context = ApiContext(
@@ -98,6 +108,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 supervisor=supervisor,
                 flows=flows,
                 database=database,
+                metrics=metrics,
+                voicemail_directory=config.voicemail.directory if config.voicemail else None,
             )
             api = ApiServer(make_app(context), config.api.host, config.api.port)
             try:

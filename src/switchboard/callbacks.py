@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,10 @@ from switchboard.files import write_atomically
 
 log = logging.getLogger("switchboard.callbacks")
 MAX_ATTEMPTS = 3  # calls to the customer before the request is marked failed
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,7 @@ class CallbackStore:
         self.database = database
         self.retry_s = retry_s
         self._wake = asyncio.Event()
+        self.on_db_error: Callable[[], None] = _nothing  # metrics (set by the composition root)
 
     async def add(self, callback: Callback) -> None:
         """Durable on local disk when this returns; in PostgreSQL soon after."""
@@ -73,6 +79,7 @@ class CallbackStore:
                     "SELECT * FROM callbacks WHERE status = 'pending' ORDER BY requested_at"
                 )
             except DB_ERRORS as exc:
+                self.on_db_error()
                 log.error("callback.load_failed", extra={"error": str(exc)})
                 rows = []
             for row in rows:
@@ -98,6 +105,7 @@ class CallbackStore:
                 agent,
             )
         except DB_ERRORS as exc:  # the attempt is not noted; the request stays pending
+            self.on_db_error()
             log.error("callback.update_failed", extra={"callback": callback.id, "error": str(exc)})
         log.info(
             "callback.attempt",
@@ -112,6 +120,7 @@ class CallbackStore:
                 await self._flush_spool()
                 timeout: float | None = None
             except DB_ERRORS as exc:
+                self.on_db_error()
                 log.warning("callback.store_retry", extra={"error": str(exc)})
                 timeout = self.retry_s
             except Exception:  # keep the worker alive: the requests stay in the spool

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from enum import StrEnum
@@ -126,6 +127,10 @@ def category_of(call: CallRecord) -> Category:
         return Category.FAILED
 
 
+def _nothing() -> None:
+    pass
+
+
 def _seconds(start: str, end: str) -> float | None:
     if not start or not end:
         return None
@@ -155,6 +160,7 @@ class CallLog:
         self.retry_s = retry_s
         self._wake = asyncio.Event()
         self._spooled_count: int | None = None  # counted once, then kept (no listing per call)
+        self.on_db_error: Callable[[], None] = _nothing  # metrics (set by the composition root)
 
     async def record(self, call: CallRecord) -> None:
         """Durable on local disk when this returns (unless the spool is full)."""
@@ -187,6 +193,7 @@ class CallLog:
                     log.info("calllog.database_back")
                 failing = False
             except DB_ERRORS as exc:
+                self.on_db_error()
                 if not failing:
                     log.warning("calllog.store_retry", extra={"error": str(exc)})
                 failing, timeout = True, self.retry_s

@@ -62,6 +62,10 @@ class Job:
     error: str = ""
 
 
+def _nothing() -> None:
+    pass
+
+
 class StepFailed(Exception):
     """A step could not be done now; retry later."""
 
@@ -85,6 +89,7 @@ class VoicemailKeeper:
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self.spool = config.directory / "spool"
+        self.on_db_error: Callable[[], None] = _nothing  # metrics (set by the composition root)
 
     # -- the call side -----------------------------------------------------------------
     async def keep(self, cmd: KeepVoicemail) -> None:
@@ -246,6 +251,7 @@ class VoicemailKeeper:
                 job.size,
             )
         except DB_ERRORS as exc:
+            self.on_db_error()
             raise StepFailed(f"saving the row: {exc}") from exc
 
     async def _mail(self, job: Job) -> Job:
@@ -278,13 +284,15 @@ class VoicemailKeeper:
 
     async def _note_attempt(self, job: Job, error: str) -> None:
         # The count is a courtesy for the API; the spool keeps the truth.
-        with contextlib.suppress(*DB_ERRORS):
+        try:
             await self._execute(
                 "UPDATE voicemails SET email_attempts = email_attempts + 1, email_error = $2"
                 " WHERE id = $1",
                 job.id,
                 error[:500],
             )
+        except DB_ERRORS:
+            self.on_db_error()
 
     async def _note_emailed(self, job: Job) -> None:
         try:
@@ -295,6 +303,7 @@ class VoicemailKeeper:
                 job.emailed_to,
             )
         except DB_ERRORS as exc:
+            self.on_db_error()
             raise StepFailed(f"noting the email on the row: {exc}") from exc
 
     def _message(self, job: Job, to: tuple[str, ...], name: str) -> EmailMessage:

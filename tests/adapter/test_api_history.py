@@ -6,18 +6,17 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from switchboard.api import ApiContext, history, make_app
+from switchboard.api import ApiContext, make_app
 from switchboard.db import Database
 from tests.adapter.test_stats import database  # noqa: F401 - the fixture
 from tests.apikit import AUTH, api_client, api_config
+from tests.apispec import check_response
 
 DAY = {"from": "2026-11-25", "to": "2026-11-26", "tz": "Europe/Moscow"}
 
 
 def app_with(db: Database | None) -> web.Application:
-    app = make_app(ApiContext(api_config(), database=db))
-    history.add_routes(app)
-    return app
+    return make_app(ApiContext(api_config(), database=db))
 
 
 async def test_the_call_log_pages_newest_first_with_a_cursor(database: Database) -> None:  # noqa: F811
@@ -28,6 +27,7 @@ async def test_the_call_log_pages_newest_first_with_a_cursor(database: Database)
             response = await client.get("/calls", params=query, headers=AUTH)
             assert response.status == 200
             page = await response.json()
+            check_response("GET", "/calls", 200, page)
             seen += [c["id"] for c in page["calls"]]
             if page["next_cursor"] is None:
                 break
@@ -52,6 +52,7 @@ async def test_stats_are_the_commands_figures(database: Database) -> None:  # no
     async with api_client(app_with(database)) as client:
         response = await client.get("/stats", params=DAY, headers=AUTH)
         report = await response.json()
+    check_response("GET", "/stats", 200, report)
     main = next(f for f in report["flows"] if f["flow"] == "main.yaml")
     assert (main["offered"], main["answered"], main["answered_within"]) == (5, 3, 2)
     assert main["service_level"] == 0.4
@@ -62,13 +63,14 @@ async def test_stats_are_the_commands_figures(database: Database) -> None:  # no
 @pytest.mark.parametrize(
     ("params", "names"),
     [
-        ({"from": "yesterday"}, "from 'yesterday' is not a date"),
-        ({**DAY, "tz": "Mars/Olympus"}, "tz 'Mars/Olympus' is not a time zone"),
-        ({**DAY, "to": "2026-11-24"}, "to 2026-11-24 must be after from"),
-        ({**DAY, "service_level": "-3"}, "service_level '-3' is not a number"),
-        ({**DAY, "limit": "0"}, "limit: a whole number from 1 to 500"),
-        ({**DAY, "limit": "ten"}, "limit: a whole number from 1 to 500"),
-        ({**DAY, "cursor": "!!not-ours"}, "cursor: not a call log cursor"),
+        ({"from": "yesterday"}, "from: 'yesterday' is not a date"),
+        ({**DAY, "tz": "Mars/Olympus"}, "tz: 'Mars/Olympus' is not a time zone"),
+        ({**DAY, "to": "2026-11-24"}, "to: 2026-11-24 must be after from"),
+        ({**DAY, "service_level": "-3"}, "service_level: '-3' is not a number"),
+        ({**DAY, "limit": "0"}, "limit: expected a whole number from 1 to 500"),
+        ({**DAY, "limit": "ten"}, "limit: expected a whole number from 1 to 500"),
+        ({**DAY, "cursor": "!!not-ours"}, "cursor: not a cursor this list gave"),
+        ({**DAY, "colour": "blue"}, "colour: unknown parameter"),
     ],
 )
 async def test_bad_query_parameters_are_400_naming_them(
@@ -82,6 +84,8 @@ async def test_bad_query_parameters_are_400_naming_them(
     assert response.status == 400
     assert body["error"]["id"] == "invalid_query"
     assert names in body["error"]["message"]
+    assert body["error"]["param"] == names.split(":")[0]
+    check_response("GET", "/calls", 400, body)
 
 
 async def test_a_database_that_is_down_is_a_503_not_a_500() -> None:
@@ -90,4 +94,5 @@ async def test_a_database_that_is_down_is_a_503_not_a_500() -> None:
         for path in ("/calls", "/stats"):
             response = await client.get(path, params=DAY, headers=AUTH)
             assert response.status == 503
+            check_response("GET", path, 503, await response.json())
             assert (await response.json())["error"]["id"] == "database_unavailable"

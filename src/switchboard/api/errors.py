@@ -37,19 +37,29 @@ class ApiError(Exception):
     """A request the API refuses: status, stable id, one-line message for a person."""
 
     def __init__(
-        self, status: int, error_id: str, message: str, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        error_id: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        detail: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.error_id = error_id
         self.message = message
         self.headers = dict(headers or {})
+        self.detail = dict(detail or {})  # more fields of the error object (e.g. "param")
 
 
 def error_response(
-    status: int, error_id: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    error_id: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    detail: Mapping[str, object] | None = None,
 ) -> web.Response:
-    body = {"error": {"id": error_id, "message": message}}
+    body = {"error": {**(detail or {}), "id": error_id, "message": message}}
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -58,7 +68,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.error_id, exc.message, exc.headers)
+        return error_response(exc.status, exc.error_id, exc.message, exc.headers, exc.detail)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects stay redirects

@@ -21,19 +21,15 @@ from switchboard.stats.command import StatsUsageError, parse_period
 from switchboard.stats.format import report_json
 
 from .errors import ApiError
+from .query import invalid, limit, params
 from .server import CONTEXT
 
-DEFAULT_PAGE = 50
+PERIOD_PARAMS = ("from", "to", "tz", "service_level")
 _OPTION = re.compile(r"--([a-z-]+)")
 
 
-def _invalid(message: str) -> ApiError:
-    """The stats parser speaks of command-line options; here they are query parameters."""
-    return ApiError(400, "invalid_query", _OPTION.sub(lambda m: m[1].replace("-", "_"), message))
-
-
 def period_of(query: dict[str, str]) -> Period:
-    """``from``/``to`` (YYYY-MM-DD, ``to`` not counted; default: today), ``tz``,
+    """``from``/``to`` (YYYY-MM-DD, ``to`` not counted; default: today, UTC), ``tz``,
     ``service_level`` (seconds)."""
     first = query.get("from") or date.today().isoformat()
     after_last = query.get("to") or _next_day(first)
@@ -42,7 +38,10 @@ def period_of(query: dict[str, str]) -> Period:
             first, after_last, query.get("tz", "UTC"), query.get("service_level", "20")
         )
     except StatsUsageError as exc:
-        raise _invalid(str(exc)) from None
+        # The stats parser speaks of command-line options; here they are query parameters.
+        message = _OPTION.sub(lambda m: m[1].replace("-", "_"), str(exc))
+        param = next((p for p in PERIOD_PARAMS if message.startswith(f"{p} ")), "from")
+        raise invalid(param, message.removeprefix(f"{param} ")) from None
 
 
 def _next_day(text: str) -> str:
@@ -52,19 +51,10 @@ def _next_day(text: str) -> str:
         return ""  # (the bad ``from`` is what gets reported)
 
 
-def page_size(query: dict[str, str]) -> int:
-    text = query.get("limit", str(DEFAULT_PAGE))
-    if not text.isdigit() or not 1 <= int(text) <= repository.MAX_PAGE:
-        raise ApiError(
-            400, "invalid_query", f"limit: a whole number from 1 to {repository.MAX_PAGE}"
-        )
-    return int(text)
-
-
 async def _pool(request: web.Request) -> asyncpg.Pool:
     database = request.app[CONTEXT].database
     if database is None:
-        raise ApiError(503, "no_database", "this daemon has no database: section")
+        raise ApiError(503, "database_unavailable", "this daemon has no database: section")
     try:
         return await database.pool()
     except DB_ERRORS:
@@ -72,15 +62,17 @@ async def _pool(request: web.Request) -> asyncpg.Pool:
 
 
 async def calls(request: web.Request) -> web.Response:
-    query = dict(request.query)
-    period, limit = period_of(query), page_size(query)
+    query = params(request.query, (*PERIOD_PARAMS, "limit", "cursor"))
+    period, size = period_of(query), limit(query)
     try:
-        cursor = Cursor.decode(query["cursor"]) if query.get("cursor") else None
-    except BadCursor as exc:
-        raise ApiError(400, "invalid_query", f"cursor: {exc}") from None
+        cursor = Cursor.decode(query["cursor"]) if "cursor" in query else None
+    except BadCursor:
+        why = "not a cursor this list gave (pass next_cursor back unchanged)"
+        raise invalid("cursor", why) from None
+
     pool = await _pool(request)
     try:
-        page = await repository.call_page(pool, period.start, period.end, limit, cursor)
+        page = await repository.call_page(pool, period.start, period.end, size, cursor)
     except DB_ERRORS:
         raise ApiError(503, "database_unavailable", "the database is not answering") from None
     return web.json_response(
@@ -104,7 +96,7 @@ def call_json(call: CallRow) -> dict[str, Any]:
 
 
 async def stats(request: web.Request) -> web.Response:
-    period = period_of(dict(request.query))
+    period = period_of(params(request.query, PERIOD_PARAMS))
     pool = await _pool(request)
     try:
         found = await repository.report(pool, period)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -17,6 +18,7 @@ from switchboard.config import ApiConfig
 from switchboard.daemon import Supervisor
 from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.metrics import Metrics
 
 from .auth import authenticate
 from .errors import Handler, errors_middleware
@@ -33,6 +35,8 @@ class ApiContext:
     supervisor: Supervisor | None = None  # calls, queues, the agent router
     flows: FlowRegistry | None = None
     database: Database | None = None
+    metrics: Metrics | None = None
+    voicemail_directory: Path | None = None  # audio is served only from under it
 
 
 CONTEXT = web.AppKey("context", ApiContext)
@@ -70,6 +74,10 @@ def make_app(context: ApiContext) -> web.Application:
     app[PUBLIC] = set()
     app.router.add_get("/health", health, name="health")
     public(app, "health")
+    from . import activity, agents, history, ops, voicemails  # (they use this module's keys)
+
+    for feature in (ops, activity, agents, history, voicemails):
+        feature.add_routes(app)
     return app
 
 

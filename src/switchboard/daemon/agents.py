@@ -35,6 +35,7 @@ from switchboard.db import DB_ERRORS, Database
 from switchboard.engine.commands import FindAgent, ReportAgent, StopAgentSearch
 from switchboard.engine.events import AgentFound, EngineEvent
 from switchboard.hours import Calendar, DayState, state_at
+from switchboard.metrics import Metrics
 from switchboard.routing.rank import Candidate, Customer, Needs, Segment, effective_needs, rank
 from switchboard.routing.repository import (
     LEASE_S,
@@ -72,8 +73,10 @@ class AgentRouter:
         *,
         calendars: Callable[[], Mapping[str, Calendar]] = dict,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
         self.database = database
+        self.metrics = metrics or Metrics()
         self.book = book
         self.deliver = deliver
         self.config = config
@@ -113,6 +116,21 @@ class AgentRouter:
 
     # -- asks from calls -----------------------------------------------------------------
     async def find(self, ask: FindAgent) -> AgentFound:
+        """``_find``, timed (the routing decision latency)."""
+        started = time.perf_counter()
+        try:
+            return await self._find(ask)
+        finally:
+            self.metrics.routing_decision(time.perf_counter() - started)
+
+    def line(self) -> list[tuple[FindAgent, Customer, float]]:
+        """The calls waiting for an agent, in serving order, with the seconds waited."""
+        now = time.monotonic()
+        places = sorted(self._waiting.values(), key=lambda w: w.order)
+        first = self._first_ask
+        return [(w.ask, w.customer, now - first.get(w.ask.search_id, now)) for w in places]
+
+    async def _find(self, ask: FindAgent) -> AgentFound:
         """An agent reserved for this call; or none now (with ``ask.wait`` the call
         is in line and gets ``AgentFound`` later); or an error (on_fail at once)."""
         self._first_ask.setdefault(ask.search_id, time.monotonic())
@@ -124,11 +142,16 @@ class AgentRouter:
                 if not ask.wait:
                     found = await self._decide(ask, customer)
         except (*DB_ERRORS, LookupError) as exc:
+            self._count_db_error(exc)
             return self._failed(ask, exc)
         if ask.wait:  # in line: the serving task offers agents in the line's order
             self._join(ask, customer)
             self.wake()
         return found or AgentFound(ask.request_id, customer=customer)
+
+    def _count_db_error(self, exc: BaseException) -> None:
+        if not isinstance(exc, LookupError):  # (LookupError: no database configured)
+            self.metrics.db_error("routing")
 
     def _failed(self, ask: FindAgent, exc: BaseException) -> AgentFound:
         self.stats["errors"] += 1
@@ -269,6 +292,7 @@ class AgentRouter:
                     async with asyncio.timeout(self.config.decision_timeout):
                         found = await self._decide(place.ask, place.customer)
                 except (*DB_ERRORS, LookupError) as exc:
+                    self._count_db_error(exc)
                     outage = exc
                     found = self._failed(place.ask, exc)
             if found is None:
@@ -375,6 +399,7 @@ class AgentRouter:
             try:
                 await self._write(cmd)
             except (*DB_ERRORS, LookupError) as exc:
+                self._count_db_error(exc)
                 self.stats["report_errors"] += 1
                 log.warning(
                     "routing.report_failed",
@@ -456,6 +481,7 @@ class AgentRouter:
                     log.info("routing.database_back")
                 failing = False
             except DB_ERRORS as exc:
+                self.metrics.db_error("routing")
                 if not failing:  # once per outage, not every second
                     log.warning("routing.database_unavailable", extra={"error": str(exc)})
                 failing = True

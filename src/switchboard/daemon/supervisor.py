@@ -62,12 +62,14 @@ from switchboard.engine.commands import (
 from switchboard.flows import FlowSet
 from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.hours import Calendar
+from switchboard.metrics import Metrics
 from switchboard.voicemail import VoicemailKeeper
 
 from .agents import AgentRouter
 from .calltimes import CallTimes
 from .executor import Executor
 from .queues import QueueManager
+from .snapshot import LiveCall, WaitingCaller, agents_waiting, live_call, queue_waiting
 from .targets import TargetBook
 
 log = logging.getLogger("switchboard.call")
@@ -196,6 +198,9 @@ class CallRunner:
         state = self.state
         if state.phase is Phase.CONNECTED and self.answered_at is None:
             self.answered_at = self.sup.clock()
+            if state.started_at is not None and self.callback is None:  # (not adopted)
+                waited = self.answered_at - state.started_at
+                self.sup.metrics.call_answered(waited.total_seconds())
         if state.phase is Phase.CONNECTED and not self.talking_to and state.answered_by:
             self.talking_to = state.answered_by
             self.sup.book.call_started(self.talking_to)
@@ -324,8 +329,10 @@ class Supervisor:
         database: Database | None = None,
         routing: RoutingConfig | None = None,
         call_log: CallLog | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ari = ari_client
+        self.metrics = metrics or Metrics()
         self.executor = executor
         self.app = app
         self._flows = flows
@@ -344,6 +351,7 @@ class Supervisor:
             f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
             calendars=self._calendars,
             clock=self.clock,
+            metrics=self.metrics,
         )
         # Agent legs ringing for a callback: channel id -> (callback, the agent's endpoint).
         self._callback_legs: dict[str, tuple[Callback, str]] = {}
@@ -362,6 +370,21 @@ class Supervisor:
     @property
     def calls_in_progress(self) -> int:
         return len(self._calls)
+
+    def live_calls(self) -> list[LiveCall]:
+        """The calls in progress, oldest first (copies: for the API)."""
+        calls = [
+            live_call(r.state, r.answered_at, callback=r.callback is not None)
+            for r in self._calls.values()
+        ]
+        return sorted(calls, key=lambda c: (c.started_at is not None, c.started_at, c.call_id))
+
+    def waiting_callers(self) -> list[WaitingCaller]:
+        """Who waits in each queue's line and in the agent router's, in line order."""
+        calls = {call_id: runner.state for call_id, runner in self._calls.items()}
+        now = self.clock()
+        queued = queue_waiting(self.queues.lines, calls, time.time(), now)
+        return queued + agents_waiting(self.agents.line(), now)
 
     def route(self, runner: CallRunner, *, channel: str = "", bridge: str = "") -> None:
         if channel:
@@ -393,6 +416,7 @@ class Supervisor:
 
     async def record_call(self, runner: CallRunner) -> None:
         """The call log's row for a call that has ended (spooled, then PostgreSQL)."""
+        self.metrics.call_ended(str(runner.state.outcome or "failed"))
         if self.call_log is None:
             return
         state = runner.state

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from .compiler import FlowError, compile_files
@@ -18,6 +19,16 @@ from .model import FlowSet
 from .prompts import PromptCatalog
 
 log = logging.getLogger("switchboard.flows")
+
+
+@dataclass(frozen=True, slots=True)
+class Reloaded:
+    """What a reload asked for by hand (the API) did."""
+
+    version: str  # the version served now
+    previous: str
+    problems: tuple[str, ...] = ()  # the checker's, when the files are invalid (old kept)
+    failed: bool = False  # the checker itself failed (a bug: see the log); old kept
 
 
 class FlowRegistry:
@@ -51,16 +62,21 @@ class FlowRegistry:
 
     def _checked(self) -> FlowSet | None:
         """Compile the files again; None (and the problems logged) if they are not valid."""
+        return self._attempt()[0]
+
+    def _attempt(self) -> tuple[FlowSet | None, tuple[str, ...]]:
+        """``_checked`` with the checker's problems (none and no flows: a checker bug)."""
         self._signature = self._fingerprint()
         try:
-            return self._compile()
+            return self._compile(), ()
         except FlowError as exc:
             problems = [str(p) for p in exc.problems]
             kept = self.current.version
             log.error("flows.reload_rejected", extra={"kept_version": kept, "problems": problems})
+            return None, tuple(problems)
         except Exception:  # a checker bug must not stop the daemon or the watcher
             log.exception("flows.reload_failed", extra={"kept_version": self.current.version})
-        return None
+        return None, ()
 
     def _swap(self, flows: FlowSet | None) -> bool:
         if flows is None or flows.version == self.current.version:
@@ -76,6 +92,14 @@ class FlowRegistry:
     async def reload_async(self) -> bool:
         """Compile in a worker thread, swap on the loop: calls are not held up."""
         return self._swap(await asyncio.to_thread(self._checked))
+
+    async def reload_now(self) -> Reloaded:
+        """``reload_async`` that says what happened (for the API)."""
+        previous = self.current.version
+        flows, problems = await asyncio.to_thread(self._attempt)
+        self._swap(flows)
+        failed = flows is None and not problems
+        return Reloaded(self.current.version, previous, problems, failed)
 
     def request_reload(self) -> None:
         """For SIGHUP: start a reload unless one is under way."""
