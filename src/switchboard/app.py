@@ -21,6 +21,7 @@ from switchboard.daemon.executor import Executor
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import DB_ERRORS, Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.live import LiveHub
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
 
@@ -60,6 +61,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             )
         callbacks = CallbackStore(config.daemon.state_directory / "callbacks", database)
         call_log = CallLog(config.daemon.state_directory / "calls", database)
+        live = LiveHub()  # calls as they happen, for the screen pop and wallboard pages
+        clock = make_clock(start)
         supervisor = Supervisor(
             client,
             executor,
@@ -69,7 +72,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             book=TargetBook(),
             voicemail=keeper,
             callbacks=callbacks,
-            clock=make_clock(start),
+            clock=clock,
             database=(
                 Database(config.database.url, config.database.schema, ROUTING_SETTINGS)
                 if config.database
@@ -77,6 +80,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             ),
             routing=config.routing,
             call_log=call_log,
+            live=live,
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
@@ -97,6 +101,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 supervisor=supervisor,
                 flows=flows,
                 database=database,
+                live=live,
+                clock=clock,
             )
             api = ApiServer(make_app(context), config.api.host, config.api.port)
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -17,6 +18,7 @@ from switchboard.config import ApiConfig
 from switchboard.daemon import Supervisor
 from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.live import LiveHub
 
 from .auth import authenticate
 from .errors import Handler, errors_middleware
@@ -33,6 +35,8 @@ class ApiContext:
     supervisor: Supervisor | None = None  # calls, queues, the agent router
     flows: FlowRegistry | None = None
     database: Database | None = None
+    live: LiveHub | None = None  # call events as they happen (the pages)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the daemon's ("today")
 
 
 CONTEXT = web.AppKey("context", ApiContext)
@@ -70,6 +74,9 @@ def make_app(context: ApiContext) -> web.Application:
     app[PUBLIC] = set()
     app.router.add_get("/health", health, name="health")
     public(app, "health")
+    from switchboard.pages import add_pages  # (the pages import this module)
+
+    add_pages(app)
     return app
 
 
