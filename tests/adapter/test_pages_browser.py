@@ -78,6 +78,7 @@ async def test_the_screen_pop_and_wallboard_follow_calls_in_a_real_browser() -> 
 
         s.publish(Kind.CONNECTED, Phase.CONNECTED, "PJSIP/102")
         await expect(screen.locator("#call-state")).to_have_text("On call")
+        await expect(screen.locator("#owner")).to_have_text("Boris <b>Orlov</b>")  # the card's
         await expect(wallboard.locator("#waiting")).to_have_text("0")
         await expect(wallboard.locator("#talking")).to_have_text("1")
         await wallboard.screenshot(path=screenshot_path("tier2-wallboard"))

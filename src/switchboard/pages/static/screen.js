@@ -5,9 +5,11 @@
 (function () {
   const body = document.body;
   let shownCall = null;
+  let carded = false; // the full card of the call shown has arrived
 
   function showIdle() {
     shownCall = null;
+    carded = false;
     document.getElementById("idle").hidden = false;
     document.getElementById("call").hidden = true;
   }
@@ -22,6 +24,7 @@
   function showCall(call) {
     if (call.call_id !== shownCall) {
       clearCard();
+      carded = false;
     }
     shownCall = call.call_id;
     document.getElementById("idle").hidden = true;
@@ -30,8 +33,11 @@
     setText("caller", call.caller);
     setText("dialed", call.dialed);
     const customer = call.customer;
-    setText("customer-name", customer && customer.known ? customer.name : "Unknown caller");
-    if (customer) {
+    if (!carded) {
+      // (once the full card is in, it is what the agent reads: it is not overwritten)
+      setText("customer-name", customer && customer.known ? customer.name : "Unknown caller");
+    }
+    if (customer && !carded) {
       setText("segment", customer.segment);
       setText("products", customer.products.join(", "));
       setText("owner", customer.owner);
@@ -59,6 +65,7 @@
       return;
     }
     const card = message.customer;
+    carded = true;
     setText("customer-name", card.name);
     setText("segment", card.segment);
     setText("products", card.products.join(", "));
