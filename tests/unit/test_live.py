@@ -12,7 +12,7 @@ import pytest
 
 from switchboard.ari import events as ari
 from switchboard.engine import Phase
-from switchboard.engine.events import AgentFound, EngineEvent
+from switchboard.engine.events import AgentFound, EngineEvent, TargetsFound
 from switchboard.live import (
     AgentsChanged,
     CallEvent,
@@ -29,6 +29,7 @@ from switchboard.pages.board import CallBoard, screen_message
 from switchboard.pages.views import safe_next
 from tests.unit.test_engine_agents import AGENTS, VIP, at_the_route
 from tests.unit.test_engine_flow import Caller
+from tests.unit.test_engine_queue import QUEUE
 
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -218,3 +219,31 @@ def test_after_login_the_browser_goes_only_to_a_page_of_this_server(
     target: str, expected: str
 ) -> None:
     assert safe_next(target) == expected
+
+
+def test_a_queue_offers_its_free_phones_and_the_caller_waits_from_joining_until_answered() -> None:
+    caller = Caller(QUEUE, answer_lookups=False)
+    joined = told(caller, _dial())
+    assert [(e.kind, e.phase) for e in joined] == [(Kind.PHASE, Phase.QUEUED)]
+    turn = told(caller, TargetsFound("c1-q1", order=(0, 1), skipped=()))
+    assert sorted(brief(turn)) == [
+        ("call.offered", "PJSIP/100", ""),
+        ("call.offered", "PJSIP/101", ""),
+    ]
+    answered = told(caller, ari.StasisStart(channel=ari.Channel(id="c1-leg4"), args=("leg", "c1")))
+    assert brief(answered) == [
+        ("call.withdrawn", "PJSIP/100", ""),
+        ("call.connected", "PJSIP/101", ""),
+    ]
+    board = CallBoard()
+    for event in [*joined, *turn]:
+        board.apply(event, now=1.0)
+    assert board.waiting(now=3.0).calls == 1
+    assert board.screen("anyone", ["PJSIP/100"]) is not None  # a phone of the queue rings
+    for event in answered:
+        board.apply(event, now=4.0)
+    assert board.waiting(now=5.0).calls == 0
+    assert board.screen("anyone", ["PJSIP/100"]) is None
+    shown = board.screen("anyone", ["PJSIP/101"])
+    assert shown is not None
+    assert shown.kind is Kind.CONNECTED
