@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from switchboard.api.errors import ApiError
-from switchboard.live import AgentsChanged, LiveEvent, Subscription, SubscriptionDropped
+from switchboard.live import CallEvent, LiveEvent, Subscription, SubscriptionDropped
 
 from .board import screen_key, screen_message
 from .views import PAGES, Pages, card_message, same_origin
@@ -46,16 +47,36 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     pages.sockets.add(ws)
     try:
-        with hub.subscribe() as feed:
-            if agent:
-                endpoints = request.query.getall("endpoint", [])
-                talker = _screen(pages, ws, feed, agent, endpoints)
-            else:
-                talker = _wallboard(pages, ws, feed)
-            await _until_closed(ws, talker)
+        if agent:
+            profile = await pages.agent(agent, request.query.getall("endpoint", []))
+            shown = ScreenShown(profile.id, frozenset(profile.endpoints))
+            with hub.subscribe(shown.concerns) as feed:
+                await _until_closed(ws, _screen(pages, ws, feed, shown))
+        else:
+            with hub.subscribe() as feed:
+                await _until_closed(ws, _wallboard(pages, ws, feed))
     finally:
         pages.sockets.discard(ws)
     return ws
+
+
+@dataclass(slots=True)
+class ScreenShown:
+    """An agent's screen: whose calls it follows, and the call it shows now."""
+
+    agent: str
+    endpoints: frozenset[str]
+    call_id: str = ""
+
+    def concerns(self, event: LiveEvent) -> bool:
+        """Only these events reach the screen's queue (the hub offers it every event:
+        with a hundred agents' screens open, a call step costs a hundred cheap tests,
+        not a hundred queued events)."""
+        return isinstance(event, CallEvent) and (
+            event.agent == self.agent
+            or event.endpoint in self.endpoints
+            or event.call_id == self.call_id
+        )
 
 
 async def _until_closed(ws: web.WebSocketResponse, talker: Coroutine[Any, Any, None]) -> None:
@@ -85,31 +106,24 @@ async def _listen(ws: web.WebSocketResponse) -> None:
 
 
 async def _screen(
-    pages: Pages, ws: web.WebSocketResponse, feed: Subscription, agent_id: str, extra: list[str]
+    pages: Pages, ws: web.WebSocketResponse, feed: Subscription, shown: ScreenShown
 ) -> None:
     """The agent's screen: the call shown (when it changes), then its customer's card."""
-    agent = await pages.agent(agent_id, extra)
     sent: tuple[object, ...] = ()
     carded = ""
     while True:
-        message = screen_message(pages.board.screen(agent.id, agent.endpoints))
+        message = screen_message(pages.board.screen(shown.agent, shown.endpoints))
         if screen_key(message) != sent:
+            call_id, customer = str(message.get("call_id", "")), message.get("customer")
+            shown.call_id = call_id  # (before any wait: its end must reach this queue)
             await ws.send_json(message)
             sent = screen_key(message)
-            call_id, customer = str(message.get("call_id", "")), message.get("customer")
             if isinstance(customer, dict) and customer["known"] and call_id != carded:
                 carded = call_id
                 card = await pages.card(int(customer["id"]))  # bounded: a second at most
                 if card is not None:
                     await ws.send_json(card_message(call_id, card, pages.context.clock()))
-        await _next_call_event(feed)
-
-
-async def _next_call_event(feed: Subscription) -> LiveEvent:
-    while True:
-        event = await feed.next()
-        if not isinstance(event, AgentsChanged):
-            return event
+        await feed.next()
 
 
 async def _wallboard(pages: Pages, ws: web.WebSocketResponse, feed: Subscription) -> None:
