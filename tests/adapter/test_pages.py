@@ -368,3 +368,46 @@ async def test_a_daemons_call_reaches_the_screen_of_the_phone_it_rings(
         await next_json(ws, "idle")
         stop.set()  # with the page still open: the daemon stops all the same
         assert await asyncio.wait_for(task, 10) == 0
+
+
+@asynccontextmanager
+async def silent_database() -> AsyncIterator[str]:
+    """A PostgreSQL address that accepts connections and never says a word."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/test"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_page_that_falls_behind_is_disconnected_and_calls_never_wait_for_it() -> None:
+    async with silent_database() as url, fresh_schema("pages") as schema:
+        database = Database(url, schema)
+        hub = LiveHub(queue_size=3)
+        context = ApiContext(api_config(), database=database, live=hub)
+        async with api_client(make_app(context)) as client:
+            origin = f"http://{client.host}:{client.port}"
+            headers = {"Origin": origin, **AUTH}
+            async with client.ws_connect("/live?wallboard=1", headers=headers) as ws:
+                while hub.subscribers == 0:  # noqa: ASYNC110 - (the handler subscribes)
+                    await asyncio.sleep(0.01)
+                started = time.monotonic()
+                for n in range(10):  # while the page waits (a second) for the database
+                    hub.publish(CallEvent(Kind.PHASE, f"c{n}", Phase.IVR, NOW))
+                assert time.monotonic() - started < 0.05  # publishing never waited
+                first = await next_json(ws, "wallboard")  # its picture, then the door
+                assert first["today"] is None
+                closing = await ws.receive(timeout=5)
+                assert closing.type is aiohttp.WSMsgType.CLOSE
+                assert ws.close_code == aiohttp.WSCloseCode.TRY_AGAIN_LATER
+            assert hub.subscribers == 0
+        await database.close()

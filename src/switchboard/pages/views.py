@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -83,11 +83,6 @@ class Pages:
         """Everything the wallboard shows, as the script reads it."""
         figures = await self.wallboard_figures()
         waiting = self.board.waiting(time.monotonic())
-        today = figures.today
-        by_state: dict[str, int] = {}
-        for agent in figures.agents or []:
-            by_state[agent.state] = by_state.get(agent.state, 0) + 1
-        level = today.service_level if today else None
         return {
             "type": "wallboard",
             "waiting": waiting.calls,
@@ -95,19 +90,8 @@ class Pages:
             "longest_wait": wait_text(waiting.longest_s),
             "in_progress": len(self.board.calls),
             "talking": self.board.talking,
-            "agents": None
-            if figures.agents is None
-            else [{"id": a.id, "name": a.name, "state": a.state} for a in figures.agents],
-            "agent_states": by_state,
-            "today": None
-            if today is None
-            else {
-                "offered": today.offered,
-                "answered": today.answered,
-                "abandoned": today.abandoned,
-                "answered_in_time": today.answered_in_time,
-                "service_level": "-" if level is None else f"{round(level * 100)}%",
-            },
+            **agents_data(figures.agents),
+            "today": today_data(figures.today),
             "service_level_s": queries.SERVICE_LEVEL_S,
         }
 
@@ -124,6 +108,27 @@ class Pages:
 
 
 PAGES = web.AppKey("pages", Pages)
+
+
+def agents_data(agents: list[AgentRow] | None) -> dict[str, object]:
+    by_state: dict[str, int] = {}
+    for agent in agents or []:
+        by_state[agent.state] = by_state.get(agent.state, 0) + 1
+    listed = None if agents is None else [asdict(agent) for agent in agents]
+    return {"agents": listed, "agent_states": by_state}
+
+
+def today_data(today: Today | None) -> dict[str, object] | None:
+    if today is None:
+        return None
+    level = today.service_level
+    return {
+        "offered": today.offered,
+        "answered": today.answered,
+        "abandoned": today.abandoned,
+        "answered_in_time": today.answered_in_time,
+        "service_level": "-" if level is None else f"{round(level * 100)}%",
+    }
 
 
 def card_message(call_id: str, card: CustomerCard, now: datetime) -> dict[str, object]:
