@@ -411,3 +411,18 @@ async def test_a_page_that_falls_behind_is_disconnected_and_calls_never_wait_for
                 assert ws.close_code == aiohttp.WSCloseCode.TRY_AGAIN_LATER
             assert hub.subscribers == 0
         await database.close()
+
+
+async def test_an_unknown_caller_and_a_hostile_address_render_as_text() -> None:
+    async with site() as s:
+        login(s.client)
+        s.hub.publish(
+            CallEvent(Kind.OFFERED, "r1", Phase.DIALING, NOW, '"><b>x', endpoint="PJSIP/9")
+        )
+        page = await s.client.get("/pages/screen/%3Cscript%3Ex?endpoint=PJSIP/9")
+        text = await page.text()
+        assert page.status == 200
+        assert "Unknown caller" in text
+        assert "&#34;&gt;&lt;b&gt;x" in text  # the caller ID, in an element and escaped
+        assert 'data-agent="&lt;script&gt;x"' in text
+        assert "<script>x" not in text
