@@ -16,7 +16,7 @@ test: venv lab pg lint
 unit: venv
 	$(PY) -m pytest tests/unit
 
-adapter: venv pg
+adapter: venv sysdeps pg  # (sysdeps: chromium for the pages test)
 	$(PY) -m pytest tests/adapter
 
 e2e: venv lab

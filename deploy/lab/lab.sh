@@ -12,7 +12,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 ROOT=${SWITCHBOARD_LAB_ROOT:-${HOME:-/root}/.cache/switchboard/asterisk-sid}
 ARI_URL=http://127.0.0.1:8088/ari/asterisk/info
 ARI_AUTH=switchboard:switchboard
-APT_PACKAGES=(debootstrap sip-tester espeak-ng sox curl)
+APT_PACKAGES=(debootstrap sip-tester espeak-ng sox curl chromium)  # chromium: the pages test
 SUITE_PACKAGES=asterisk,asterisk-modules,asterisk-core-sounds-en-gsm
 
 log() { echo "lab: $*" >&2; }

@@ -22,6 +22,7 @@ from switchboard.daemon.executor import Executor
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import DB_ERRORS, Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
@@ -66,6 +67,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         callbacks.on_db_error = metrics.db_error_hook("callbacks")
         call_log = CallLog(config.daemon.state_directory / "calls", database)
         call_log.on_db_error = metrics.db_error_hook("calllog")
+        live = LiveHub()  # calls as they happen, for the screen pop and wallboard pages
+        clock = make_clock(start)
         supervisor = Supervisor(
             client,
             executor,
@@ -75,7 +78,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             book=TargetBook(),
             voicemail=keeper,
             callbacks=callbacks,
-            clock=make_clock(start),
+            clock=clock,
             database=(
                 Database(config.database.url, config.database.schema, ROUTING_SETTINGS)
                 if config.database
@@ -84,6 +87,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             routing=config.routing,
             call_log=call_log,
             metrics=metrics,
+            live=live,
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
@@ -110,6 +114,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 database=database,
                 metrics=metrics,
                 voicemail_directory=config.voicemail.directory if config.voicemail else None,
+                live=live,
+                clock=clock,
             )
             api = ApiServer(make_app(context), config.api.host, config.api.port)
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from switchboard.config import ApiConfig
 from switchboard.daemon import Supervisor
 from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 
 from .auth import authenticate
@@ -37,6 +39,8 @@ class ApiContext:
     database: Database | None = None
     metrics: Metrics | None = None
     voicemail_directory: Path | None = None  # audio is served only from under it
+    live: LiveHub | None = None  # call events as they happen (the pages)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the daemon's ("today")
 
 
 CONTEXT = web.AppKey("context", ApiContext)
@@ -74,10 +78,13 @@ def make_app(context: ApiContext) -> web.Application:
     app[PUBLIC] = set()
     app.router.add_get("/health", health, name="health")
     public(app, "health")
-    from . import activity, agents, history, ops, voicemails  # (they use this module's keys)
+    from switchboard.pages import add_pages  # (they use this module's keys)
+
+    from . import activity, agents, history, ops, voicemails
 
     for feature in (ops, activity, agents, history, voicemails):
         feature.add_routes(app)
+    add_pages(app)
     return app
 
 

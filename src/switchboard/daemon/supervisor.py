@@ -15,7 +15,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import astuple, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -62,6 +62,7 @@ from switchboard.engine.commands import (
 from switchboard.flows import FlowSet
 from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.hours import Calendar
+from switchboard.live import AgentsChanged, Kind, LiveEvent, LiveHub, call_changes, call_event
 from switchboard.metrics import Metrics
 from switchboard.voicemail import VoicemailKeeper
 
@@ -145,6 +146,7 @@ class CallRunner:
             await self._safe_fallback()
             await self.sup.record_call(self)
         finally:
+            self.sup.announce_end(self.state)
             for timer in self.timers.values():
                 timer.cancel()
             agent = self.callback_agent
@@ -180,6 +182,7 @@ class CallRunner:
                 continue
             self._note_talking(before)
             self.times.stepped(before, self.state, self.sup.clock())
+            self.sup.announce(before, self.state)
             log.info(
                 "call.transition",
                 extra={
@@ -242,6 +245,7 @@ class CallRunner:
                 continue
             if isinstance(cmd, ReportAgent):
                 self.sup.agents.report(cmd)
+                self.sup.publish(AgentsChanged(self.sup.clock(), cmd.agent))
                 continue
             if isinstance(cmd, StopAgentSearch):
                 self.sup.agents.stop(cmd)
@@ -330,6 +334,7 @@ class Supervisor:
         routing: RoutingConfig | None = None,
         call_log: CallLog | None = None,
         metrics: Metrics | None = None,
+        live: LiveHub | None = None,
     ) -> None:
         self.ari = ari_client
         self.metrics = metrics or Metrics()
@@ -341,6 +346,7 @@ class Supervisor:
         self.voicemail = voicemail
         self.callbacks = callbacks
         self.call_log = call_log
+        self.live = live  # events for the screen pop and wallboard pages
         self.clock = clock or (lambda: datetime.now(UTC))
         self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
         self.agents = AgentRouter(
@@ -468,6 +474,34 @@ class Supervisor:
                 "voicemail.spool_failed",
                 extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "error": str(exc)},
             )
+
+    # -- live events (pages) ------------------------------------------------------------
+    def announce(self, before: CallState, after: CallState) -> None:
+        """What a step changed that the pages show (phones ringing, phase, answer)."""
+        if self.live is not None and after is not before:
+            for event in self._safely(lambda: call_changes(before, after, self.clock())):
+                self.publish(event)
+
+    def announce_end(self, state: CallState) -> None:
+        if self.live is not None:
+            outcome = str(state.outcome or "failed")
+            ended = self._safely(
+                lambda: [call_event(Kind.ENDED, state, self.clock(), state.answered_by, outcome)]
+            )
+            for event in ended:
+                self.publish(event)
+
+    def publish(self, event: LiveEvent) -> None:
+        if self.live is not None:
+            self.live.publish(event)  # (never blocks nor raises)
+
+    def _safely(self, make: Callable[[], Sequence[LiveEvent]]) -> Sequence[LiveEvent]:
+        """A bug in what the pages are told must never reach the call."""
+        try:
+            return make()
+        except Exception:
+            slog.exception("live.event_failed")
+            return []
 
     # -- events -------------------------------------------------------------------------
     def on_event(self, event: ari.AriEvent) -> None:
