@@ -20,6 +20,7 @@ from switchboard.daemon.executor import Executor
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import DB_ERRORS, Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.recording import RecordingKeeper
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
 
@@ -57,6 +58,15 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 client.delete_stored_recording,
                 database,
             )
+        recorder = None
+        if config.recording is not None:
+            recorder = RecordingKeeper(
+                config.recording,
+                client.live_recording_state,
+                client.stored_recording_file,
+                client.delete_stored_recording,
+                database,
+            )
         callbacks = CallbackStore(config.daemon.state_directory / "callbacks", database)
         call_log = CallLog(config.daemon.state_directory / "calls", database)
         supervisor = Supervisor(
@@ -76,6 +86,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             ),
             routing=config.routing,
             call_log=call_log,
+            recorder=recorder,
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
@@ -100,6 +111,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         helpers.append(asyncio.create_task(supervisor.watch_endpoints(), name="endpoints"))
         helpers.append(asyncio.create_task(supervisor.agents.run(), name="routing"))
         helpers.append(asyncio.create_task(call_log.run(), name="call-log"))
+        if recorder is not None:
+            helpers.append(asyncio.create_task(recorder.run(), name="recordings"))
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
@@ -129,6 +142,10 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(VOICEMAIL_FLUSH_S):
                     await keeper.flush()
+        if recorder is not None:  # calls that ended just now: what is left stays spooled
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(VOICEMAIL_FLUSH_S):
+                    await recorder.flush()
         for task in helpers:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

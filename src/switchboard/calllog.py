@@ -41,6 +41,7 @@ class CallRecord:
     route_result: str
     path: tuple[str, ...]
     legs: tuple[tuple[str, str], ...]  # (target, result), in the order they ended
+    recording: str = ""  # the conversation's recording (recordings.id), "" if not recorded
 
     @property
     def wait_s(self) -> float | None:
@@ -59,8 +60,9 @@ def _seconds(start: str, end: str) -> float | None:
 
 _INSERT_CALL = """
 INSERT INTO calls (id, dialed, caller, customer, flow, flow_version, started_at, answered_at,
-                   ended_at, wait_s, talk_s, answered_by, agent, outcome, route_result, path)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb)
+                   ended_at, wait_s, talk_s, answered_by, agent, outcome, route_result, path,
+                   recording)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17)
 ON CONFLICT (id) DO NOTHING
 """
 
@@ -178,4 +180,5 @@ def _call_row(call: CallRecord) -> tuple[object, ...]:
         call.outcome,
         call.route_result,
         json.dumps(list(call.path)),
+        call.recording or None,
     )

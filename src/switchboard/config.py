@@ -26,6 +26,9 @@ Every error names the file, line and column and says how to fix it.
       retry_seconds: 30         # first retry of a failed step; doubles up to 10 min
       mailboxes:
         "100": {email: [office@example.com], name: Office}
+    recording:                  # optional; where recorded calls are kept (flows: record_calls)
+      directory: /var/lib/switchboard/recordings  # YYYY/MM/<name>.wav and the work spool
+      retry_seconds: 10         # first retry of a failed download; doubles up to 10 min
     smtp:
       host: 127.0.0.1
       port: 25
@@ -110,6 +113,12 @@ class VoicemailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingConfig:
+    directory: Path
+    retry_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class SmtpConfig:
     host: str = "127.0.0.1"
     port: int = 25
@@ -128,6 +137,7 @@ class Config:
     voicemail: VoicemailConfig | None = None
     smtp: SmtpConfig = SmtpConfig()
     routing: RoutingConfig = RoutingConfig()
+    recording: RecordingConfig | None = None
 
 
 class _Section:
@@ -212,7 +222,9 @@ def load_config(path: str | Path) -> Config:
     if node is None:
         raise ConfigError(f"{name}: config is empty")
     top = _Section(name, node, "config")
-    top.check_keys({"ari", "flows", "daemon", "database", "voicemail", "smtp", "routing"})
+    top.check_keys(
+        {"ari", "flows", "daemon", "database", "voicemail", "smtp", "routing", "recording"}
+    )
     base = Path(path).resolve().parent
     return Config(
         ari=_ari(top.section("ari")),
@@ -222,6 +234,15 @@ def load_config(path: str | Path) -> Config:
         voicemail=_voicemail(top.section("voicemail"), base) if "voicemail" in top.items else None,
         smtp=_smtp(top.section("smtp")) if "smtp" in top.items else SmtpConfig(),
         routing=_routing(top.section("routing")) if "routing" in top.items else RoutingConfig(),
+        recording=_recording(top.section("recording"), base) if "recording" in top.items else None,
+    )
+
+
+def _recording(sec: _Section, base: Path) -> RecordingConfig:
+    sec.check_keys({"directory", "retry_seconds"})
+    return RecordingConfig(
+        directory=base / sec.scalar("directory", str),
+        retry_seconds=sec.scalar("retry_seconds", _positive(float), 10.0),
     )
 
 

@@ -64,8 +64,10 @@ def test_nothing_is_recorded_by_default() -> None:
 def test_the_setting_is_compiled_into_the_frozen_nodes() -> None:
     flow, _ = compile_flow("f.yaml", FLOW.encode(), CATALOG)
     sales, line = flow.nodes["sales"].kind, flow.nodes["line"].kind
-    assert isinstance(sales, Route) and sales.record
-    assert isinstance(line, Queue) and not line.record
+    assert isinstance(sales, Route)
+    assert sales.record
+    assert isinstance(line, Queue)
+    assert not line.record
 
 
 @pytest.mark.parametrize(
@@ -97,9 +99,7 @@ def test_the_setting_is_compiled_into_the_frozen_nodes() -> None:
         ),
     ],
 )
-def test_bad_recording_settings_are_reported_exactly(
-    change: tuple[str, str], message: str
-) -> None:
+def test_bad_recording_settings_are_reported_exactly(change: tuple[str, str], message: str) -> None:
     text = FLOW.replace(*change)
     assert text != FLOW
     assert problems(text) == [message]

@@ -49,11 +49,13 @@ from switchboard.engine.commands import (
     FindAgent,
     FindTargets,
     JoinQueue,
+    KeepCallRecording,
     KeepVoicemail,
     LeaveQueue,
     Originate,
     Play,
     QueueReady,
+    RecordBridge,
     ReportAgent,
     RequestCallback,
     StartTimer,
@@ -62,6 +64,7 @@ from switchboard.engine.commands import (
 from switchboard.flows import FlowSet
 from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.hours import Calendar
+from switchboard.recording import RecordingKeeper
 from switchboard.voicemail import VoicemailKeeper
 
 from .agents import AgentRouter
@@ -222,6 +225,9 @@ class CallRunner:
             if isinstance(cmd, KeepVoicemail):
                 await self.sup.keep_voicemail(cmd)
                 continue
+            if isinstance(cmd, KeepCallRecording):
+                await self.sup.keep_call_recording(cmd)
+                continue
             if isinstance(cmd, JoinQueue | QueueReady | LeaveQueue | AskPosition):
                 answer = self.sup.queue_command(cmd)
                 answers += [answer] if answer is not None else []
@@ -247,9 +253,10 @@ class CallRunner:
                 "call.command_result",
                 extra={"call_id": self.call_id, "result": repr(feedback)[:400]},
             )
-            if isinstance(cmd, Originate):
+            if isinstance(cmd, Originate | RecordBridge):
                 # One phone refused: the others of the batch still ring, and each
-                # refusal is its own event (the engine drops that leg).
+                # refusal is its own event (the engine drops that leg); so is a
+                # recording refused (the call goes on unrecorded).
                 answers.append(feedback)
                 continue
             first_failure = first_failure or feedback
@@ -320,6 +327,7 @@ class Supervisor:
         database: Database | None = None,
         routing: RoutingConfig | None = None,
         call_log: CallLog | None = None,
+        recorder: RecordingKeeper | None = None,
     ) -> None:
         self.ari = ari_client
         self.executor = executor
@@ -330,6 +338,7 @@ class Supervisor:
         self.voicemail = voicemail
         self.callbacks = callbacks
         self.call_log = call_log
+        self.recorder = recorder
         self.clock = clock or (lambda: datetime.now(UTC))
         self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
         self.agents = AgentRouter(
@@ -410,6 +419,7 @@ class Supervisor:
             route_result=state.route_result,
             path=state.path,
             legs=state.route_log,
+            recording=state.call_recording,
         )
         await self.call_log.record(record)
 
@@ -433,6 +443,17 @@ class Supervisor:
                 "voicemail.spool_failed",
                 extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "error": str(exc)},
             )
+
+    async def keep_call_recording(self, cmd: KeepCallRecording) -> None:
+        extra = {"call_id": cmd.call_id, "recording": cmd.name}
+        if self.recorder is None:
+            detail = "no recording section in the config: it stays in Asterisk's recordings"
+            log.error("recording.not_configured", extra={**extra, "detail": detail})
+            return
+        try:
+            await self.recorder.keep(cmd)
+        except OSError as exc:  # the spool cannot be written: say so loudly; the call goes on
+            log.error("recording.spool_failed", extra={**extra, "error": str(exc)})
 
     # -- events -------------------------------------------------------------------------
     def on_event(self, event: ari.AriEvent) -> None:
