@@ -206,6 +206,51 @@ class JobSpool(Generic[J]):
             return None
 
 
+class KeeperConfig(Protocol):
+    @property
+    def directory(self) -> Path: ...
+    @property
+    def retry_seconds(self) -> float: ...
+
+
+class SpoolKeeper(Generic[J]):
+    """A keeper of spooled jobs under ``config.directory/spool``: ``run`` is its
+    worker, ``flush`` one pass; a subclass does the stages in ``_step``."""
+
+    def __init__(
+        self,
+        config: KeeperConfig,
+        job_type: Callable[..., J],
+        log: logging.Logger,
+        what: str,  # "voicemail": the prefix of log events and the job's key in them
+        clock: Callable[[], float],
+    ) -> None:
+        self._clock = clock
+        self.spool = config.directory / "spool"
+        self._jobs = JobSpool(
+            self.spool,
+            job_type,
+            self._step,
+            retry_seconds=config.retry_seconds,
+            clock=clock,
+            log=log,
+            what=what,
+        )
+
+    async def _step(self, job: J) -> J:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        await self._jobs.run()
+
+    async def flush(self) -> float | None:
+        """Work on every job that is due; returns when the next one is due (or None)."""
+        return await self._jobs.flush()
+
+    def pending(self) -> list[J]:
+        return self._jobs.pending()
+
+
 # -- finished ARI recordings -----------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class StoredAudio:

@@ -35,7 +35,7 @@ from switchboard.db import DB_ERRORS, Database
 from switchboard.engine.commands import KeepVoicemail
 from switchboard.jobspool import (
     MISSING_ATTEMPTS,
-    JobSpool,
+    SpoolKeeper,
     StepFailed,
     audio_path,
     release_recording,
@@ -65,7 +65,7 @@ class Job:
     error: str = ""
 
 
-class VoicemailKeeper:
+class VoicemailKeeper(SpoolKeeper[Job]):
     def __init__(
         self,
         config: VoicemailConfig,
@@ -75,22 +75,12 @@ class VoicemailKeeper:
         database: Database | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(config, Job, log, "voicemail", clock)
         self.config = config
         self.smtp = smtp
         self._fetch = fetch
         self._delete = delete
         self.database = database
-        self._clock = clock
-        self.spool = config.directory / "spool"
-        self._jobs = JobSpool(
-            self.spool,
-            Job,
-            self._step,
-            retry_seconds=config.retry_seconds,
-            clock=clock,
-            log=log,
-            what="voicemail",
-        )
 
     # -- the call side -----------------------------------------------------------------
     async def keep(self, cmd: KeepVoicemail) -> None:
@@ -112,16 +102,6 @@ class VoicemailKeeper:
         )
 
     # -- the worker ---------------------------------------------------------------------
-    async def run(self) -> None:
-        await self._jobs.run()
-
-    async def flush(self) -> float | None:
-        """Work on every job that is due; returns when the next retry is due (or None)."""
-        return await self._jobs.flush()
-
-    def pending(self) -> list[Job]:
-        return self._jobs.pending()
-
     async def _step(self, job: Job) -> Job:
         stage = job.stage
         if stage == "recording":  # the daemon stopped before it ended: fetch what is there

@@ -18,7 +18,6 @@ import aiohttp
 import asyncpg
 import pytest
 
-from switchboard.app import run_daemon
 from switchboard.ari import AriClient
 from switchboard.config import (
     AriConfig,
@@ -30,8 +29,9 @@ from switchboard.config import (
 )
 from switchboard.db import Database, create_pool, upgrade
 from switchboard.engine.commands import KeepCallRecording
-from switchboard.flows.registry import FlowRegistry
 from switchboard.recording import RecordingKeeper
+from tests.adapter.test_call_log import SwitchableDatabase
+from tests.daemonkit import running_daemon
 from tests.fake_ari import PASSWORD, USER, FakeAri, silent_wav
 from tests.pgkit import DATABASE_URL, fresh_schema
 
@@ -63,16 +63,8 @@ async def daemon(fake: FakeAri, tmp_path: Path, schema: str) -> AsyncIterator[No
         database=DatabaseConfig(DATABASE_URL, schema),
         recording=RecordingConfig(tmp_path / "recordings", retry_seconds=0.2),
     )  # fmt: skip
-    registry = FlowRegistry(list(config.flows.files), config.flows.prompts)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_daemon(config, registry, stop))
-    await fake.wait_connected(count=fake.connections + 1)
-    await fake.wait_request("GET", "/bridges")
-    try:
+    async with running_daemon(fake, config):
         yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.shield(task), 10)
 
 
 async def fetch(schema: str, query: str, *args: object) -> list[asyncpg.Record]:
@@ -176,15 +168,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class SwitchableDatabase(Database):
-    down = False
-
-    async def pool(self) -> asyncpg.Pool:
-        if self.down:
-            raise ConnectionRefusedError("database down (test)")
-        return await super().pool()
 
 
 @contextlib.asynccontextmanager

@@ -31,7 +31,7 @@ from switchboard.config import RecordingConfig
 from switchboard.db import DB_ERRORS, Database
 from switchboard.engine.commands import KeepCallRecording
 from switchboard.jobspool import (
-    JobSpool,
+    SpoolKeeper,
     StepFailed,
     audio_path,
     release_recording,
@@ -64,7 +64,7 @@ ON CONFLICT (id) DO NOTHING
 """
 
 
-class RecordingKeeper:
+class RecordingKeeper(SpoolKeeper[Job]):
     def __init__(
         self,
         config: RecordingConfig,
@@ -74,23 +74,13 @@ class RecordingKeeper:
         database: Database | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(config, Job, log, "recording", clock)
         self.config = config
         self._is_live = is_live  # the live recording's state; AriError 404 once finished
         self._fetch = fetch
         self._delete = delete
         self.database = database
-        self._clock = clock
         self._ended: set[str] = set()  # recordings whose call has ended (this run)
-        self.spool = config.directory / "spool"
-        self._jobs = JobSpool(
-            self.spool,
-            Job,
-            self._step,
-            retry_seconds=config.retry_seconds,
-            clock=clock,
-            log=log,
-            what="recording",
-        )
 
     # -- the call side -----------------------------------------------------------------
     async def keep(self, cmd: KeepCallRecording) -> None:
@@ -109,16 +99,6 @@ class RecordingKeeper:
             log.info("recording.noted", extra=extra)
 
     # -- the worker ---------------------------------------------------------------------
-    async def run(self) -> None:
-        await self._jobs.run()
-
-    async def flush(self) -> float | None:
-        """Work on every job that is due; returns when the next one is due (or None)."""
-        return await self._jobs.flush()
-
-    def pending(self) -> list[Job]:
-        return self._jobs.pending()
-
     async def _step(self, job: Job) -> Job:
         match job.stage:
             case "recording":
