@@ -288,6 +288,9 @@ async def release_recording(
 
 
 def audio_path(directory: Path, name: str, now: datetime) -> Path:
+    """``directory/YYYY/MM/<name>.wav``; a name that is not a plain file name is a bug."""
+    if not name or Path(name).name != name or name.startswith("."):
+        raise ValueError(f"recording name {name!r} is not a plain file name")
     return directory / f"{now:%Y}" / f"{now:%m}" / f"{name}.wav"
 
 

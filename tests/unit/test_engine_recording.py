@@ -11,6 +11,7 @@ from switchboard.ari import events as ari
 from switchboard.engine import CommandFailed, Outcome, Phase, step
 from switchboard.engine.commands import (
     AddToBridge,
+    ContinueInDialplan,
     DestroyBridge,
     Hangup,
     KeepCallRecording,
@@ -131,3 +132,12 @@ def test_a_call_that_never_connects_records_nothing() -> None:
     assert caller.state.outcome is Outcome.ABANDONED_IN_QUEUE
     assert not [c for c in caller.commands if isinstance(c, RecordBridge | KeepCallRecording)]
     assert issued  # the queue's clean-up
+
+
+def test_a_bridge_that_fails_takes_the_unasked_recording_with_it() -> None:
+    caller = Caller(RECORDED)
+    connected(caller, "c1-leg1")  # the runner stops the batch at the refused AddToBridge
+    refused = CommandFailed(AddToBridge("c1-bridge", ("c1", "c1-leg1")), 422, "not in Stasis")
+    issued = caller.send(refused)
+    assert issued == [Hangup("c1-leg1"), DestroyBridge("c1-bridge"), ContinueInDialplan("c1")]
+    assert (caller.state.outcome, caller.state.call_recording) == (Outcome.FAILED, "")

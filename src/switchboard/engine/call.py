@@ -1164,6 +1164,9 @@ def _setup_failed(state: CallState, event: EngineEvent) -> Step:
         if leg is not None:  # the called person cannot hear "press 1": they cannot accept
             return _drop_leg(state, leg.id, "not_accepted", [Hangup(leg.id)])
         return state, []  # an old prompt: nothing to do
+    if isinstance(event.command, AddToBridge):
+        # The batch stopped at the bridge: the recording after it was never asked for.
+        state = replace(state, call_recording="")
     return _finish_in_dialplan(state, Outcome.FAILED, [])
 
 
