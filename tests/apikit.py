@@ -19,10 +19,11 @@ def api_config(max_body_bytes: int = 64 * 1024) -> ApiConfig:
     return ApiConfig(tokens=(ApiToken("ops", TOKEN),), max_body_bytes=max_body_bytes)
 
 
+Client = TestClient[web.Request, web.Application]
+
+
 @asynccontextmanager
-async def api_client(
-    app: web.Application,
-) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+async def api_client(app: web.Application) -> AsyncIterator[Client]:
     client = TestClient(TestServer(app))
     await client.start_server()
     try:

@@ -9,10 +9,12 @@ dropped websockets) and raw messages. It is not used at the end-to-end tier.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import re
 import time
+import wave
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -85,6 +87,8 @@ class FakeAri:
     endpoints: list[dict[str, Any]] = field(default_factory=lambda: lab_endpoints())
     device_states: dict[str, str] = field(default_factory=dict)
     bridges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live_recordings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stored_recordings: dict[str, bytes] = field(default_factory=dict)  # name -> WAV
     requests: list[Recorded] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -322,6 +326,21 @@ class FakeAri:
             case "DELETE", ["bridges", bridge_id]:
                 if self.bridges.pop(bridge_id, None) is None:
                     return _not_found("Bridge not found")
+                await self._finish_recordings(f"bridge:{bridge_id}")
+                return web.Response(status=204)
+            case "POST", ["bridges", bridge_id, "record"]:
+                return await self._record_bridge(bridge_id, query)
+            case "GET", ["recordings", "live", name]:
+                if name not in self.live_recordings:
+                    return _not_found("Recording not found")
+                return web.json_response(_public(self.live_recordings[name]))
+            case "GET", ["recordings", "stored", name, "file"]:
+                if name not in self.stored_recordings:
+                    return _not_found("Recording not found")
+                return web.Response(body=self.stored_recordings[name], content_type="audio/wav")
+            case "DELETE", ["recordings", "stored", name]:
+                if self.stored_recordings.pop(name, None) is None:
+                    return _not_found("Recording not found")
                 return web.Response(status=204)
         return web.Response(status=204)
 
@@ -354,6 +373,35 @@ class FakeAri:
         if not self.dialplan_functions:
             return web.json_response({"message": "Unable to read provided function"}, status=500)
         return web.json_response({"value": "1" if match.group(1) in self.contexts else "0"})
+
+    async def _record_bridge(self, bridge_id: str, query: Any) -> web.StreamResponse:
+        """A bridge recording: live until the bridge is destroyed, then stored (a WAV
+        of silence as long as the recording lasted)."""
+        if bridge_id not in self.bridges:
+            return _not_found("Bridge not found")
+        name = str(query.get("name", ""))
+        if name in self.live_recordings or name in self.stored_recordings:
+            return web.json_response({"message": "Recording already exists"}, status=409)
+        recording = {
+            "name": name,
+            "format": str(query.get("format", "wav")),
+            "state": "recording",
+            "target_uri": f"bridge:{bridge_id}",
+            "_started": time.monotonic(),
+        }
+        self.live_recordings[name] = recording
+        await self.push({"type": "RecordingStarted", "recording": _public(recording)})
+        return web.json_response(_public(recording), status=201)
+
+    async def _finish_recordings(self, target_uri: str) -> None:
+        for name, recording in list(self.live_recordings.items()):
+            if recording["target_uri"] != target_uri:
+                continue
+            del self.live_recordings[name]
+            seconds = time.monotonic() - recording["_started"]
+            self.stored_recordings[name] = silent_wav(seconds)
+            done = {**_public(recording), "state": "done", "duration": round(seconds)}
+            await self.push({"type": "RecordingFinished", "recording": done})
 
     async def _originate(self, channel_id: str, query: Any) -> web.StreamResponse:
         args = str(query.get("appArgs", "")).split(",")
@@ -429,6 +477,21 @@ class FakeAri:
         await self.push(
             {"type": "ChannelDestroyed", "cause": cause, "cause_txt": "Normal", "channel": chan}
         )
+
+
+def _public(recording: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in recording.items() if not k.startswith("_")}
+
+
+def silent_wav(seconds: float) -> bytes:
+    """What Asterisk stores for a recording: 8 kHz 16-bit mono WAV (silence here)."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\0\0" * int(8000 * seconds))
+    return out.getvalue()
 
 
 def _not_found(message: str) -> web.Response:

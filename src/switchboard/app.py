@@ -24,6 +24,7 @@ from switchboard.db import DB_ERRORS, Database
 from switchboard.flows.registry import FlowRegistry
 from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
+from switchboard.recording import RecordingKeeper
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
 
@@ -63,6 +64,16 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 database,
             )
             keeper.on_db_error = metrics.db_error_hook("voicemail")
+        recorder = None
+        if config.recording is not None:
+            recorder = RecordingKeeper(
+                config.recording,
+                client.live_recording_state,
+                client.stored_recording_file,
+                client.delete_stored_recording,
+                database,
+            )
+            recorder.on_db_error = metrics.db_error_hook("recording")
         callbacks = CallbackStore(config.daemon.state_directory / "callbacks", database)
         callbacks.on_db_error = metrics.db_error_hook("callbacks")
         call_log = CallLog(config.daemon.state_directory / "calls", database)
@@ -88,6 +99,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             call_log=call_log,
             metrics=metrics,
             live=live,
+            recorder=recorder,
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
@@ -114,6 +126,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 database=database,
                 metrics=metrics,
                 voicemail_directory=config.voicemail.directory if config.voicemail else None,
+                recording_directory=config.recording.directory if config.recording else None,
                 live=live,
                 clock=clock,
             )
@@ -139,6 +152,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         helpers.append(asyncio.create_task(call_log.run(), name="call-log"))
         if config.agi is not None:  # FastAGI (docs/agi.md); its failures stay its own
             helpers += start_agi(config.agi, supervisor, client, flows)
+        if recorder is not None:
+            helpers.append(asyncio.create_task(recorder.run(), name="recordings"))
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
@@ -168,6 +183,10 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(VOICEMAIL_FLUSH_S):
                     await keeper.flush()
+        if recorder is not None:  # calls that ended just now: what is left stays spooled
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(VOICEMAIL_FLUSH_S):
+                    await recorder.flush()
         for task in helpers:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -68,6 +68,7 @@ class CallRecord:
     waited_until: str = ""  # when it ended: answered, hung up, or on to voicemail etc.
     ended_phase: str = ""  # the engine's phase when the call ended (dialing, queued, ...)
     answered_external: bool = False  # answered by an external number (a mobile, ...)
+    recording: str = ""  # the conversation's recording (recordings.id), "" if not recorded
 
     @property
     def wait_s(self) -> float | None:
@@ -140,9 +141,9 @@ def _seconds(start: str, end: str) -> float | None:
 _INSERT_CALL = """
 INSERT INTO calls (id, dialed, caller, customer, flow, flow_version, started_at, answered_at,
                    ended_at, wait_s, talk_s, answered_by, agent, outcome, route_result, path,
-                   queue, queued_at, queue_wait_s, category)
+                   queue, queued_at, queue_wait_s, category, recording)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb,
-        $17, $18, $19, $20)
+        $17, $18, $19, $20, $21)
 ON CONFLICT (id) DO NOTHING
 """
 _INSERT_LEG = """
@@ -287,6 +288,7 @@ def _call_row(call: CallRecord) -> tuple[object, ...]:
         _time(call.queued_at),
         call.queue_wait_s,
         str(call.category),
+        call.recording or None,
     )
 
 

@@ -26,6 +26,9 @@ Every error names the file, line and column and says how to fix it.
       retry_seconds: 30         # first retry of a failed step; doubles up to 10 min
       mailboxes:
         "100": {email: [office@example.com], name: Office}
+    recording:                  # optional; where recorded calls are kept (flows: record_calls)
+      directory: /var/lib/switchboard/recordings  # YYYY/MM/<name>.wav and the work spool
+      retry_seconds: 10         # first retry of a failed download; doubles up to 10 min
     smtp:
       host: 127.0.0.1
       port: 25
@@ -59,6 +62,19 @@ from typing import TypeVar
 import yaml
 
 MAX_CONFIG_BYTES = 256 * 1024
+# The config's top-level sections (each parsed by its own function below).
+SECTIONS = {
+    "ari",
+    "flows",
+    "daemon",
+    "database",
+    "voicemail",
+    "smtp",
+    "routing",
+    "api",
+    "agi",
+    "recording",
+}
 NOW_ENV = "SWITCHBOARD_NOW"  # tests and demos: the instant the daemon's clock starts at
 T = TypeVar("T")
 
@@ -139,6 +155,12 @@ class VoicemailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingConfig:
+    directory: Path
+    retry_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class SmtpConfig:
     host: str = "127.0.0.1"
     port: int = 25
@@ -175,6 +197,7 @@ class Config:
     routing: RoutingConfig = RoutingConfig()
     api: ApiConfig | None = None
     agi: AgiConfig | None = None  # no section: no FastAGI server
+    recording: RecordingConfig | None = None
 
 
 class _Section:
@@ -259,9 +282,7 @@ def load_config(path: str | Path) -> Config:
     if node is None:
         raise ConfigError(f"{name}: config is empty")
     top = _Section(name, node, "config")
-    top.check_keys(
-        {"ari", "flows", "daemon", "database", "voicemail", "smtp", "routing", "api", "agi"}
-    )
+    top.check_keys(SECTIONS)
     base = Path(path).resolve().parent
     return Config(
         ari=_ari(top.section("ari")),
@@ -273,6 +294,7 @@ def load_config(path: str | Path) -> Config:
         routing=_routing(top.section("routing")) if "routing" in top.items else RoutingConfig(),
         api=_api(top.section("api")) if "api" in top.items else None,
         agi=_agi(top.section("agi")) if "agi" in top.items else None,
+        recording=_recording(top.section("recording"), base) if "recording" in top.items else None,
     )
 
 
@@ -292,6 +314,14 @@ def _agi(sec: _Section) -> AgiConfig:
         trunk=trunk,
         hold_limit=sec.scalar("hold_limit", _positive(float), 14400.0),
         check_interval=sec.scalar("check_interval", _positive(float), 15.0),
+    )
+
+
+def _recording(sec: _Section, base: Path) -> RecordingConfig:
+    sec.check_keys({"directory", "retry_seconds"})
+    return RecordingConfig(
+        directory=base / sec.scalar("directory", str),
+        retry_seconds=sec.scalar("retry_seconds", _positive(float), 10.0),
     )
 
 

@@ -18,14 +18,10 @@ the row is updated.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
-import json
 import logging
 import time
-import wave
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -33,15 +29,21 @@ from pathlib import Path
 
 import aiosmtplib
 
-from switchboard.ari import AriError
 from switchboard.config import SmtpConfig, VoicemailConfig
 from switchboard.db import DB_ERRORS, Database
 from switchboard.engine.commands import KeepVoicemail
-from switchboard.files import write_atomically
+from switchboard.jobspool import (
+    MISSING_ATTEMPTS,
+    SpoolKeeper,
+    StepFailed,
+    audio_path,
+    release_recording,
+    store_recording,
+    wav_seconds,
+)
 
 log = logging.getLogger("switchboard.voicemail")
-MAX_BACKOFF_S = 600.0
-MISSING_ATTEMPTS = 5  # Asterisk says "no such recording" this often: give up on it
+__all__ = ["MISSING_ATTEMPTS", "Job", "VoicemailKeeper", "wav_seconds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +64,7 @@ class Job:
     error: str = ""
 
 
-def _nothing() -> None:
-    pass
-
-
-class StepFailed(Exception):
-    """A step could not be done now; retry later."""
-
-
-class VoicemailKeeper:
+class VoicemailKeeper(SpoolKeeper[Job]):
     def __init__(
         self,
         config: VoicemailConfig,
@@ -80,16 +74,12 @@ class VoicemailKeeper:
         database: Database | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(config, Job, log, "voicemail", clock)
         self.config = config
         self.smtp = smtp
         self._fetch = fetch
         self._delete = delete
         self.database = database
-        self._clock = clock
-        self._wake = asyncio.Event()
-        self._flushing = asyncio.Lock()
-        self.spool = config.directory / "spool"
-        self.on_db_error: Callable[[], None] = _nothing  # metrics (set by the composition root)
 
     # -- the call side -----------------------------------------------------------------
     async def keep(self, cmd: KeepVoicemail) -> None:
@@ -99,73 +89,18 @@ class VoicemailKeeper:
         not lose it (fetched after ``wait_s``). ``fetch``: complete, fetch it now.
         ``cancel``: the recorder failed, there is nothing to fetch."""
         if cmd.stage == "cancel":
-            await asyncio.to_thread(self._spool_path(cmd.recording).unlink, missing_ok=True)
+            await self._jobs.drop(cmd.recording)
             return
         job = Job(cmd.recording, cmd.mailbox, cmd.call_id, cmd.caller, cmd.dialed, cmd.started_at)
         if cmd.stage == "recording":
             job = replace(job, stage="recording", next_at=self._clock() + cmd.wait_s)
-        await asyncio.to_thread(self._save, job)
+        await self._jobs.put(job)
         log.info(
             "voicemail.queued",
             extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "stage": job.stage},
         )
-        self._wake.set()
 
     # -- the worker ---------------------------------------------------------------------
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                due = await self.flush()
-            except Exception:  # e.g. the spool folder unreadable: try again later
-                log.exception("voicemail.flush_failed")
-                due = self._clock() + MAX_BACKOFF_S
-            timeout = None if due is None else max(0.05, due - self._clock())
-            with contextlib.suppress(TimeoutError):  # (asyncio.timeout: see QueueManager.run)
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-
-    async def flush(self) -> float | None:
-        """Work on every job that is due; returns when the next retry is due (or None).
-        One flush at a time (the worker's and the last one at shutdown)."""
-        async with self._flushing:
-            jobs = await asyncio.to_thread(self._load_all)
-            earliest: float | None = None
-            for job in jobs:
-                if job.next_at <= self._clock():
-                    job = await self._advance_safely(job)
-                if job.stage != "done":
-                    earliest = job.next_at if earliest is None else min(earliest, job.next_at)
-            return earliest
-
-    async def _advance_safely(self, job: Job) -> Job:
-        """A bug or a full disk on one job must not stop the others (nor the worker)."""
-        try:
-            return await self._advance(job)
-        except Exception as exc:
-            log.exception("voicemail.job_failed", extra={"voicemail": job.id})
-            retry = replace(
-                job,
-                attempts=job.attempts + 1,
-                next_at=self._clock() + MAX_BACKOFF_S,
-                error=f"{type(exc).__name__}: {exc}"[:500],
-            )
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(self._save, retry)
-            return retry
-
-    def pending(self) -> list[Job]:
-        return self._load_all()
-
-    async def _advance(self, job: Job) -> Job:
-        while job.stage != "done":
-            try:
-                job = await self._step(job)
-            except StepFailed as exc:
-                return await asyncio.to_thread(self._failed, job, str(exc))
-            await asyncio.to_thread(self._save_or_drop, job)
-        return job
-
     async def _step(self, job: Job) -> Job:
         stage = job.stage
         if stage == "recording":  # the daemon stopped before it ended: fetch what is there
@@ -184,45 +119,37 @@ class VoicemailKeeper:
         raise StepFailed(f"unknown stage {stage!r}")
 
     async def _fetch_audio(self, job: Job) -> Job:
-        try:
-            audio = await self._fetch(job.id)
-        except AriError as exc:
-            if exc.status == 404 and job.attempts + 1 >= MISSING_ATTEMPTS:
-                log.error(
-                    "voicemail.missing",
-                    extra={"voicemail": job.id, "call_id": job.call_id, "error": str(exc)},
-                )
-                return replace(job, stage="done", error="recording not found in Asterisk")
-            raise StepFailed(f"fetching the recording: {exc}") from exc
-        path = self._audio_path(job)
-        duration = wav_seconds(audio)
+        path = audio_path(self.config.directory, job.id, datetime.now(UTC))
+        audio = await store_recording(self._fetch, job.id, path, job.attempts)
+        if audio is None:
+            log.error(
+                "voicemail.missing",
+                extra={"voicemail": job.id, "call_id": job.call_id},
+            )
+            return replace(job, stage="done", error="recording not found in Asterisk")
         stage = "index" if self.database is not None else "mail"
         stored = replace(
             job,
             stage=stage,
-            file=str(path),
-            size=len(audio),
-            duration=duration,
+            file=audio.file,
+            size=audio.size,
+            duration=audio.duration,
             attempts=0,
             error="",
         )
         try:
-            await asyncio.to_thread(write_atomically, path, audio)
-            await asyncio.to_thread(self._save, stored)  # ours is safe: noted before ...
+            await asyncio.to_thread(self._jobs.save, stored)  # ours is safe: noted before ...
         except OSError as exc:
-            raise StepFailed(f"writing {path}: {exc}") from exc
-        try:
-            await self._delete(job.id)  # ... Asterisk's copy goes
-        except AriError as exc:  # a copy left in Asterisk's spool is harmless
-            log.info("voicemail.asterisk_copy_kept", extra={"voicemail": job.id, "error": str(exc)})
+            raise StepFailed(f"noting {path}: {exc}") from exc
+        await release_recording(self._delete, job.id, log, "voicemail")  # ... Asterisk's goes
         log.info(
             "voicemail.stored",
             extra={
                 "call_id": job.call_id,
                 "voicemail": job.id,
-                "file": str(path),
-                "bytes": len(audio),
-                "s": duration,
+                "file": audio.file,
+                "bytes": audio.size,
+                "s": audio.duration,
             },
         )
         return stored
@@ -336,64 +263,3 @@ class VoicemailKeeper:
             audio, maintype="audio", subtype="wav", filename=f"voicemail-{job.id}.wav"
         )
         return message
-
-    # -- the spool (blocking file work: called in a thread) ------------------------------
-    def _spool_path(self, job_id: str) -> Path:
-        return self.spool / f"{job_id}.json"
-
-    def _audio_path(self, job: Job) -> Path:
-        now = datetime.now(UTC)
-        return self.config.directory / f"{now:%Y}" / f"{now:%m}" / f"{job.id}.wav"
-
-    def _save(self, job: Job) -> None:
-        data = json.dumps(asdict(job), sort_keys=True).encode()
-        write_atomically(self._spool_path(job.id), data)
-
-    def _save_or_drop(self, job: Job) -> None:
-        if job.stage == "done":
-            self._spool_path(job.id).unlink(missing_ok=True)
-            log.info("voicemail.done", extra={"voicemail": job.id, "call_id": job.call_id})
-        else:
-            self._save(job)
-
-    def _failed(self, job: Job, error: str) -> Job:
-        attempts = job.attempts + 1
-        backoff = min(MAX_BACKOFF_S, self.config.retry_seconds * 2 ** (attempts - 1))
-        job = replace(job, attempts=attempts, next_at=self._clock() + backoff, error=error[:500])
-        log.warning(
-            "voicemail.retry",
-            extra={
-                "call_id": job.call_id,
-                "voicemail": job.id,
-                "stage": job.stage,
-                "attempt": attempts,
-                "retry_in_s": backoff,
-                "error": error[:300],
-            },
-        )
-        self._save(job)
-        return job
-
-    def _load_all(self) -> list[Job]:
-        if not self.spool.is_dir():
-            return []
-        jobs = []
-        for path in sorted(self.spool.glob("*.json")):
-            try:
-                raw = json.loads(path.read_bytes())
-                jobs.append(Job(**raw))
-            except (OSError, ValueError, TypeError) as exc:
-                # Never delete what we cannot read: set it aside for a human.
-                log.error("voicemail.bad_spool_file", extra={"file": str(path), "error": str(exc)})
-                path.rename(path.with_suffix(".bad"))
-        return jobs
-
-
-def wav_seconds(audio: bytes) -> float:
-    """Length of a WAV file in seconds; 0.0 if it is not one we can read."""
-    try:
-        with wave.open(io.BytesIO(audio)) as wav:
-            rate = wav.getframerate()
-            return round(wav.getnframes() / rate, 2) if rate else 0.0
-    except (wave.Error, EOFError):
-        return 0.0

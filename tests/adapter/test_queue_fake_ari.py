@@ -12,9 +12,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from switchboard.app import run_daemon
 from switchboard.config import AriConfig, Config, DaemonConfig, DatabaseConfig, FlowsConfig
-from switchboard.flows.registry import FlowRegistry
+from tests.daemonkit import running_daemon
 from tests.fake_ari import PASSWORD, USER, FakeAri, lab_endpoints
 from tests.pgkit import DATABASE_URL, fresh_schema
 
@@ -47,16 +46,8 @@ async def daemon(fake: FakeAri, tmp_path: Path, schema: str | None = None) -> As
         daemon=DaemonConfig(drain_timeout=1, state_directory=tmp_path / "state"),
         database=DatabaseConfig(DATABASE_URL, schema) if schema else None,
     )  # fmt: skip
-    registry = FlowRegistry(list(config.flows.files), config.flows.prompts)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_daemon(config, registry, stop))
-    await fake.wait_connected(count=fake.connections + 1)
-    await fake.wait_request("GET", "/bridges")
-    try:
+    async with running_daemon(fake, config):
         yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.shield(task), 10)
 
 
 async def test_callers_get_the_agent_in_arrival_order_once_the_agent_is_free(

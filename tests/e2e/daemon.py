@@ -120,6 +120,7 @@ voicemail:
   mailboxes:
     "100": {{email: [office@example.com], name: Office}}
 smtp: {{host: 127.0.0.1, port: {smtp_port}, timeout: 5}}
+recording: {{directory: {directory / "recordings"}, retry_seconds: 1}}
 """,
         encoding="utf-8",
     )

@@ -12,17 +12,14 @@ from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
-from switchboard.db import DB_ERRORS
 from switchboard.stats import BadCursor, CallRow, Cursor, Period, repository
 from switchboard.stats.command import StatsUsageError, parse_period
 from switchboard.stats.format import report_json
 
-from .errors import ApiError
+from . import store
 from .query import invalid, limit, params
-from .server import CONTEXT
 
 PERIOD_PARAMS = ("from", "to", "tz", "service_level")
 _OPTION = re.compile(r"--([a-z-]+)")
@@ -51,16 +48,6 @@ def _next_day(text: str) -> str:
         return ""  # (the bad ``from`` is what gets reported)
 
 
-async def _pool(request: web.Request) -> asyncpg.Pool:
-    database = request.app[CONTEXT].database
-    if database is None:
-        raise ApiError(503, "database_unavailable", "this daemon has no database: section")
-    try:
-        return await database.pool()
-    except DB_ERRORS:
-        raise ApiError(503, "database_unavailable", "the database is not answering") from None
-
-
 async def calls(request: web.Request) -> web.Response:
     query = params(request.query, (*PERIOD_PARAMS, "limit", "cursor"))
     period, size = period_of(query), limit(query)
@@ -70,11 +57,9 @@ async def calls(request: web.Request) -> web.Response:
         why = "not a cursor this list gave (pass next_cursor back unchanged)"
         raise invalid("cursor", why) from None
 
-    pool = await _pool(request)
-    try:
-        page = await repository.call_page(pool, period.start, period.end, size, cursor)
-    except DB_ERRORS:
-        raise ApiError(503, "database_unavailable", "the database is not answering") from None
+    page = await store.run(
+        request, lambda pool: repository.call_page(pool, period.start, period.end, size, cursor)
+    )
     return web.json_response(
         {
             "calls": [call_json(c) for c in page.calls],
@@ -88,6 +73,7 @@ def call_json(call: CallRow) -> dict[str, Any]:
     for key, value in list(data.items()):
         data[key] = value.isoformat() if hasattr(value, "isoformat") else value
     data["path"] = list(call.path)
+    data["recording_audio"] = f"/recordings/{call.recording}/audio" if call.recording else None
     data["legs"] = [
         {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in asdict(leg).items()}
         for leg in call.legs
@@ -97,11 +83,7 @@ def call_json(call: CallRow) -> dict[str, Any]:
 
 async def stats(request: web.Request) -> web.Response:
     period = period_of(params(request.query, PERIOD_PARAMS))
-    pool = await _pool(request)
-    try:
-        found = await repository.report(pool, period)
-    except DB_ERRORS:
-        raise ApiError(503, "database_unavailable", "the database is not answering") from None
+    found = await store.run(request, lambda pool: repository.report(pool, period))
     return web.json_response(report_json(found))
 
 

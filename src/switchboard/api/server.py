@@ -39,6 +39,7 @@ class ApiContext:
     database: Database | None = None
     metrics: Metrics | None = None
     voicemail_directory: Path | None = None  # audio is served only from under it
+    recording_directory: Path | None = None  # (call recordings: the same)
     live: LiveHub | None = None  # call events as they happen (the pages)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the daemon's ("today")
 
@@ -80,9 +81,9 @@ def make_app(context: ApiContext) -> web.Application:
     public(app, "health")
     from switchboard.pages import add_pages  # (they use this module's keys)
 
-    from . import activity, agents, history, ops, voicemails
+    from . import activity, agents, history, ops, recordings, voicemails
 
-    for feature in (ops, activity, agents, history, voicemails):
+    for feature in (ops, activity, agents, history, recordings, voicemails):
         feature.add_routes(app)
     add_pages(app)
     return app

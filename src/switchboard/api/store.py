@@ -165,3 +165,11 @@ async def mark_heard(pool: asyncpg.Pool, voicemail_id: str) -> VoicemailRow | No
     """Heard now (or when first heard: marking twice keeps the first time)."""
     row = await pool.fetchrow(_HEARD, voicemail_id)
     return _voicemail(row) if row is not None else None
+
+
+async def recording_file(pool: asyncpg.Pool, recording_id: str) -> str | None:
+    """Where a call's recording is stored (None: no such recording, or not stored yet)."""
+    file: str | None = await pool.fetchval(
+        "SELECT file FROM recordings WHERE id = $1", recording_id
+    )
+    return file

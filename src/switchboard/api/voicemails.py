@@ -55,7 +55,7 @@ async def audio(request: web.Request) -> web.StreamResponse:
     """GET /voicemails/{id}/audio: the WAV file, streamed from disk."""
     voicemail_id = _voicemail_id(request)
     row = _found(await store.run(request, lambda p: store.voicemail(p, voicemail_id)))
-    path = _servable(request, Path(row.file))
+    path = servable(Path(row.file), request.app[CONTEXT].voicemail_directory)
     if path is None:
         log.warning("api.voicemail_audio_missing", extra={"voicemail": row.id, "file": row.file})
         raise ApiError(404, "audio_not_found", "the voicemail's audio file is not on this server")
@@ -65,9 +65,8 @@ async def audio(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _servable(request: web.Request, path: Path) -> Path | None:
-    """The file if it exists under the configured voicemail directory."""
-    directory = request.app[CONTEXT].voicemail_directory
+def servable(path: Path, directory: Path | None) -> Path | None:
+    """The file if it exists under ``directory`` (a configured one: voicemail, recordings)."""
     if directory is None:
         return None
     resolved = path.resolve()

@@ -195,15 +195,9 @@ class AriClient:
         terminate_on: str = "#",
         if_exists: str = "fail",
     ) -> None:
-        params: dict[str, str | int] = {
-            "name": name,
-            "format": format,
-            "maxDurationSeconds": max_duration,
-            "maxSilenceSeconds": max_silence,
-            "beep": "true" if beep else "false",
-            "terminateOn": terminate_on,
-            "ifExists": if_exists,
-        }
+        params = _record_params(
+            name, format, max_duration, max_silence, beep, terminate_on, if_exists
+        )
         await self.request("POST", f"/channels/{segment(channel_id)}/record", params)
 
     # -- bridges ------------------------------------------------------------------------
@@ -230,6 +224,14 @@ class AriClient:
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{segment(bridge_id)}")
 
+    async def record_bridge(
+        self, bridge_id: str, name: str, *, format: str = "wav", beep: bool = False
+    ) -> None:
+        """Record everything said in the bridge (a bridged channel cannot be recorded:
+        409) until the bridge is destroyed; ``name`` must not exist yet."""
+        params = _record_params(name, format, 0, 0, beep, "none", "fail")
+        await self.request("POST", f"/bridges/{segment(bridge_id)}/record", params)
+
     # -- playbacks, recordings ----------------------------------------------------------
     async def get_playback(self, playback_id: str) -> Playback:
         raw = await self.request("GET", f"/playbacks/{segment(playback_id)}")
@@ -240,6 +242,12 @@ class AriClient:
 
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{segment(name)}/stop")
+
+    async def live_recording_state(self, name: str) -> str:
+        """The state of a recording still being made ("recording", "paused" ...);
+        AriError 404 once it has finished (or never started)."""
+        raw = await self.request("GET", f"/recordings/live/{segment(name)}")
+        return str(raw.get("state", "")) if isinstance(raw, dict) else ""
 
     async def stored_recording_file(self, name: str) -> bytes:
         """The audio of a finished recording (Asterisk 14+), as stored (e.g. WAV)."""
@@ -279,3 +287,23 @@ class AriClient:
         await self.request(
             "POST", f"/applications/{segment(app)}/subscription", {"eventSource": event_source}
         )
+
+
+def _record_params(
+    name: str,
+    format: str,
+    max_duration: int,
+    max_silence: int,
+    beep: bool,
+    terminate_on: str,
+    if_exists: str,
+) -> dict[str, str | int]:
+    return {
+        "name": name,
+        "format": format,
+        "maxDurationSeconds": max_duration,
+        "maxSilenceSeconds": max_silence,
+        "beep": "true" if beep else "false",
+        "terminateOn": terminate_on,
+        "ifExists": if_exists,
+    }

@@ -18,6 +18,7 @@ from switchboard.engine.commands import (
     Originate,
     Play,
     Record,
+    RecordBridge,
     StartMoh,
     StartRinging,
     StopMoh,
@@ -89,6 +90,8 @@ class Executor:
                     beep=cmd.beep,
                     terminate_on=cmd.terminate_on,
                 )
+            case RecordBridge(bridge_id=bridge, name=name, format=audio_format):
+                await ari.record_bridge(bridge, name, format=audio_format, beep=False)
             case CreateBridge(bridge_id=bridge):
                 await ari.create_bridge(bridge)
             case AddToBridge(bridge_id=bridge, channel_ids=channels):

@@ -49,11 +49,13 @@ from switchboard.engine.commands import (
     FindAgent,
     FindTargets,
     JoinQueue,
+    KeepCallRecording,
     KeepVoicemail,
     LeaveQueue,
     Originate,
     Play,
     QueueReady,
+    RecordBridge,
     ReportAgent,
     RequestCallback,
     StartTimer,
@@ -64,6 +66,7 @@ from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.hours import Calendar
 from switchboard.live import AgentsChanged, Kind, LiveEvent, LiveHub, call_changes, call_event
 from switchboard.metrics import Metrics
+from switchboard.recording import RecordingKeeper
 from switchboard.voicemail import VoicemailKeeper
 
 from .agents import AgentRouter
@@ -233,6 +236,9 @@ class CallRunner:
             if isinstance(cmd, KeepVoicemail):
                 await self.sup.keep_voicemail(cmd)
                 continue
+            if isinstance(cmd, KeepCallRecording):
+                await self.sup.keep_call_recording(cmd)
+                continue
             if isinstance(cmd, JoinQueue | QueueReady | LeaveQueue | AskPosition):
                 answer = self.sup.queue_command(cmd)
                 answers += [answer] if answer is not None else []
@@ -259,9 +265,10 @@ class CallRunner:
                 "call.command_result",
                 extra={"call_id": self.call_id, "result": repr(feedback)[:400]},
             )
-            if isinstance(cmd, Originate):
+            if isinstance(cmd, Originate | RecordBridge):
                 # One phone refused: the others of the batch still ring, and each
-                # refusal is its own event (the engine drops that leg).
+                # refusal is its own event (the engine drops that leg); so is a
+                # recording refused (the call goes on unrecorded).
                 answers.append(feedback)
                 continue
             first_failure = first_failure or feedback
@@ -335,6 +342,7 @@ class Supervisor:
         call_log: CallLog | None = None,
         metrics: Metrics | None = None,
         live: LiveHub | None = None,
+        recorder: RecordingKeeper | None = None,
     ) -> None:
         self.ari = ari_client
         self.metrics = metrics or Metrics()
@@ -347,6 +355,7 @@ class Supervisor:
         self.callbacks = callbacks
         self.call_log = call_log
         self.live = live  # events for the screen pop and wallboard pages
+        self.recorder = recorder
         self.clock = clock or (lambda: datetime.now(UTC))
         self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
         self.agents = AgentRouter(
@@ -451,6 +460,7 @@ class Supervisor:
             waited_until=times.waited_until.isoformat() if times.waited_until else "",
             ended_phase=str(times.ended_phase or ""),
             answered_external=times.answered_external,
+            recording=state.call_recording,
         )
         await self.call_log.record(record)
 
@@ -502,6 +512,17 @@ class Supervisor:
         except Exception:
             slog.exception("live.event_failed")
             return []
+
+    async def keep_call_recording(self, cmd: KeepCallRecording) -> None:
+        extra = {"call_id": cmd.call_id, "recording": cmd.name}
+        if self.recorder is None:
+            detail = "no recording section in the config: it stays in Asterisk's recordings"
+            log.error("recording.not_configured", extra={**extra, "detail": detail})
+            return
+        try:
+            await self.recorder.keep(cmd)
+        except OSError as exc:  # the spool cannot be written: say so loudly; the call goes on
+            log.error("recording.spool_failed", extra={**extra, "error": str(exc)})
 
     # -- events -------------------------------------------------------------------------
     def on_event(self, event: ari.AriEvent) -> None:

@@ -35,12 +35,14 @@ from .commands import (
     FindTargets,
     Hangup,
     JoinQueue,
+    KeepCallRecording,
     KeepVoicemail,
     LeaveQueue,
     Originate,
     Play,
     QueueReady,
     Record,
+    RecordBridge,
     ReportAgent,
     RequestCallback,
     StartMoh,
@@ -156,6 +158,7 @@ class CallState:
     announce_timer: str = ""  # queue: when to say the caller's position next
     position_ask: str = ""  # queue: the AskPosition being answered
     recording: str = ""  # the voicemail being recorded
+    call_recording: str = ""  # the conversation being recorded (its bridge recording's name)
     caller_gone: bool = False  # hung up while the message is being saved
     started_at: datetime | None = None  # when the call arrived (the daemon's clock)
     language_chosen: bool = False  # a language node set it (a menu choice)
@@ -254,6 +257,7 @@ class Trigger(StrEnum):
     LEG_TIMEOUT = "leg_timeout"  # it did not press the key in time
     RECORDED = "recorded"
     RECORD_FAILED = "record_failed"
+    CALL_RECORD_FAILED = "call_record_failed"  # the conversation cannot be recorded
     ANNOUNCE = "announce"  # queue: time to say the caller's position
     POSITION = "position"  # queue: the daemon said it
     HANDBACK_FAILED = "handback_failed"
@@ -303,6 +307,8 @@ def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
             return Trigger.RECORD_FAILED
         case CommandFailed(command=Record()):
             return Trigger.RECORD_FAILED
+        case CommandFailed(command=RecordBridge(name=name)) if name == state.call_recording:
+            return Trigger.CALL_RECORD_FAILED
         case ChannelGone(channel_id=gone):
             return _leg_gone(state, gone)
         case ari.ChannelHangupRequest(channel=ch) if ch.id in state.ringing_legs:
@@ -703,6 +709,8 @@ def _teardown(
         cmds.append(ReportAgent(state.call_id, state.agent, result))
     if state.phase is Phase.DIALING and state.lookup and state.search:
         cmds.append(StopAgentSearch(state.call_id, state.search))
+    if state.call_recording:  # the bridge is gone: Asterisk finishes the file
+        cmds.append(_keep_recording(state, "ended"))
     return cmds
 
 
@@ -821,6 +829,10 @@ def _connect(state: CallState, winner: Leg, cmds: list[Command]) -> Step:
     if state.agent:  # before the bridge: if that fails, the teardown still says "talked"
         cmds.append(ReportAgent(state.call_id, state.agent, "answered"))
     cmds.append(AddToBridge(state.bridge_id, (state.caller, winner.id)))
+    if flow_model.records(state.flow.nodes[state.node].kind):
+        state, name = state.next_id("rec")
+        state = replace(state, call_recording=name)
+        cmds += [_keep_recording(state, "recording"), RecordBridge(state.bridge_id, name)]
     log = [(winner.target.label, "answered")]
     log += [(leg.target.label, "answered_elsewhere") for leg in state.legs if leg != winner]
     state = replace(
@@ -839,6 +851,18 @@ def _connect(state: CallState, winner: Leg, cmds: list[Command]) -> Step:
         playing=None,
     )
     return state, cmds
+
+
+def _keep_recording(state: CallState, stage: str) -> KeepCallRecording:
+    started = state.started_at.isoformat() if state.started_at else ""
+    return KeepCallRecording(state.call_recording, state.call_id, started, stage)
+
+
+def _call_record_failed(state: CallState, event: EngineEvent) -> Step:
+    """Asterisk would not record the conversation: the call goes on unrecorded
+    (the refusal is in the log), and nothing is left to fetch."""
+    cancel = _keep_recording(state, "cancel")
+    return replace(state, call_recording=""), [cancel]
 
 
 def _leg_failed(state: CallState, event: EngineEvent) -> Step:
@@ -1140,6 +1164,9 @@ def _setup_failed(state: CallState, event: EngineEvent) -> Step:
         if leg is not None:  # the called person cannot hear "press 1": they cannot accept
             return _drop_leg(state, leg.id, "not_accepted", [Hangup(leg.id)])
         return state, []  # an old prompt: nothing to do
+    if isinstance(event.command, AddToBridge):
+        # The batch stopped at the bridge: the recording after it was never asked for.
+        state = replace(state, call_recording="")
     return _finish_in_dialplan(state, Outcome.FAILED, [])
 
 
@@ -1194,6 +1221,7 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (C, T.CALLER_GONE): _caller_left,
     (C, T.AGENT_GONE): _agent_left_connected,
     (C, T.SETUP_FAILED): _setup_failed,
+    (C, T.CALL_RECORD_FAILED): _call_record_failed,
     (Q, T.TARGETS_FOUND): _queue_turn,
     (Q, T.AGENT_ANSWERED): _answered,
     (Q, T.AGENT_GONE): _leg_failed,

@@ -210,6 +210,31 @@ class KeepVoicemail:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordBridge:
+    """Record the conversation in a bridge (both parties, mixed) as ``name``: a
+    channel cannot be recorded while it is bridged (409). No beep, no limit: the
+    recording ends when the bridge is destroyed."""
+
+    bridge_id: str
+    name: str
+    format: str = "wav"
+
+
+@dataclass(frozen=True, slots=True)
+class KeepCallRecording:
+    """Store a recorded conversation and link it from the call's row.
+
+    ``recording``: it has started (noted before it is asked for, so a daemon that
+    stops meanwhile does not lose it); ``ended``: the call is over, fetch it once
+    Asterisk has finished the file; ``cancel``: Asterisk refused, there is none."""
+
+    name: str
+    call_id: str
+    started_at: str  # ISO 8601, "" if unknown
+    stage: str = "recording"
+
+
+@dataclass(frozen=True, slots=True)
 class CreateBridge:
     bridge_id: str
 
@@ -262,6 +287,8 @@ Command = (
     | RequestCallback
     | Record
     | KeepVoicemail
+    | RecordBridge
+    | KeepCallRecording
     | CreateBridge
     | AddToBridge
     | DestroyBridge

@@ -106,7 +106,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     ),
     "language": frozenset({"language", "next"}),
     "set": frozenset({"vars", "next"}),
-    "route": frozenset({*RING_FIELDS, "agents", "on_fail"}),
+    "route": frozenset({*RING_FIELDS, "agents", "on_fail", "record"}),
     "queue": frozenset(
         {
             "name",
@@ -125,6 +125,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
             "callback_prompt",
             "callback_trunk",
             "on_timeout",
+            "record",
         }
     ),
     "goto": frozenset({"target"}),
@@ -134,7 +135,16 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "hours": frozenset({"calendar", "open", "closed", "holiday"}),
 }
 TOP_FIELDS = frozenset(
-    {"languages", "fallback_language", "skills", "limits", "calendars", "entry", "nodes"}
+    {
+        "languages",
+        "fallback_language",
+        "skills",
+        "limits",
+        "calendars",
+        "record_calls",
+        "entry",
+        "nodes",
+    }
 )
 AGENTS_FIELDS = frozenset(
     {
@@ -200,6 +210,7 @@ class _Reader:
     shared_calendars: dict[str, tuple[Calendar, Pos]] = field(default_factory=dict)
     calendar_pos: dict[str, Pos] = field(default_factory=dict)
     skills: tuple[str, ...] | None = None  # the flow's declared skills; None: no skills: key
+    record_calls: bool = False  # the flow's default for a route's or queue's ``record``
 
     def error_at(self, pos: Pos, message: str) -> None:
         self.problems.append(FlowProblem(pos, message))
@@ -487,6 +498,8 @@ def _flow(reader: _Reader, root: yaml.Node, version: str) -> Flow | None:
             reader.error(root, f"missing {required!r} (see docs/flows.md)")
     languages = _languages(reader, top)
     reader.skills = _skills(reader, top)
+    if "record_calls" in top:
+        reader.record_calls = reader.boolean(top["record_calls"][1], "record_calls")
     fallback = languages[0] if languages else ""
     if "fallback_language" in top:
         node = top["fallback_language"][1]
@@ -843,6 +856,7 @@ def _route(n: _NodeReader) -> NodeKind:
         confirm_prompt=confirm_prompt,
         confirm_key=n.key("confirm_key") or "1",
         confirm_timeout=n.number("confirm_timeout", 2, 60, float, 8.0),
+        record=_record(n),
     )
 
 
@@ -881,7 +895,15 @@ def _agents_route(n: _NodeReader) -> NodeKind:
             "proficiency first, then to any agent with the language: make any_after at least "
             "widen_after)",
         )
-    return Route(targets=(), on_fail=n.ref("on_fail"), agents=agents)
+    return Route(targets=(), on_fail=n.ref("on_fail"), agents=agents, record=_record(n))
+
+
+def _record(n: _NodeReader) -> bool:
+    """``record: true|false``: record the calls this node connects; default the flow's
+    ``record_calls``."""
+    if "record" not in n.items:
+        return n.reader.record_calls
+    return n.reader.boolean(n.items["record"][1], n.what("record"))
 
 
 def _agent_skills(n: _NodeReader) -> tuple[tuple[str, int], ...]:
@@ -997,6 +1019,7 @@ def _queue(n: _NodeReader) -> NodeKind:
         callback_key=callback_key,
         callback_prompt=callback_prompt,
         callback_trunk=callback_trunk,
+        record=_record(n),
     )
 
 

@@ -148,6 +148,7 @@ class Route:
     confirm_key: str = "1"
     confirm_timeout: float = 8.0  # after the confirm prompt, before it counts as no answer
     agents: Agents | None = None
+    record: bool = False  # record the conversation once connected (bridge recording)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -184,6 +185,7 @@ class Queue:
     callback_key: str = ""
     callback_prompt: str = ""  # said when the caller chooses the callback, before hanging up
     callback_trunk: str = ""  # the trunk the callback is dialed through (PJSIP/carrier)
+    record: bool = False  # record the conversation once connected (bridge recording)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +244,12 @@ class Node:
     id: str
     kind: NodeKind
     pos: Pos = field(default=NOWHERE, compare=False)
+
+
+def records(kind: NodeKind | None) -> bool:
+    """Is a call connected by this node recorded? (the node's ``record``, which
+    defaults to the flow's ``record_calls``)"""
+    return isinstance(kind, Route | Queue) and kind.record
 
 
 def silent_exits(kind: NodeKind) -> tuple[str, ...]:

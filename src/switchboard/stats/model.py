@@ -171,6 +171,7 @@ class CallRow:
     queue: str
     queued_at: datetime | None
     queue_wait_s: float | None
+    recording: str | None  # recordings.id, if the conversation was recorded
     legs: tuple[LegRow, ...]
 
 

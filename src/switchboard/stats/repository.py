@@ -138,7 +138,7 @@ async def report(pool: asyncpg.Pool, period: Period) -> Report:
 _PAGE = """
 SELECT id, dialed, caller, customer, flow, flow_version, started_at, answered_at, ended_at,
        wait_s, talk_s, answered_by, agent, outcome, category, route_result, path,
-       queue, queued_at, queue_wait_s
+       queue, queued_at, queue_wait_s, recording
 FROM calls c
 WHERE c.started_at >= $1 AND c.started_at < $2
   AND ($3::timestamptz IS NULL OR (c.started_at, c.id) < ($3, $4))
