@@ -311,20 +311,36 @@ async def agent_rows(schema: str) -> dict[str, asyncpg.Record]:
         await conn.close()
 
 
+OFFICE_HOURS = """
+calendars:
+  office:
+    zone: Europe/Moscow
+    weekly:
+      mon-fri: "09:00-18:00"
+"""
+
+
 @contextlib.asynccontextmanager
-async def daemon(fake: FakeAri, tmp_path: Path, schema: str) -> AsyncIterator[str]:
+async def daemon(
+    fake: FakeAri,
+    tmp_path: Path,
+    schema: str,
+    callbacks: CallbacksConfig = CALLBACKS,
+    clock_start: datetime | None = None,
+) -> AsyncIterator[str]:
     """The daemon with the API and web callbacks; yields the API's base URL."""
-    (tmp_path / "flow.yaml").write_text(SPINE)
+    (tmp_path / "flow.yaml").write_text(SPINE + OFFICE_HOURS)
     port = free_port()
     config = Config(
         ari=AriConfig(url=fake.url, username=USER, password=PASSWORD),
         flows=FlowsConfig(files=(tmp_path / "flow.yaml",), prompts=REPO / "prompts",
                           watch_interval=0),
-        daemon=DaemonConfig(drain_timeout=1, state_directory=tmp_path / "state"),
+        daemon=DaemonConfig(drain_timeout=1, state_directory=tmp_path / "state",
+                            clock_start=clock_start),
         database=DatabaseConfig(DATABASE_URL, schema),
         routing=RoutingConfig(missed_penalty=30, refresh_interval=0.2),
         api=replace(api_config(), port=port),
-        callbacks=CALLBACKS,
+        callbacks=callbacks,
     )  # fmt: skip
     registry = FlowRegistry(list(config.flows.files), config.flows.prompts)
     stop = asyncio.Event()
@@ -481,3 +497,23 @@ async def test_a_request_waiting_for_an_agent_survives_a_restart(
             return bool((await rows(schema))[0]["status"] == "done")
 
         await until(done)
+
+
+async def test_outside_office_hours_a_request_waits_for_the_next_opening(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    await add_agents(schema, ("a100", "PJSIP/100", "sales"))
+    friday_evening = datetime.fromisoformat("2026-11-27T19:00:00+03:00")
+    office = replace(CALLBACKS, calendar="office")
+    async with daemon(fake, tmp_path, schema, office, friday_evening) as base:
+        accepted = await post_callback(base, {"number": CUSTOMER})
+        assert accepted["status"] == "scheduled"
+        monday = datetime.fromisoformat("2026-11-30T09:00:00+03:00")
+        assert datetime.fromisoformat(accepted["next_attempt_at"]) == monday
+        await asyncio.sleep(1.5)  # dispatch passes: the agent is free, but it is closed
+        assert not fake.requested("POST", r"/channels/cb-")
+        shown = await status_of(base, accepted["id"])
+        assert shown["status"] == "scheduled"
+        assert datetime.fromisoformat(shown["next_attempt_at"]) == monday
+    (row,) = await rows(schema)
+    assert (row["status"], row["next_attempt_at"]) == ("scheduled", monday)

@@ -80,6 +80,8 @@ class WebCallbacks:
         self._asks = itertools.count()
         self._wake = asyncio.Event()
         self._calendar_missing = False
+        self._timed_by: Calendar | None = None  # the calendar the times below came from
+        self._timed_at: dict[str, datetime] = {}  # request id -> its next attempt (scheduled)
 
     # -- the API's side --------------------------------------------------------------------
     async def submit(self, request: CallbackRequest, client_ip: str) -> WebCallback:
@@ -148,18 +150,31 @@ class WebCallbacks:
         if self._calendar_missing:
             return
         now = self.clock()
+        if calendar is not self._timed_by:  # (a reload): every request is timed again
+            self._timed_by = calendar
+            self._timed_at = {}
         no_agent: set[str] = set()
-        waiting = [c for c in self.requests.values() if c.status is not Status.CALLING]
+        waiting = [c for c in self.requests.values() if self._to_time(c, now)]
         for callback in sorted(waiting, key=lambda c: (c.requested_at, c.id)):
             timed = self._timed(callback, calendar, now)
             if timed is None:
                 self._finish(callback, Status.FAILED, "calendar_never_opens")
                 continue
             self._change(callback, timed)
+            if timed.next_attempt_at is not None:
+                self._timed_at[timed.id] = timed.next_attempt_at
             if timed.status is not Status.PENDING or timed.skill in no_agent:
                 continue
             if not await self._offer(timed, sup):
                 no_agent.add(timed.skill)
+
+    def _to_time(self, callback: WebCallback, now: datetime) -> bool:
+        """Not being called, and not known to wait still (a scheduled time is worked out
+        once: finding the next opening across a long holiday takes a while)."""
+        if callback.status is Status.CALLING:
+            return False
+        known = self._timed_at.get(callback.id)
+        return known is None or known <= now or callback.next_attempt_at != known
 
     def _timed(
         self, callback: WebCallback, calendar: Calendar | None, now: datetime
@@ -311,6 +326,7 @@ class WebCallbacks:
 
     def _finish(self, callback: WebCallback, status: Status, result: str) -> None:
         self._end_search(callback.id)
+        self._timed_at.pop(callback.id, None)
         final = replace(callback, status=status, last_result=result, next_attempt_at=None)
         self.requests.pop(callback.id, None)
         self.store.update(final)
