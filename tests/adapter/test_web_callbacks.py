@@ -517,3 +517,29 @@ async def test_outside_office_hours_a_request_waits_for_the_next_opening(
         assert datetime.fromisoformat(shown["next_attempt_at"]) == monday
     (row,) = await rows(schema)
     assert (row["status"], row["next_attempt_at"]) == ("scheduled", monday)
+
+
+async def test_a_request_being_called_when_the_daemon_died_is_called_again(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    await add_agents(schema, ("a100", "PJSIP/100", "sales"))
+    conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": schema})
+    try:
+        await conn.execute(
+            "INSERT INTO web_callbacks (id, number, skill, requested_at, status, agent)"
+            " VALUES ($1, $2, 'sales', now(), 'calling', 'a100')",
+            "K" * 22,
+            CUSTOMER,
+        )
+    finally:
+        await conn.close()
+    async with daemon(fake, tmp_path, schema):
+        agent = await fake.wait_request("POST", r"/channels/cb-[^/]+$")
+        assert agent.query["appArgs"] == f"callback,{'K' * 22}"
+        await fake.wait_request("POST", r"/bridges/cb-[^/]+-bridge/addChannel")
+        await fake.caller_hangs_up(agent.path.rsplit("/", 1)[-1])
+
+        async def done() -> bool:
+            return bool((await rows(schema))[0]["status"] == "done")
+
+        await until(done)

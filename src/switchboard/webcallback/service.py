@@ -122,6 +122,10 @@ class WebCallbacks:
                 callback = replace(callback, status=Status.PENDING, agent="")
                 self.store.update(callback)
             self.requests[callback.id] = callback
+        try:  # written before any claim (a row left 'calling' could not be claimed)
+            await self.store.flush()
+        except DB_ERRORS as exc:  # the worker retries; meanwhile nothing can be claimed
+            log.warning("webcallback.flush_failed", extra={"error": str(exc)})
         log.info("webcallback.loaded", extra={"open": len(self.requests)})
         return len(self.requests)
 
