@@ -543,3 +543,10 @@ async def test_a_request_being_called_when_the_daemon_died_is_called_again(
             return bool((await rows(schema))[0]["status"] == "done")
 
         await until(done)
+
+
+async def test_status_reads_from_one_address_are_limited(tmp_path: Path) -> None:
+    async with callback_api(tmp_path, None) as (client, _service):
+        statuses = [(await client.get(f"/callbacks/{'A' * 21}{i % 10}")).status for i in range(125)]
+        assert statuses.count(404) == 120  # unknown ids, answered
+        assert statuses[120:] == [429] * 5

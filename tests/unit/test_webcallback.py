@@ -11,6 +11,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from switchboard.config import CallbacksConfig, ConfigError, load_config
 from switchboard.hours import Calendar, Hours
@@ -191,6 +193,23 @@ def test_a_flood_of_new_keys_keeps_memory_bounded() -> None:
         tracemalloc.stop()
     assert len(limiter) == 1000
     assert after - before < 100_000  # 100,000 more keys, no more memory kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    allowed=st.integers(1, 20),
+    gaps=st.lists(st.floats(0, 600, allow_nan=False), min_size=1, max_size=200),
+)
+def test_a_key_never_gets_more_than_its_burst_plus_what_time_gives_back(
+    allowed: int, gaps: list[float]
+) -> None:
+    clock = Clock()
+    limiter = RateLimiter(allowed, 3600, 10, clock)
+    started, granted = clock.now, 0
+    for gap in gaps:
+        clock.now += gap
+        granted += limiter.take("k") == 0.0
+        assert granted <= allowed + (clock.now - started) * allowed / 3600 + 1e-9
 
 
 def test_retry_after_is_whole_seconds_at_least_one() -> None:

@@ -31,6 +31,10 @@ from .service import Full, WebCallbacks
 log = logging.getLogger("switchboard.webcallback")
 CALLBACK_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 BUSY_RETRY_S = 60
+# Status reads per client address: the form polls every 5 s (12 a minute); this
+# lets a few tabs poll and keeps id guessers from keeping the database busy.
+STATUS_READS = 120
+STATUS_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,7 @@ class CallbackApi:
     service: WebCallbacks
     per_ip: RateLimiter
     per_number: RateLimiter
+    status_reads: RateLimiter
     templates: jinja2.Environment
 
     @classmethod
@@ -52,6 +57,7 @@ class CallbackApi:
             service,
             RateLimiter(limits.per_ip, window, tracked, clock),
             RateLimiter(limits.per_number, window, tracked, clock),
+            RateLimiter(STATUS_READS, STATUS_WINDOW_S, tracked, clock),
             jinja2.Environment(
                 loader=jinja2.PackageLoader("switchboard.webcallback", "templates"),
                 autoescape=True,
@@ -79,19 +85,22 @@ def _limited(seconds: float, what: str) -> ApiError:
     return ApiError(
         429,
         "rate_limited",
-        f"too many callback requests {what}; try again in {retry_after(seconds)} s",
+        f"too many {what}; try again in {retry_after(seconds)} s",
         headers={"Retry-After": retry_after(seconds)},
     )
 
 
+def _client(request: web.Request, api: CallbackApi) -> str:
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    return client_address(request.remote, forwarded, api.config.trusted_proxies)
+
+
 async def create_callback(request: web.Request) -> web.Response:
     api = request.app[CALLBACK_API]
-    client = client_address(
-        request.remote, request.headers.get("X-Forwarded-For", ""), api.config.trusted_proxies
-    )
+    client = _client(request, api)
     wait = api.per_ip.take(address_key(client))
     if wait:
-        raise _limited(wait, "from this address")
+        raise _limited(wait, "callback requests from this address")
     body = await json_object(request)
     try:
         parsed = parse_request(body, api.config, api.service.clock())
@@ -99,7 +108,7 @@ async def create_callback(request: web.Request) -> web.Response:
         raise ApiError(400, refused.error_id, refused.message) from None
     wait = api.per_number.take(parsed.number)
     if wait:
-        raise _limited(wait, "for this number")
+        raise _limited(wait, "callback requests for this number")
     try:
         callback = await api.service.submit(parsed, client)
     except Full:
@@ -121,6 +130,9 @@ async def create_callback(request: web.Request) -> web.Response:
 async def callback_status(request: web.Request) -> web.Response:
     api = request.app[CALLBACK_API]
     callback_id = request.match_info["id"]
+    wait = api.status_reads.take(address_key(_client(request, api)))
+    if wait:
+        raise _limited(wait, "status reads from this address")
     not_found = ApiError(404, "not_found", "no callback request with this id")
     if not CALLBACK_ID.fullmatch(callback_id):
         raise not_found
