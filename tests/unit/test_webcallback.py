@@ -11,11 +11,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from switchboard.api.server import PUBLIC
 from switchboard.config import CallbacksConfig, ConfigError, load_config
 from switchboard.hours import Calendar, Hours
+from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
 from switchboard.webcallback.limits import (
     RateLimiter,
     address_key,
@@ -24,6 +28,7 @@ from switchboard.webcallback.limits import (
 )
 from switchboard.webcallback.model import Status, WebCallback, due_at, next_opening
 from switchboard.webcallback.request import Refused, callable_number, parse_request
+from switchboard.webcallback.routes import CallbackApi
 from tests.unit.test_config_and_cli import GOOD, write
 
 CONFIG = CallbacksConfig(
@@ -372,3 +377,23 @@ def test_callbacks_config_errors_say_where_and_what(
 def test_callbacks_need_the_api_and_a_database(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r":8:3: callbacks: needs an api: section"):
         load_config(write(tmp_path, GOOD + CALLBACKS))
+
+
+def test_the_openapi_fragment_describes_exactly_the_routes() -> None:
+    fragment = Path(__file__).parents[2] / "src/switchboard/webcallback/openapi.yaml"
+    described = {
+        (method.upper(), path)
+        for path, item in yaml.safe_load(fragment.read_text())["paths"].items()
+        for method in item
+    }
+    app = web.Application()
+    app[PUBLIC] = set()
+    service = WebCallbacks(CONFIG, WebCallbackStore(Path("/nonexistent"), None), lambda: NOW)
+    add_callback_routes(app, CallbackApi.build(service))
+    routed = {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    assert routed == described
+    assert app[PUBLIC] == {"callbacks.create", "callbacks.form", "callbacks.status"}

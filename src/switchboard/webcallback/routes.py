@@ -77,7 +77,7 @@ def add_callback_routes(app: web.Application, api: CallbackApi) -> None:
     app[CALLBACK_API] = api
     app.router.add_post("/callbacks", create_callback, name="callbacks.create")
     app.router.add_get("/callbacks/form", callback_form, name="callbacks.form")
-    app.router.add_get("/callbacks/{id}", callback_status, name="callbacks.status")
+    app.router.add_get("/callbacks/{callback_id}", callback_status, name="callbacks.status")
     public(app, "callbacks.create", "callbacks.form", "callbacks.status")
 
 
@@ -119,7 +119,7 @@ async def create_callback(request: web.Request) -> web.Response:
     except OSError as exc:  # the spool cannot be written: nothing was promised
         log.error("webcallback.spool_failed", extra={"error": str(exc)})
         raise ApiError(503, "unavailable", "the request could not be stored; try again") from None
-    status_url = request.app.router["callbacks.status"].url_for(id=callback.id)
+    status_url = request.app.router["callbacks.status"].url_for(callback_id=callback.id)
     return web.json_response(
         {**callback.public(), "status_url": str(status_url)},
         status=202,
@@ -129,7 +129,7 @@ async def create_callback(request: web.Request) -> web.Response:
 
 async def callback_status(request: web.Request) -> web.Response:
     api = request.app[CALLBACK_API]
-    callback_id = request.match_info["id"]
+    callback_id = request.match_info["callback_id"]
     wait = api.status_reads.take(address_key(_client(request, api)))
     if wait:
         raise _limited(wait, "status reads from this address")
