@@ -144,6 +144,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
             left = await supervisor.drain(config.daemon.drain_timeout)
             log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
+        if web_callbacks is not None:
+            web_callbacks.release_all()
         try:  # agents reserved by calls that ended are freed now, not when leases expire
             async with asyncio.timeout(HANDBACK_GRACE_S):
                 await supervisor.agents.flush()

@@ -550,3 +550,17 @@ async def test_status_reads_from_one_address_are_limited(tmp_path: Path) -> None
         statuses = [(await client.get(f"/callbacks/{'A' * 21}{i % 10}")).status for i in range(125)]
         assert statuses.count(404) == 120  # unknown ids, answered
         assert statuses[120:] == [429] * 5
+
+
+async def test_a_daemon_stopping_while_the_agent_rings_releases_the_agent(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    await add_agents(schema, ("a100", "PJSIP/100", "sales"))
+    fake.answer_originates = False  # the agent's phone rings on
+    async with daemon(fake, tmp_path, schema) as base:
+        await post_callback(base, {"number": CUSTOMER})
+        await fake.wait_request("POST", r"/channels/cb-[^/]+$")
+        assert (await agent_rows(schema))["a100"]["active"] == 1
+    assert (await agent_rows(schema))["a100"]["active"] == 0  # released, not left to its lease
+    (row,) = await rows(schema)
+    assert row["status"] == "pending"  # due again at the next start

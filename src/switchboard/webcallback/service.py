@@ -308,6 +308,16 @@ class WebCallbacks:
             self._change(current, again)
         self._wake.set()
 
+    def release_all(self) -> None:
+        """The daemon stops: every agent reserved or searched for is released (not left
+        to its lease); a request being called waits again (due at the next start)."""
+        for callback_id in list(self._searches):
+            self._end_search(callback_id)
+        self._offers.clear()
+        for callback in list(self.requests.values()):
+            if callback.status is Status.CALLING:
+                self._change(callback, replace(callback, status=Status.PENDING, agent=""))
+
     # -- bookkeeping -----------------------------------------------------------------------
     def _end_search(self, callback_id: str) -> None:
         """The router forgets the request's search (whatever it still holds is freed)."""
