@@ -439,6 +439,9 @@ async def test_an_agent_who_does_not_answer_is_released_and_another_is_rung(
             return bool(agents[missed]["active"] == 0 and agents[missed]["missed_in_row"] == 1)
 
         await until(counted)
+        await asyncio.sleep(0.5)  # the first search's release is written by now
+        other = "a101" if missed == "a100" else "a100"
+        assert (await agent_rows(schema))[other]["active"] == 1  # still reserved for this one
         shown = await status_of(base, accepted["id"])
         assert (shown["status"], shown["attempts"]) == ("calling", 0)  # agents' misses don't count
 

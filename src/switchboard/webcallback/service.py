@@ -209,7 +209,10 @@ class WebCallbacks:
     async def _offer(self, callback: WebCallback, sup: Supervisor) -> bool:
         """Reserve an agent for the request and ring them. False: nobody free now."""
         router = sup.agents
-        key = self._searches.setdefault(callback.id, f"web-{callback.id[:8]}-{callback.attempts}")
+        key = self._searches.get(callback.id)
+        if key is None:  # a new name per search: a late release of the last one (the
+            # router frees all a call id holds) must not free this search's agent
+            key = self._searches[callback.id] = f"web-{callback.id[:8]}-{next(self._asks)}"
         ask = FindAgent(
             request_id=f"{key}-{next(self._asks)}",
             search_id=f"{key}-agents",
