@@ -567,3 +567,15 @@ async def test_a_daemon_stopping_while_the_agent_rings_releases_the_agent(
     assert (await agent_rows(schema))["a100"]["active"] == 0  # released, not left to its lease
     (row,) = await rows(schema)
     assert row["status"] == "pending"  # due again at the next start
+
+
+async def test_past_max_pending_open_requests_new_ones_get_503(tmp_path: Path) -> None:
+    async with callback_api(tmp_path, None, replace(CALLBACKS, max_pending=2)) as (client, _):
+        statuses = []
+        for i in range(3):
+            response = await client.post("/callbacks", json={"number": f"+79161234{i:03d}"})
+            statuses.append(response.status)
+            if response.status == 503:
+                assert (await response.json())["error"]["id"] == "busy"
+                assert response.headers["Retry-After"] == "60"
+        assert statuses == [202, 202, 503]
