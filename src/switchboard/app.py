@@ -27,6 +27,8 @@ from switchboard.metrics import Metrics
 from switchboard.recording import RecordingKeeper
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
+from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
+from switchboard.webcallback.routes import CallbackApi
 
 log = logging.getLogger("switchboard.daemon")
 HANDBACK_GRACE_S = 5.0
@@ -103,6 +105,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
+        web_callbacks = await _web_callbacks(config, supervisor, database)
         stream = EventStream(
             session,
             ari_cfg.url,
@@ -130,7 +133,10 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 live=live,
                 clock=clock,
             )
-            api = ApiServer(make_app(context), config.api.host, config.api.port)
+            app = make_app(context)
+            if web_callbacks is not None:
+                add_callback_routes(app, CallbackApi.build(web_callbacks))
+            api = ApiServer(app, config.api.host, config.api.port)
             try:
                 await api.start()
             except OSError as exc:  # a port in use: say so and stop before taking any call
@@ -154,6 +160,11 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             helpers += start_agi(config.agi, supervisor, client, flows)
         if recorder is not None:
             helpers.append(asyncio.create_task(recorder.run(), name="recordings"))
+        if web_callbacks is not None:
+            helpers.append(
+                asyncio.create_task(web_callbacks.store.run(), name="web-callbacks-store")
+            )
+            helpers.append(asyncio.create_task(web_callbacks.run(), name="web-callbacks"))
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
@@ -169,6 +180,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
             left = await supervisor.drain(config.daemon.drain_timeout)
             log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
+        if web_callbacks is not None:
+            web_callbacks.release_all()
         try:  # agents reserved by calls that ended are freed now, not when leases expire
             async with asyncio.timeout(HANDBACK_GRACE_S):
                 await supervisor.agents.flush()
@@ -179,6 +192,12 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 await call_log.flush()
         except (TimeoutError, *DB_ERRORS) as exc:
             log.warning("calllog.flush_failed", extra={"error": repr(exc)})
+        if web_callbacks is not None:  # status changes; new requests stay spooled anyway
+            try:
+                async with asyncio.timeout(HANDBACK_GRACE_S):
+                    await web_callbacks.store.flush()
+            except (TimeoutError, *DB_ERRORS) as exc:
+                log.warning("webcallback.flush_failed", extra={"error": repr(exc)})
         if keeper is not None:  # one last pass: what is left stays in the spool
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(VOICEMAIL_FLUSH_S):
@@ -198,6 +217,19 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         await supervisor.agents.close()
         log.info("daemon.stopped", extra={"exit_code": code})
         return code
+
+
+async def _web_callbacks(
+    config: Config, supervisor: Supervisor, database: Database | None
+) -> WebCallbacks | None:
+    """Web callbacks (``callbacks:``), their open requests loaded, the supervisor told."""
+    if config.callbacks is None:
+        return None
+    store = WebCallbackStore(config.daemon.state_directory / "web-callbacks", database)
+    service = WebCallbacks(config.callbacks, store, supervisor.clock, supervisor)
+    supervisor.web_callbacks = service
+    await service.load()
+    return service
 
 
 def _stream_ended(task: asyncio.Task[None]) -> int:

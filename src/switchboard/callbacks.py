@@ -24,6 +24,7 @@ from switchboard.files import write_atomically
 
 log = logging.getLogger("switchboard.callbacks")
 MAX_ATTEMPTS = 3  # calls to the customer before the request is marked failed
+WEB_QUEUE = "@web"  # the queue of web callbacks (no flow's queue can be named so)
 
 
 def _nothing() -> None:
@@ -43,6 +44,12 @@ class Callback:
     ring_seconds: int
     trunk: str
     attempts: int = 0
+    customer_ring_seconds: int = 30
+
+    @property
+    def from_web(self) -> bool:
+        """A web callback (its dispatcher, not a queue, decides what follows)."""
+        return self.queue == WEB_QUEUE
 
     @property
     def target(self) -> str:

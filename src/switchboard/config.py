@@ -47,6 +47,16 @@ Every error names the file, line and column and says how to fix it.
       max_sessions: 500
       hold_limit: 14400          # s an agent handed out by route is held at most
       check_interval: 15         # s between checks that held channels still exist
+    callbacks:                  # optional: web callbacks (POST /callbacks); docs/callbacks.md
+      trunk: carrier            # the customer is called through this PJSIP endpoint
+      company_number: "+74951234567"   # the caller ID the customer sees
+      calendar: office          # a calendar of the flows (omit: any time)
+      default_skill: sales
+      skills: [sales, support]  # what a request may ask for
+      countries: [RU]           # only numbers of these regions are called
+      agent_ring_seconds: 20
+      customer_ring_seconds: 30
+      rate_limits: {per_number: 3, per_ip: 10, window_seconds: 3600}
 """
 
 from __future__ import annotations
@@ -74,6 +84,7 @@ SECTIONS = {
     "api",
     "agi",
     "recording",
+    "callbacks",
 }
 NOW_ENV = "SWITCHBOARD_NOW"  # tests and demos: the instant the daemon's clock starts at
 T = TypeVar("T")
@@ -187,6 +198,37 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Web callback requests allowed per window, per number and per client address."""
+
+    per_number: int = 3
+    per_ip: int = 10
+    window_seconds: float = 3600.0
+    tracked: int = 10_000  # numbers and addresses remembered (the memory bound)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbacksConfig:
+    """Web callbacks (``callbacks:``): POST /callbacks and the form page."""
+
+    trunk: str  # PJSIP/<endpoint>: the customer is called through it
+    company_number: str  # the caller ID the customer sees
+    countries: tuple[str, ...]  # ISO 3166 regions whose numbers may be called
+    default_skill: str
+    skills: tuple[str, ...]  # what a request may ask for (the default among them)
+    calendar: str = ""  # a calendar of the flows; "": any time
+    default_country: str = ""  # for numbers written without +<country code>
+    agent_ring_seconds: int = 20
+    customer_ring_seconds: int = 30
+    retry_seconds: float = 60.0  # the customer did not answer: the next attempt after
+    max_pending: int = 1000  # open requests at once; more: 503
+    max_days_ahead: int = 14  # preferred_time at most this far ahead
+    rate_limits: RateLimits = RateLimits()
+    trusted_proxies: tuple[str, ...] = ()  # networks whose X-Forwarded-For is believed
+    frame_ancestors: tuple[str, ...] = ("*",)  # sites that may embed the form (CSP)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     ari: AriConfig
     flows: FlowsConfig
@@ -198,6 +240,7 @@ class Config:
     api: ApiConfig | None = None
     agi: AgiConfig | None = None  # no section: no FastAGI server
     recording: RecordingConfig | None = None
+    callbacks: CallbacksConfig | None = None
 
 
 class _Section:
@@ -295,6 +338,7 @@ def load_config(path: str | Path) -> Config:
         api=_api(top.section("api")) if "api" in top.items else None,
         agi=_agi(top.section("agi")) if "agi" in top.items else None,
         recording=_recording(top.section("recording"), base) if "recording" in top.items else None,
+        callbacks=_callbacks(top) if "callbacks" in top.items else None,
     )
 
 
@@ -533,3 +577,121 @@ def _api(sec: _Section) -> ApiConfig:
         tokens=tuple(tokens),
         max_body_bytes=sec.scalar("max_body_bytes", _positive(int), 64 * 1024),
     )
+
+
+# -- web callbacks ----------------------------------------------------------------------
+CALLBACK_KEYS = {
+    "trunk", "company_number", "calendar", "default_skill", "skills", "countries",
+    "default_country", "agent_ring_seconds", "customer_ring_seconds", "retry_seconds",
+    "max_pending", "max_days_ahead", "rate_limits", "trusted_proxies", "frame_ancestors",
+}  # fmt: skip
+
+
+def _callbacks(top: _Section) -> CallbacksConfig:
+    sec = top.section("callbacks")
+    sec.check_keys(CALLBACK_KEYS)
+    for needed in ("api", "database"):
+        if needed not in top.items:
+            raise _err(sec.path, sec.node, f"callbacks: needs an {needed}: section too "
+                       "(requests arrive through the API and are kept in PostgreSQL)")  # fmt: skip
+    skills = _words(sec, "skills", _identifier)
+    default_skill = sec.scalar("default_skill", _identifier)
+    if default_skill not in skills:
+        what = f"callbacks.default_skill: {default_skill!r} is not in callbacks.skills"
+        raise _err(sec.path, sec.items["default_skill"], what)
+    return CallbacksConfig(
+        trunk=sec.scalar("trunk", _trunk),
+        company_number=sec.scalar("company_number", _dialable),
+        countries=_words(sec, "countries", _region),
+        default_skill=default_skill,
+        skills=skills,
+        calendar=sec.scalar("calendar", str, "") if "calendar" in sec.items else "",
+        default_country=sec.scalar("default_country", _region, "")
+        if "default_country" in sec.items
+        else "",
+        agent_ring_seconds=sec.scalar("agent_ring_seconds", _positive(int), 20),
+        customer_ring_seconds=sec.scalar("customer_ring_seconds", _positive(int), 30),
+        retry_seconds=sec.scalar("retry_seconds", _positive(float), 60.0),
+        max_pending=sec.scalar("max_pending", _positive(int), 1000),
+        max_days_ahead=sec.scalar("max_days_ahead", _positive(int), 14),
+        rate_limits=_rate_limits(
+            _Section(sec.path, sec.items["rate_limits"], "callbacks.rate_limits")
+        )
+        if "rate_limits" in sec.items
+        else RateLimits(),
+        trusted_proxies=_words(sec, "trusted_proxies", _network, required=False),
+        frame_ancestors=_words(sec, "frame_ancestors", _frame_source, required=False) or ("*",),
+    )
+
+
+def _rate_limits(sec: _Section) -> RateLimits:
+    sec.check_keys({"per_number", "per_ip", "window_seconds", "tracked"})
+    return RateLimits(
+        per_number=sec.scalar("per_number", _positive(int), 3),
+        per_ip=sec.scalar("per_ip", _positive(int), 10),
+        window_seconds=sec.scalar("window_seconds", _positive(float), 3600.0),
+        tracked=sec.scalar("tracked", _positive(int), 10_000),
+    )
+
+
+def _words(
+    sec: _Section, key: str, convert: Callable[[str], str], *, required: bool = True
+) -> tuple[str, ...]:
+    """``key: [a, b]`` (or one value) -> each converted; an error names the item."""
+    node = sec.items.get(key)
+    if node is None:
+        if required:
+            raise _err(sec.path, sec.node, f"{sec.name}: missing key {key!r}")
+        return ()
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    words = []
+    for item in items:
+        if not isinstance(item, yaml.ScalarNode) or item.value == "":
+            raise _err(sec.path, item, f"{sec.name}.{key}: expected a list of single values")
+        try:
+            words.append(convert(str(item.value)))
+        except ValueError as exc:
+            raise _err(sec.path, item, f"{sec.name}.{key}: {exc}") from None
+    if required and not words:
+        raise _err(sec.path, node, f"{sec.name}.{key}: list at least one")
+    return tuple(words)
+
+
+def _trunk(text: str) -> str:
+    """``carrier`` or ``PJSIP/carrier`` -> ``PJSIP/carrier``."""
+    name = text.removeprefix("PJSIP/")
+    if not name or not all(c.isascii() and (c.isalnum() or c in "_.-") for c in name):
+        raise ValueError(f"{text!r} is not a PJSIP endpoint name (letters, digits, _ . -)")
+    return f"PJSIP/{name}"
+
+
+def _dialable(text: str) -> str:
+    digits = text.removeprefix("+")
+    if not digits.isdigit() or not 3 <= len(digits) <= 15:
+        raise ValueError(f"{text!r} is not a phone number such as +74951234567")
+    return text
+
+
+def _region(text: str) -> str:
+    import phonenumbers
+
+    if text.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{text!r} is not an ISO 3166 country code such as RU or DE")
+    return text.upper()
+
+
+def _network(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an address or network such as 10.0.0.0/8") from None
+
+
+def _frame_source(text: str) -> str:
+    if text != "*" and text != "'self'" and not text.startswith(("https://", "http://")):
+        raise ValueError(f"{text!r}: expected *, 'self' or an origin such as https://example.com")
+    if any(c in text for c in ' ;,"\n'):
+        raise ValueError(f"{text!r}: an origin has no spaces, quotes, commas or semicolons")
+    return text

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import astuple, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
+from typing import Protocol
 
 from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
@@ -324,6 +325,14 @@ async def _quietly(request: Awaitable[None], about: str) -> None:
         log.info("call.best_effort_failed", extra={"call_id": about, "error": str(exc)})
 
 
+class CallbackObserver(Protocol):
+    """Told what becomes of a web callback's calls (``Callback.from_web``)."""
+
+    def agent_missed(self, callback: Callback) -> None: ...
+    def agent_answered(self, callback: Callback) -> None: ...
+    def attempted(self, callback: Callback, answered_by: str, result: str) -> None: ...
+
+
 class Supervisor:
     def __init__(
         self,
@@ -371,6 +380,7 @@ class Supervisor:
         # Agent legs ringing for a callback: channel id -> (callback, the agent's endpoint).
         self._callback_legs: dict[str, tuple[Callback, str]] = {}
         self._callback_dialing: set[str] = set()  # their originate request is under way
+        self.web_callbacks: CallbackObserver | None = None  # (set by the composition root)
         self._calls: dict[str, CallRunner] = {}
         self._routes: dict[str, CallRunner] = {}
         self._suspects: set[str] = set()
@@ -534,7 +544,7 @@ class Supervisor:
         if isinstance(event, ari.ChannelDestroyed) and event.channel.id in self._callback_legs:
             callback, agent = self._callback_legs.pop(event.channel.id)
             log.info("callback.agent_missed", extra={"callback": callback.id, "agent": agent})
-            self.queues.callback_missed(callback.id, callback.queue)
+            self._callback_missed(callback)
             return
         for key in ari.routing_ids(event):
             runner = self._routes.get(key)
@@ -637,6 +647,18 @@ class Supervisor:
             )
         self.queues.to_callback(cmd.call_id, callback)
 
+    def _callback_missed(self, callback: Callback) -> None:
+        """The agent rung for a callback did not take it (rang out, refused, gone)."""
+        if callback.from_web and self.web_callbacks is not None:
+            self.web_callbacks.agent_missed(callback)
+        else:
+            self.queues.callback_missed(callback.id, callback.queue)
+
+    def dial_callback(self, callback: Callback, endpoint: str) -> None:
+        """Ring ``endpoint`` (an agent) for a callback; when they answer, the customer
+        is called (web callbacks: the dispatcher's agent, reserved already)."""
+        self._dial_callback(callback, endpoint)
+
     def _dial_callback(self, callback: Callback, endpoint: str) -> None:
         """The callback's turn: ring one agent; when they answer, the customer is called."""
         channel_id = f"cb-{callback.id}-{callback.attempts}-{uuid.uuid4().hex[:6]}"
@@ -663,7 +685,7 @@ class Supervisor:
                 log.warning(
                     "callback.agent_failed", extra={"callback": callback.id, "error": str(exc)}
                 )
-                self.queues.callback_missed(callback.id, callback.queue)
+                self._callback_missed(callback)
         finally:
             self._callback_dialing.discard(channel_id)
 
@@ -673,7 +695,10 @@ class Supervisor:
         channel = event.channel
         callback, agent = self._callback_legs.pop(channel.id)
         self.book.call_started(agent)  # busy for other calls, before the line moves on
-        self.queues.callback_taken(callback.id, callback.queue)
+        if callback.from_web and self.web_callbacks is not None:
+            self.web_callbacks.agent_answered(callback)
+        else:
+            self.queues.callback_taken(callback.id, callback.queue)
         flow = callback_flow(callback)
         log.info(
             "call.start",
@@ -689,6 +714,9 @@ class Supervisor:
 
     def callback_attempted(self, callback: Callback, state: CallState, agent: str) -> None:
         """A callback call ended: done if the customer answered, else try again later."""
+        if callback.from_web and self.web_callbacks is not None:
+            self.web_callbacks.attempted(callback, state.answered_by, state.route_result)
+            return
         reached = state.answered_by == callback.number
         attempt = replace(callback, attempts=callback.attempts + 1)
         status = "done" if reached else "failed" if attempt.attempts >= MAX_ATTEMPTS else "pending"
@@ -722,7 +750,7 @@ class Supervisor:
                 # Its ChannelDestroyed was lost while we could not hear: the agent
                 # did not take it; the place is offered again.
                 del self._callback_legs[channel_id]
-                self.queues.callback_missed(callback.id, callback.queue)
+                self._callback_missed(callback)
             elif self._in_our_app(by_id[channel_id]):  # answered while we could not hear
                 answered = ari.StasisStart(
                     channel=by_id[channel_id], args=(CALLBACK_ARG, callback.id)
@@ -894,7 +922,10 @@ def callback_flow(callback: Callback) -> Flow:
     technology, _, trunk = callback.trunk.partition("/")
     target = Target(f"{technology}/{callback.number}@{trunk}", callback.number, callback.trunk)
     nodes = {
-        "customer": Node("customer", Route(targets=(target,), on_fail="end", timeout=30)),
+        "customer": Node(
+            "customer",
+            Route(targets=(target,), on_fail="end", timeout=callback.customer_ring_seconds),
+        ),
         "end": Node("end", Hangup()),
     }
     return Flow(

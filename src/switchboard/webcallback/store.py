@@ -1,0 +1,190 @@
+"""Web callback requests: durable before the visitor is answered, kept until done.
+
+``add()`` writes the request to a spool file on local disk (fsync'd) and returns;
+the worker (``run``) moves spooled requests into PostgreSQL (``web_callbacks``)
+and writes status changes (``update``: the latest state of each request wins),
+retrying while the database is away. ``open_requests()`` (at start-up) reads the
+spool and PostgreSQL's open rows, so a restart, even with the database down,
+loses no request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from switchboard.db import DB_ERRORS, Database
+from switchboard.files import write_atomically
+
+from .model import Status, WebCallback
+
+log = logging.getLogger("switchboard.webcallback")
+TIMES = ("requested_at", "not_before", "retry_at", "next_attempt_at")
+COLUMNS = (
+    "id", "source", "number", "name", "skill", "client_ip", "requested_at", "not_before",
+    "status", "attempts", "retry_at", "next_attempt_at", "last_result", "agent",
+)  # fmt: skip
+UPDATED = ("status", "attempts", "retry_at", "next_attempt_at", "last_result", "agent")
+INSERT = (
+    f"INSERT INTO web_callbacks ({', '.join(COLUMNS)})"
+    f" VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
+    " ON CONFLICT (id) DO NOTHING"
+)
+UPDATE = (
+    "UPDATE web_callbacks SET "
+    + ", ".join(f"{c} = ${i}" for i, c in enumerate(UPDATED, start=2))
+    + ", updated_at = now() WHERE id = $1"
+)
+
+
+def to_json(callback: WebCallback) -> bytes:
+    data = asdict(callback)
+    for key in TIMES:
+        data[key] = data[key].isoformat() if data[key] is not None else None
+    return json.dumps(data, sort_keys=True).encode()
+
+
+def from_json(raw: bytes) -> WebCallback:
+    data: dict[str, Any] = json.loads(raw)
+    for key in TIMES:
+        data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+    data["status"] = Status(data["status"])
+    return WebCallback(**data)
+
+
+def _from_row(row: asyncpg.Record) -> WebCallback:
+    values = {c: row[c] for c in COLUMNS}
+    values["status"] = Status(values["status"])
+    return WebCallback(**values)
+
+
+class WebCallbackStore:
+    def __init__(self, spool: Path, database: Database | None, retry_s: float = 5.0) -> None:
+        self.spool = spool
+        self.database = database
+        self.retry_s = retry_s
+        self.on_stored: Callable[[str], None] = lambda _id: None  # (the dispatcher listens)
+        self._dirty: dict[str, WebCallback] = {}  # status changes not yet written
+        self._wake = asyncio.Event()
+
+    async def add(self, callback: WebCallback) -> None:
+        """Durable on local disk when this returns; in PostgreSQL soon after."""
+        path = self.spool / f"{callback.id}.json"
+        await asyncio.to_thread(write_atomically, path, to_json(callback))
+        self._wake.set()
+
+    def update(self, callback: WebCallback) -> None:
+        """Write this state of the request (soon; again and again while the database
+        is away; a later state replaces one not yet written)."""
+        self._dirty[callback.id] = callback
+        self._wake.set()
+
+    def unwritten(self, callback_id: str) -> WebCallback | None:
+        return self._dirty.get(callback_id)
+
+    async def claim(self, calling: WebCallback) -> bool:
+        """Mark the request ``calling`` (for ``calling.agent``), only if it is still
+        waiting: not taken by another daemon sharing the database, not finished. A
+        request still in the spool is written now (its spool entry then adds nothing).
+        Raises DB_ERRORS."""
+        if self.database is None:
+            return True
+        pool = await self.database.pool()
+        claimed = await pool.fetchval(
+            INSERT.removesuffix(" ON CONFLICT (id) DO NOTHING")
+            + " ON CONFLICT (id) DO UPDATE SET status = 'calling', agent = EXCLUDED.agent,"
+            " updated_at = now() WHERE web_callbacks.status IN ('pending', 'scheduled')"
+            " RETURNING id",
+            *(getattr(calling, c) for c in COLUMNS),
+        )
+        return claimed is not None
+
+    async def open_requests(self) -> list[WebCallback]:
+        """Every request not yet finished: the spool's and PostgreSQL's, oldest first."""
+        found = {c.id: c for c in await asyncio.to_thread(self._spooled)}
+        if self.database is not None:
+            try:
+                pool = await self.database.pool()
+                rows = await pool.fetch(
+                    "SELECT * FROM web_callbacks"
+                    " WHERE status IN ('pending', 'scheduled', 'calling') ORDER BY requested_at"
+                )
+            except DB_ERRORS as exc:
+                log.error("webcallback.load_failed", extra={"error": str(exc)})
+                rows = []
+            for row in rows:
+                found.setdefault(row["id"], _from_row(row))
+        return sorted(found.values(), key=lambda c: (c.requested_at, c.id))
+
+    async def lookup(self, callback_id: str) -> WebCallback | None:
+        """The request as last written (status pages of finished requests). Raises
+        DB_ERRORS."""
+        if callback_id in self._dirty:
+            return self._dirty[callback_id]
+        if self.database is None:
+            return None
+        pool = await self.database.pool()
+        row = await pool.fetchrow("SELECT * FROM web_callbacks WHERE id = $1", callback_id)
+        return _from_row(row) if row is not None else None
+
+    async def run(self) -> None:
+        """Move spooled requests into PostgreSQL and write status changes, retrying
+        while it is away."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.flush()
+                timeout: float | None = None
+            except DB_ERRORS as exc:
+                log.warning("webcallback.store_retry", extra={"error": str(exc)})
+                timeout = self.retry_s
+            except Exception:  # keep the worker alive: the requests stay in the spool
+                log.exception("webcallback.store_failed")
+                timeout = self.retry_s * 10
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    async def flush(self) -> None:
+        """Spooled requests first, then status changes. Raises DB_ERRORS."""
+        if self.database is None:
+            return
+        spooled = await asyncio.to_thread(self._spooled)
+        if not spooled and not self._dirty:
+            return
+        pool = await self.database.pool()
+        for callback in spooled:
+            await pool.execute(INSERT, *(getattr(callback, c) for c in COLUMNS))
+            await asyncio.to_thread(self._unspool, callback.id)
+            log.info("webcallback.stored", extra={"callback": callback.id})
+            self.on_stored(callback.id)
+        for callback_id, callback in list(self._dirty.items()):
+            await pool.execute(UPDATE, callback_id, *(getattr(callback, c) for c in UPDATED))
+            if self._dirty.get(callback_id) is callback:  # (not changed meanwhile)
+                del self._dirty[callback_id]
+
+    def _spooled(self) -> list[WebCallback]:
+        if not self.spool.is_dir():
+            return []
+        found = []
+        for path in sorted(self.spool.glob("*.json")):
+            try:
+                found.append(from_json(path.read_bytes()))
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                log.error(
+                    "webcallback.bad_spool_file", extra={"file": str(path), "error": str(exc)}
+                )
+                path.rename(path.with_suffix(".bad"))
+        return found
+
+    def _unspool(self, callback_id: str) -> None:
+        (self.spool / f"{callback_id}.json").unlink(missing_ok=True)
