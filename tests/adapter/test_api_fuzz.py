@@ -10,6 +10,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,14 @@ from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
 from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
+from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
+from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
+from switchboard.webcallback.routes import CallbackApi
 from tests.apikit import AUTH, api_config
 from tests.flowkit import SPINE
 from tests.pgkit import DATABASE_URL, fresh_schema
+from tests.unit.test_webcallback import CONFIG as CALLBACKS
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = schemathesis.openapi.from_dict(yaml.safe_load(spec_text()))
@@ -105,8 +110,14 @@ class ServedApp:
             database=self.database,
             metrics=Metrics(),
             voicemail_directory=self.directory,
+            recording_directory=self.directory,
+            live=LiveHub(),
         )
-        self.runner = web.AppRunner(make_app(context))
+        app = make_app(context)  # with the web callbacks, as a daemon with callbacks: serves
+        store = WebCallbackStore(self.directory / "callbacks", self.database)
+        service = WebCallbacks(CALLBACKS, store, lambda: datetime.now(UTC), supervisor)
+        add_callback_routes(app, CallbackApi.build(service))
+        self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()

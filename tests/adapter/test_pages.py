@@ -80,17 +80,25 @@ async def seed(url: str, schema: str) -> int:
     try:
         await conn.execute(SEED.replace("$1", "'" + HOSTILE + "'"))
         customer: int = await conn.fetchval("SELECT id FROM customers")
-        calls = [  # two answered (one within 20 s), one abandoned, one from yesterday
-            ("k1", 5.0, "answered"),
-            ("k2", 45.0, "answered"),
-            ("k3", None, "abandoned_in_queue"),
+        calls = [  # two answered (one within 20 s of being offered), one abandoned, one
+            # that never waited for a person (hung up in the menu), one from yesterday
+            ("k1", 5.0, "answered", "sales"),
+            ("k2", 45.0, "answered", "sales"),
+            ("k3", None, "abandoned_in_queue", "sales"),
+            ("k4", None, "abandoned_in_ivr", ""),
         ]
-        for call_id, wait, outcome in calls:
+        started = NOW - timedelta(minutes=5)
+        offered = started + timedelta(seconds=30)  # (after the greeting and the menu)
+        for call_id, wait, category, queue in calls:
+            answered = offered + timedelta(seconds=wait) if wait is not None else None
             await conn.execute(
                 "INSERT INTO calls (id, dialed, caller, customer, flow, flow_version, started_at,"
-                " ended_at, wait_s, outcome, agent, path) VALUES ($1, '1', '2', $2, 'f', 'v', $3,"
-                " $3, $4, $5, 'a102', '[]')",
-                call_id, customer, NOW - timedelta(minutes=5), wait, outcome,
+                " ended_at, answered_at, wait_s, outcome, category, queue, queued_at, agent, path)"
+                " VALUES ($1, '1', '2', $2, 'f', 'v', $3, $3, $4, $5, $6, $6, $7, $8, 'a102',"
+                " '[]')",
+                call_id, customer if queue else None, started, answered, wait and wait + 30,
+                category, queue,
+                offered if queue else None,
             )  # fmt: skip
         await conn.execute(
             "INSERT INTO calls (id, dialed, caller, flow, flow_version, started_at, ended_at,"
@@ -241,7 +249,7 @@ async def test_the_screen_pop_shows_the_offered_call_live_with_hostile_text_kept
             )
             assert card["notes"] == "calls back <img src=x onerror=alert(2)>"
             assert [c["outcome"] for c in card["last_contacts"]] == [
-                "answered", "answered", "abandoned_in_queue",
+                "abandoned_in_queue", "answered", "answered",  # (k3, k2, k1: same start)
             ]  # fmt: skip
             s.publish(Kind.CONNECTED, Phase.CONNECTED, "PJSIP/102")
             assert (await next_json(ws, "call"))["state"] == "talking"

@@ -15,6 +15,7 @@ import time
 import jinja2
 from aiohttp import WSCloseCode, web
 
+from switchboard.api.errors import ApiError
 from switchboard.api.server import CONTEXT, public
 from switchboard.live import LiveEvent
 
@@ -31,6 +32,19 @@ from .views import (
 )
 
 __all__ = ["add_pages"]
+
+
+# The pages' scripts and style sheets, by name: only these files are ever served.
+STATIC_FILES = {path.name: path for path in STATIC.iterdir() if path.is_file()}
+
+
+async def static_file(request: web.Request) -> web.FileResponse:
+    """GET /pages/static/{filename}: one of the package's own files (no path from the
+    request ever reaches the file system)."""
+    path = STATIC_FILES.get(request.match_info["filename"])
+    if path is None:
+        raise ApiError(404, "not_found", "no such file")
+    return web.FileResponse(path)
 
 
 def add_pages(app: web.Application) -> None:
@@ -50,7 +64,7 @@ def add_pages(app: web.Application) -> None:
     router.add_get("/pages/screen/{agent}", screen_page, name="screen")
     router.add_get("/pages/wallboard", wallboard_page, name="wallboard")
     router.add_get("/live", live_socket, name="live")
-    router.add_static("/pages/static/", STATIC, name="pages_static")
+    router.add_get("/pages/static/{filename}", static_file, name="pages_static")
     public(app, "login", "login_post", "logout", "screen", "wallboard", "pages_static")
 
     def on_event(event: LiveEvent) -> None:

@@ -104,7 +104,7 @@ async def customer_card(database: Database, customer: int) -> CustomerCard | Non
         return None
     calls = await pool.fetch(
         "SELECT started_at, outcome, agent, talk_s FROM calls WHERE customer = $1"
-        " ORDER BY started_at DESC LIMIT $2",
+        " ORDER BY started_at DESC, id DESC LIMIT $2",
         customer,
         LAST_CONTACTS,
     )
@@ -142,15 +142,17 @@ def day_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-# The one place that says what the wallboard's "today" counts (adjust here when the
-# call log learns when a call joined a queue): a call is offered once it reached a
-# route and was answered or abandoned there; wait_s runs from the call's start.
+# What the wallboard's "today" counts, as the statistics do (docs/stats.md): a call is
+# offered once it waited for a person (a route or queue: calls.queue); answered by an
+# agent or extension; abandoned while waiting or ringing; in time if answered within
+# the service level of when it was offered (queued_at).
 TODAY_QUERY = """
-SELECT count(*) FILTER (WHERE outcome IN ('answered', 'abandoned', 'abandoned_in_queue'))
-           AS offered,
-       count(*) FILTER (WHERE outcome = 'answered') AS answered,
-       count(*) FILTER (WHERE outcome = 'answered' AND wait_s <= $3) AS answered_in_time,
-       count(*) FILTER (WHERE outcome IN ('abandoned', 'abandoned_in_queue')) AS abandoned
+SELECT count(*) FILTER (WHERE queue <> '') AS offered,
+       count(*) FILTER (WHERE queue <> '' AND category = 'answered') AS answered,
+       count(*) FILTER (WHERE queue <> '' AND category = 'answered'
+                        AND answered_at <= queued_at + make_interval(secs => $3))
+           AS answered_in_time,
+       count(*) FILTER (WHERE queue <> '' AND category = 'abandoned_in_queue') AS abandoned
 FROM calls WHERE started_at >= $1 AND started_at < $2
 """
 
