@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,9 +202,35 @@ def run_agents(results: list[bool]) -> None:
             ),
         ]:
             results.append(run_scenario(title, scenario, daemon, answered_by="PJSIP/102"))
+        results.append(show_operations(office))
     finally:
         daemon.stop()
         office.drop()
+
+
+def switchboard(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SWITCHBOARD), *args], capture_output=True, text=True, check=False)
+
+
+def show_operations(office: IsolatedDaemon) -> bool:
+    """What ops see of those calls: `switchboard doctor` on the live setup, then (the
+    daemon stopped: its call log written) `switchboard stats` for today."""
+    print("\n== g. Operations: switchboard doctor on the running setup, then switchboard stats")
+    doctor = switchboard("doctor", "--config", str(office.config))
+    for line in doctor.stdout.splitlines():
+        print("  " + line)
+    office.daemon.stop()
+    today = datetime.now(UTC).date()
+    stats = switchboard(
+        "stats", "--config", str(office.config), "--from", today.isoformat(),
+        "--to", (today + timedelta(days=1)).isoformat(),
+    )  # fmt: skip
+    for line in (stats.stdout or stats.stderr).splitlines():
+        print("  " + line)
+    ok = doctor.returncode == 0 and stats.returncode == 0
+    print(f"  doctor exit {doctor.returncode}, stats exit {stats.returncode}; "
+          f"{'OK' if ok else 'FAILED'}")  # fmt: skip
+    return ok
 
 
 def print_daemon_trace(daemon: DaemonProcess, call_id: str) -> None:
