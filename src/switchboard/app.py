@@ -105,7 +105,9 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
-        web_callbacks = await _web_callbacks(config, supervisor, database)
+        web_callbacks = _web_callbacks(config, supervisor, database)
+        if web_callbacks is not None:
+            web_callbacks.store.on_db_error = metrics.db_error_hook("webcallbacks")
         stream = EventStream(
             session,
             ari_cfg.url,
@@ -143,6 +145,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 log.error("api.listen_failed", extra={"listen": f"{api.host}:{api.port}",
                                                       "error": str(exc)})  # fmt: skip
                 await supervisor.agents.close()
+                if database is not None:
+                    await database.close()
                 return 2
         stream_task = asyncio.create_task(stream.run(), name="ari-stream")
         stop_task = asyncio.create_task(stop.wait(), name="stop")
@@ -156,15 +160,17 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         helpers.append(asyncio.create_task(supervisor.watch_endpoints(), name="endpoints"))
         helpers.append(asyncio.create_task(supervisor.agents.run(), name="routing"))
         helpers.append(asyncio.create_task(call_log.run(), name="call-log"))
+        # What hands out agents besides calls; stopped before agents are released at stop.
+        dispatchers: list[asyncio.Task[None]] = []
         if config.agi is not None:  # FastAGI (docs/agi.md); its failures stay its own
-            helpers += start_agi(config.agi, supervisor, client, flows)
+            dispatchers += start_agi(config.agi, supervisor, client, flows)
         if recorder is not None:
             helpers.append(asyncio.create_task(recorder.run(), name="recordings"))
         if web_callbacks is not None:
             helpers.append(
                 asyncio.create_task(web_callbacks.store.run(), name="web-callbacks-store")
             )
-            helpers.append(asyncio.create_task(web_callbacks.run(), name="web-callbacks"))
+            dispatchers.append(asyncio.create_task(web_callbacks.run(), name="web-callbacks"))
         log.info(
             "daemon.started",
             extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
@@ -180,6 +186,9 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
             left = await supervisor.drain(config.daemon.drain_timeout)
             log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
+        for dispatcher in dispatchers:  # nothing new reserved from here on
+            dispatcher.cancel()
+        await asyncio.gather(*dispatchers, return_exceptions=True)
         if web_callbacks is not None:
             web_callbacks.release_all()
         try:  # agents reserved by calls that ended are freed now, not when leases expire
@@ -219,16 +228,16 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         return code
 
 
-async def _web_callbacks(
+def _web_callbacks(
     config: Config, supervisor: Supervisor, database: Database | None
 ) -> WebCallbacks | None:
-    """Web callbacks (``callbacks:``), their open requests loaded, the supervisor told."""
+    """Web callbacks (``callbacks:``), the supervisor told (their open requests are loaded
+    when the dispatcher starts)."""
     if config.callbacks is None:
         return None
     store = WebCallbackStore(config.daemon.state_directory / "web-callbacks", database)
     service = WebCallbacks(config.callbacks, store, supervisor.clock, supervisor)
     supervisor.web_callbacks = service
-    await service.load()
     return service
 
 

@@ -25,7 +25,7 @@ from switchboard.crm import (
     store,
 )
 from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
-from switchboard.flows.model import Route
+from switchboard.flows.model import Route, records
 from switchboard.flows.registry import FlowRegistry
 from switchboard.stats import command as stats_command
 
@@ -139,7 +139,27 @@ def _run(path: str) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    unkept = [] if config.recording is not None else recording_nodes(flows.current)
+    for line in unkept:
+        print(line, file=sys.stderr)
+    if unkept:
+        print(
+            f"switchboard: not starting: {path}: the flows record calls but the config has no"
+            " recording: section (where recordings are kept; deploy/switchboard.example.yaml)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return asyncio.run(_serve(config, flows))
+
+
+def recording_nodes(flows: FlowSet) -> list[str]:
+    """``file:line:col: ...`` for every node that records the calls it connects."""
+    return [
+        f"{node.pos}: node {node.id!r} records the calls it connects"
+        for flow in flows.flows
+        for node in flow.nodes.values()
+        if records(node.kind)
+    ]
 
 
 def _check(files: list[str], prompts: str, live: str | None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from dataclasses import replace
@@ -190,3 +191,32 @@ async def test_a_port_in_use_stops_the_start_with_a_clear_log(
     assert code == 2
     assert [r for r in caplog.records if r.getMessage() == "api.listen_failed"]
     assert fake.connections == 0  # never listened for calls
+
+
+async def test_refused_requests_leave_nothing_behind_in_memory() -> None:
+    """Each 401 is its own error: one raised again and again would keep every refused
+    request alive through its growing traceback (anyone could grow the daemon)."""
+    async with api_client(app_under_test()) as client:
+        for _ in range(200):
+            response = await client.get("/whoami")
+            assert response.status == 401
+        gc.collect()
+        alive = [o for o in gc.get_objects() if isinstance(o, web.BaseRequest)]
+    assert len(alive) < 5
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"Authorization: Bearer \xff\xfe\xfd", b"Cookie: switchboard_token=\xff\xfe"],
+)
+async def test_a_token_that_is_not_utf8_is_a_401_not_a_500(header: bytes) -> None:
+    async with api_client(app_under_test()) as client:
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(
+            b"GET /whoami HTTP/1.1\r\nHost: x\r\n" + header + b"\r\nConnection: close\r\n\r\n"
+        )
+        await writer.drain()
+        status_line = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+    assert status_line.startswith(b"HTTP/1.1 401"), status_line

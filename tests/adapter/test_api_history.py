@@ -3,6 +3,8 @@ tests/adapter/test_stats.py, logged through the real CallLog)."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from aiohttp import web
 
@@ -13,6 +15,8 @@ from tests.apikit import AUTH, api_client, api_config
 from tests.apispec import check_response
 
 DAY = {"from": "2026-11-25", "to": "2026-11-26", "tz": "Europe/Moscow"}
+# A cursor of the right shape whose call id PostgreSQL could not even compare.
+NUL_CURSOR = base64.urlsafe_b64encode(b"2026-11-25T10:00:00+00:00|c\x001").decode().rstrip("=")
 
 
 def app_with(db: Database | None) -> web.Application:
@@ -71,6 +75,8 @@ async def test_stats_are_the_commands_figures(database: Database) -> None:  # no
         ({**DAY, "limit": "ten"}, "limit: expected a whole number from 1 to 500"),
         ({**DAY, "cursor": "!!not-ours"}, "cursor: not a cursor this list gave"),
         ({**DAY, "colour": "blue"}, "colour: unknown parameter"),
+        ({"from": "9999-12-31"}, "to: '' is not a date"),  # (no day after it)
+        ({**DAY, "cursor": NUL_CURSOR}, "cursor: not a cursor this list gave"),  # not a 503
     ],
 )
 async def test_bad_query_parameters_are_400_naming_them(

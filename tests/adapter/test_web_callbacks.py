@@ -44,6 +44,8 @@ from switchboard.config import (
 from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
 from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
+from switchboard.webcallback.model import Status
+from switchboard.webcallback.request import CallbackRequest
 from switchboard.webcallback.routes import CALLBACK_API, CallbackApi
 from tests.apikit import api_client, api_config
 from tests.fake_ari import PASSWORD, USER, FakeAri
@@ -579,3 +581,95 @@ async def test_past_max_pending_open_requests_new_ones_get_503(tmp_path: Path) -
                 assert (await response.json())["error"]["id"] == "busy"
                 assert response.headers["Retry-After"] == "60"
         assert statuses == [202, 202, 503]
+
+
+# -- after review: no request lost, no agent paused for Asterisk's faults -------------------
+def request_for(number: str) -> CallbackRequest:
+    return CallbackRequest(number=number, name="", skill="sales", preferred_time=None)
+
+
+async def test_an_agent_whose_phone_cannot_be_rung_is_freed_without_a_miss(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    await add_agents(schema, ("a100", "PJSIP/100", "sales"))
+    fake.fail("POST", r"/channels/cb-[^/]+$", 500, '{"message": "Allocation failed"}', times=1)
+    async with daemon(fake, tmp_path, schema) as base:
+        accepted = await post_callback(base, {"number": CUSTOMER})
+        await fake.wait_request("POST", r"/channels/cb-[^/]+$")
+
+        async def freed() -> bool:
+            return bool((await agent_rows(schema))["a100"]["active"] == 0)
+
+        await until(freed)
+        agent = (await agent_rows(schema))["a100"]
+        assert (agent["missed_in_row"], agent["state"]) == (0, "available")  # not their fault
+        shown = await status_of(base, accepted["id"])
+        assert shown["status"] == "pending"  # waits again (after a pause: not at once)
+        assert len(fake.requested("POST", r"/channels/cb-[^/]+$")) == 1
+
+
+async def test_requests_in_postgresql_are_loaded_once_it_answers_after_a_start_without_it(
+    tmp_path: Path, schema: str
+) -> None:
+    live = Database(DATABASE_URL, schema)
+    try:  # a request another run left open in PostgreSQL, none in this spool
+        earlier = WebCallbackStore(tmp_path / "earlier", live)
+        service = WebCallbacks(CALLBACKS, earlier, lambda: datetime.now(UTC))
+        left = await service.submit(request_for(CUSTOMER), "127.0.0.1")
+        await earlier.flush()
+        store = WebCallbackStore(tmp_path / "spool", Database(DEAD_DATABASE, schema))
+        restarted = WebCallbacks(CALLBACKS, store, lambda: datetime.now(UTC))
+        assert await restarted.load() == 0  # PostgreSQL away: nothing known of it yet
+        store.database = live  # it answers again
+        await restarted._load_from_database()
+        assert list(restarted.requests) == [left.id]
+    finally:
+        await live.close()
+
+
+async def test_a_claim_writes_the_unwritten_state_first_so_the_request_is_not_dropped(
+    tmp_path: Path, schema: str
+) -> None:
+    live = Database(DATABASE_URL, schema)
+    try:
+        store = WebCallbackStore(tmp_path / "spool", live)
+        service = WebCallbacks(CALLBACKS, store, lambda: datetime.now(UTC))
+        callback = await service.submit(request_for(CUSTOMER), "127.0.0.1")
+        await store.flush()
+        calling = replace(callback, status=Status.CALLING, agent="a100")
+        assert await store.claim(calling)
+        store.update(replace(calling, status=Status.PENDING, agent=""))  # the agent missed;
+        # the dispatcher claims again before the worker wrote that:
+        assert await store.claim(replace(calling, agent="a101"))
+        row = (await rows(schema))[0]
+        assert (row["status"], row["agent"]) == ("calling", "a101")
+        assert store.unwritten(callback.id) is None
+    finally:
+        await live.close()
+
+
+async def test_a_status_change_that_reaches_postgresql_before_its_request_is_kept(
+    tmp_path: Path, schema: str
+) -> None:
+    live = Database(DATABASE_URL, schema)
+    try:
+        store = WebCallbackStore(tmp_path / "spool", live)
+        service = WebCallbacks(CALLBACKS, store, lambda: datetime.now(UTC))
+        callback = await service.submit(request_for(CUSTOMER), "127.0.0.1")
+        finished = replace(callback, status=Status.FAILED, last_result="calendar_never_opens")
+        store.update(finished)
+        await store._write_changes(
+            await live.pool()
+        )  # (the change first, as a flush racing the spool would)
+        await store.flush()  # then the spool's insert: it must not bring back 'pending'
+        assert (await rows(schema))[0]["status"] == "failed"
+    finally:
+        await live.close()
+
+
+def test_a_spool_file_that_is_not_a_request_is_set_aside(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "x.json").write_text("[1, 2]")
+    assert WebCallbackStore(spool, None)._spooled() == []
+    assert (spool / "x.bad").exists()

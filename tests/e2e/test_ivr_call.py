@@ -100,6 +100,7 @@ def reloading_daemon(lab: None, tmp_path: Path) -> Iterator[tuple[DaemonProcess,
             f"files: [{flow}]",
         )
         .replace("directory: ../../artifacts/voicemail", f"directory: {tmp_path / 'voicemail'}")
+        .replace("directory: ../../artifacts/recordings", f"directory: {tmp_path / 'recordings'}")
         .replace("prompts: ../../prompts", f"prompts: {REPO / 'prompts'}")
         .replace("watch_interval: 0.5", "watch_interval: 0.2")
     )

@@ -10,6 +10,9 @@ import pytest
 
 from switchboard.cli import main
 from switchboard.config import ConfigError, load_config
+from tests.flowkit import SPINE
+
+REPO = Path(__file__).resolve().parents[2]
 
 GOOD = """\
 ari:
@@ -185,3 +188,16 @@ def test_the_clock_can_be_started_at_an_instant_for_tests(
         load_config(write(tmp_path, GOOD))
     monkeypatch.delenv("SWITCHBOARD_NOW")
     assert load_config(write(tmp_path, GOOD)).daemon.clock_start is None
+
+
+def test_run_refuses_flows_that_record_without_a_recording_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Recordings nobody fetches would fill Asterisk's disk: the daemon does not start."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "main.yaml").write_text("record_calls: true\n" + SPINE)
+    text = GOOD + f"  prompts: {REPO / 'prompts'}\n"
+    assert main(["run", "--config", str(write(tmp_path, text))]) == 2
+    err = capsys.readouterr().err
+    assert "main.yaml:8:3: node 'agent' records the calls it connects" in err
+    assert "no recording: section" in err

@@ -24,18 +24,24 @@ from .errors import ApiError
 log = logging.getLogger("switchboard.api")
 COOKIE = "switchboard_token"
 READ_METHODS = frozenset({"GET", "HEAD"})
-UNAUTHORIZED = ApiError(
-    401,
-    "unauthorized",
-    "a valid API token is required",
-    headers={"WWW-Authenticate": 'Bearer realm="switchboard"'},
-)
+
+
+def unauthorized() -> ApiError:
+    """The one 401, new each time (an exception raised again and again would keep every
+    request it was raised for alive through its growing traceback)."""
+    return ApiError(
+        401,
+        "unauthorized",
+        "a valid API token is required",
+        headers={"WWW-Authenticate": 'Bearer realm="switchboard"'},
+    )
 
 
 def token_name(tokens: tuple[ApiToken, ...], offered: str) -> str | None:
     """The name of the configured token equal to ``offered``, else None. Every token is
     compared, each in constant time, so the time taken says nothing of a near miss."""
-    given = offered.encode()
+    # (aiohttp keeps undecodable header bytes as lone surrogates: they compare as bytes)
+    given = offered.encode("utf-8", "surrogatepass")
     found = None
     for token in tokens:
         if hmac.compare_digest(given, token.token.encode()):
@@ -60,5 +66,5 @@ def authenticate(request: web.Request, tokens: tuple[ApiToken, ...]) -> str:
     name = token_name(tokens, offered) if offered else None
     if name is None:
         log.info("api.unauthorized", extra={"method": request.method, "path": request.path})
-        raise UNAUTHORIZED
+        raise unauthorized()
     return name

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
@@ -20,15 +21,16 @@ from switchboard.stats.format import report_json
 
 from . import store
 from .query import invalid, limit, params
+from .server import CONTEXT
 
 PERIOD_PARAMS = ("from", "to", "tz", "service_level")
 _OPTION = re.compile(r"--([a-z-]+)")
 
 
-def period_of(query: dict[str, str]) -> Period:
-    """``from``/``to`` (YYYY-MM-DD, ``to`` not counted; default: today, UTC), ``tz``,
-    ``service_level`` (seconds)."""
-    first = query.get("from") or date.today().isoformat()
+def period_of(query: dict[str, str], now: datetime) -> Period:
+    """``from``/``to`` (YYYY-MM-DD, ``to`` not counted; default: ``now``'s day in ``tz``),
+    ``tz`` (default UTC), ``service_level`` (seconds)."""
+    first = query.get("from") or _day_of(now, query.get("tz", "UTC"))
     after_last = query.get("to") or _next_day(first)
     try:
         return parse_period(
@@ -41,16 +43,23 @@ def period_of(query: dict[str, str]) -> Period:
         raise invalid(param, message.removeprefix(f"{param} ")) from None
 
 
+def _day_of(now: datetime, zone: str) -> str:
+    try:
+        return now.astimezone(ZoneInfo(zone)).date().isoformat()
+    except (ValueError, ZoneInfoNotFoundError):
+        return now.date().isoformat()  # (the bad ``tz`` is what gets reported)
+
+
 def _next_day(text: str) -> str:
     try:
         return (date.fromisoformat(text) + timedelta(days=1)).isoformat()
-    except ValueError:
-        return ""  # (the bad ``from`` is what gets reported)
+    except (ValueError, OverflowError):
+        return ""  # (the bad ``from`` is what gets reported, or ``to`` past year 9999)
 
 
 async def calls(request: web.Request) -> web.Response:
     query = params(request.query, (*PERIOD_PARAMS, "limit", "cursor"))
-    period, size = period_of(query), limit(query)
+    period, size = period_of(query, request.app[CONTEXT].clock()), limit(query)
     try:
         cursor = Cursor.decode(query["cursor"]) if "cursor" in query else None
     except BadCursor:
@@ -82,7 +91,7 @@ def call_json(call: CallRow) -> dict[str, Any]:
 
 
 async def stats(request: web.Request) -> web.Response:
-    period = period_of(params(request.query, PERIOD_PARAMS))
+    period = period_of(params(request.query, PERIOD_PARAMS), request.app[CONTEXT].clock())
     found = await store.run(request, lambda pool: repository.report(pool, period))
     return web.json_response(report_json(found))
 

@@ -11,6 +11,7 @@ import logging
 from importlib import resources
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from switchboard.db import DB_ERRORS, Database
@@ -25,18 +26,29 @@ READY_DB_TIMEOUT_S = 1.0
 SPEC = "openapi.yaml"
 
 
-async def database_reachable(database: Database, within: float = READY_DB_TIMEOUT_S) -> bool:
-    """``SELECT 1`` within ``within`` seconds. Making the pool (the first time) is shielded: a
-    slow start goes on in the background and a later probe finds it made."""
-    making = asyncio.ensure_future(database.pool())
-    making.add_done_callback(_retrieve)
-    try:
-        async with asyncio.timeout(within):
-            pool = await asyncio.shield(making)
-            await pool.fetchval("SELECT 1")
-    except DB_ERRORS:
-        return False
-    return True
+class DatabaseProbe:
+    """``/ready``'s database check: ``SELECT 1`` within ``within`` seconds. Making the pool
+    (the first time) is shielded and shared: a slow start goes on in the background, one
+    attempt at a time however many probes arrive, and a later probe finds it made."""
+
+    def __init__(self, within: float = READY_DB_TIMEOUT_S) -> None:
+        self.within = within
+        self._making: asyncio.Future[asyncpg.Pool] | None = None
+
+    async def reachable(self, database: Database) -> bool:
+        if self._making is None or self._making.done():
+            self._making = asyncio.ensure_future(database.pool())
+            self._making.add_done_callback(_retrieve)
+        try:
+            async with asyncio.timeout(self.within):
+                pool = await asyncio.shield(self._making)
+                await pool.fetchval("SELECT 1")
+        except DB_ERRORS:
+            return False
+        return True
+
+
+PROBE = web.AppKey("database_probe", DatabaseProbe)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -53,7 +65,7 @@ async def ready(request: web.Request) -> web.Response:
         "flows": context.flows is not None and bool(context.flows.current.flows),
     }
     if context.database is not None:
-        checks["database"] = await database_reachable(context.database)
+        checks["database"] = await request.app[PROBE].reachable(context.database)
     is_ready = all(checks.values())
     body = {
         "status": "ready" if is_ready else "not_ready",
@@ -109,6 +121,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[PROBE] = DatabaseProbe()
     app.router.add_get("/ready", ready, name="ready")
     app.router.add_get("/metrics", metrics, name="metrics")
     app.router.add_post("/flows/reload", reload_flows, name="flows_reload")

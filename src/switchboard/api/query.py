@@ -71,7 +71,7 @@ def cursor(query: Mapping[str, str], key_size: int) -> tuple[str, ...] | None:
     if text is None:
         return None
     key = decode_cursor(text)
-    if key is None or len(key) != key_size:
+    if key is None or len(key) != key_size or not all(identifier(part) for part in key):
         raise invalid("cursor", "not a cursor this list gave (pass next_cursor back unchanged)")
     return key
 

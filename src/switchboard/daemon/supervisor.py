@@ -42,7 +42,7 @@ from switchboard.engine import (
     new_call,
     step,
 )
-from switchboard.engine.call import SETUP_COMMANDS
+from switchboard.engine.call import SETUP_COMMANDS, result_for_cause
 from switchboard.engine.commands import (
     AskPosition,
     CancelTimer,
@@ -126,6 +126,7 @@ class CallRunner:
         self.times = CallTimes()  # for the call log: the wait, each phone's ring
 
     async def run(self) -> None:
+        recorded = False
         try:
             while not self.state.terminal:
                 await self._advance(await self._next_event())
@@ -144,11 +145,13 @@ class CallRunner:
                     "customer": _customer_data(state),
                 },
             )
+            recorded = True  # (a bug while recording must not record the call twice)
             await self.sup.record_call(self)
         except Exception:
             log.exception("call.crashed", extra={"call_id": self.call_id})
             await self._safe_fallback()
-            await self.sup.record_call(self)
+            if not recorded:
+                await self._record_after_crash()
         finally:
             self.sup.announce_end(self.state)
             for timer in self.timers.values():
@@ -165,6 +168,12 @@ class CallRunner:
             self.sup.queues.forget(self.call_id)  # (after a crash it may still hold one)
             self.sup.agents.call_ended(self.call_id)  # (its agent is free: after a crash too)
             self.sup.forget(self)
+
+    async def _record_after_crash(self) -> None:
+        try:
+            await self.sup.record_call(self)
+        except Exception:  # (the call.crashed line above is its record then)
+            log.exception("call.record_failed", extra={"call_id": self.call_id})
 
     async def _next_event(self) -> EngineEvent:
         """The next event, or GuardExpired when Asterisk stays silent too long."""
@@ -240,6 +249,8 @@ class CallRunner:
             if isinstance(cmd, KeepCallRecording):
                 await self.sup.keep_call_recording(cmd)
                 continue
+            if isinstance(cmd, RecordBridge) and self.sup.recorder is None:
+                continue  # (a flow reloaded to record, no recording: section): not recorded
             if isinstance(cmd, JoinQueue | QueueReady | LeaveQueue | AskPosition):
                 answer = self.sup.queue_command(cmd)
                 answers += [answer] if answer is not None else []
@@ -328,7 +339,7 @@ async def _quietly(request: Awaitable[None], about: str) -> None:
 class CallbackObserver(Protocol):
     """Told what becomes of a web callback's calls (``Callback.from_web``)."""
 
-    def agent_missed(self, callback: Callback) -> None: ...
+    def agent_missed(self, callback: Callback, missed: bool) -> None: ...
     def agent_answered(self, callback: Callback) -> None: ...
     def attempted(self, callback: Callback, answered_by: str, result: str) -> None: ...
 
@@ -470,7 +481,7 @@ class Supervisor:
             waited_until=times.waited_until.isoformat() if times.waited_until else "",
             ended_phase=str(times.ended_phase or ""),
             answered_external=times.answered_external,
-            recording=state.call_recording,
+            recording=state.call_recording if self.recorder is not None else "",
         )
         await self.call_log.record(record)
 
@@ -525,8 +536,8 @@ class Supervisor:
 
     async def keep_call_recording(self, cmd: KeepCallRecording) -> None:
         extra = {"call_id": cmd.call_id, "recording": cmd.name}
-        if self.recorder is None:
-            detail = "no recording section in the config: it stays in Asterisk's recordings"
+        if self.recorder is None:  # (RecordBridge is then not sent: Asterisk keeps nothing)
+            detail = "no recording: section in the config: the call is not recorded"
             log.error("recording.not_configured", extra={**extra, "detail": detail})
             return
         try:
@@ -543,8 +554,12 @@ class Supervisor:
             return
         if isinstance(event, ari.ChannelDestroyed) and event.channel.id in self._callback_legs:
             callback, agent = self._callback_legs.pop(event.channel.id)
-            log.info("callback.agent_missed", extra={"callback": callback.id, "agent": agent})
-            self._callback_missed(callback)
+            result = result_for_cause(event.cause)
+            log.info(
+                "callback.agent_missed",
+                extra={"callback": callback.id, "agent": agent, "result": result},
+            )
+            self._callback_missed(callback, missed=result in ("no_answer", "busy"))
             return
         for key in ari.routing_ids(event):
             runner = self._routes.get(key)
@@ -647,10 +662,12 @@ class Supervisor:
             )
         self.queues.to_callback(cmd.call_id, callback)
 
-    def _callback_missed(self, callback: Callback) -> None:
-        """The agent rung for a callback did not take it (rang out, refused, gone)."""
+    def _callback_missed(self, callback: Callback, missed: bool = False) -> None:
+        """The agent rung for a callback did not take it: ``missed`` if their phone rang
+        out or was busy (their miss is counted); else it could not ring (refused, Asterisk
+        unreachable, the leg lost): not the agent's fault."""
         if callback.from_web and self.web_callbacks is not None:
-            self.web_callbacks.agent_missed(callback)
+            self.web_callbacks.agent_missed(callback, missed)
         else:
             self.queues.callback_missed(callback.id, callback.queue)
 

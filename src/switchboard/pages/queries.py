@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from switchboard.calllog import CALLBACK_VERSION
 from switchboard.db import DB_ERRORS, Database
 
 READ_TIMEOUT_S = 1.0
@@ -145,7 +146,8 @@ def day_bounds(now: datetime) -> tuple[datetime, datetime]:
 # What the wallboard's "today" counts, as the statistics do (docs/stats.md): a call is
 # offered once it waited for a person (a route or queue: calls.queue); answered by an
 # agent or extension; abandoned while waiting or ringing; in time if answered within
-# the service level of when it was offered (queued_at).
+# the service level of when it was offered (queued_at). Callback calls (the agent
+# calling a customer back) are not inbound calls: left out.
 TODAY_QUERY = """
 SELECT count(*) FILTER (WHERE queue <> '') AS offered,
        count(*) FILTER (WHERE queue <> '' AND category = 'answered') AS answered,
@@ -153,13 +155,13 @@ SELECT count(*) FILTER (WHERE queue <> '') AS offered,
                         AND answered_at <= queued_at + make_interval(secs => $3))
            AS answered_in_time,
        count(*) FILTER (WHERE queue <> '' AND category = 'abandoned_in_queue') AS abandoned
-FROM calls WHERE started_at >= $1 AND started_at < $2
+FROM calls WHERE started_at >= $1 AND started_at < $2 AND flow_version <> $4
 """
 
 
 async def today(database: Database, now: datetime) -> Today:
     pool = await database.pool()
     start, end = day_bounds(now)
-    row = await pool.fetchrow(TODAY_QUERY, start, end, SERVICE_LEVEL_S)
+    row = await pool.fetchrow(TODAY_QUERY, start, end, SERVICE_LEVEL_S, CALLBACK_VERSION)
     assert row is not None  # (an aggregate always has its row)
     return Today(row["offered"], row["answered"], row["answered_in_time"], row["abandoned"])

@@ -28,14 +28,12 @@ log = logging.getLogger("switchboard.pages")
 REFRESH_S = 2.0  # the wallboard is sent again at least this often (waits grow)
 SETTLE_S = 0.2  # events this close together make one wallboard update
 HEARTBEAT_S = 20.0
-BAD_ORIGIN = ApiError(
-    403, "bad_origin", "the live feed may only be opened by this server's own pages"
-)
+BAD_ORIGIN = "the live feed may only be opened by this server's own pages"
 
 
 async def live_socket(request: web.Request) -> web.StreamResponse:
     if not same_origin(request):
-        raise BAD_ORIGIN
+        raise ApiError(403, "bad_origin", BAD_ORIGIN)
     pages = request.app[PAGES]
     agent = request.query.get("agent", "")
     if not agent and request.query.get("wallboard") != "1":

@@ -132,9 +132,18 @@ class Cursor:
             started = datetime.fromisoformat(stamp)
         except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
             raise BadCursor(f"not a call log cursor: {text[:40]!r}") from exc
-        if started.tzinfo is None or not call_id:
+        if started.tzinfo is None or not call_id or not _storable(call_id):
             raise BadCursor(f"not a call log cursor: {text[:40]!r}")
         return cls(started, call_id)
+
+
+def _storable(text: str) -> bool:
+    """Could PostgreSQL take this as text? (not NUL, not a lone surrogate)"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchboard.webcallback")
 TICK_S = 1.0
+UNREACHABLE_PAUSE_S = 10.0  # an agent's phone could not be rung: no dispatch for this long
 ID_BYTES = 16  # 128 random bits
 WIDEN_AFTER_S = 60  # waiting this long, any proficiency in the skill will do
 NEVER_S = 10**9  # the skill itself is never dropped
@@ -82,6 +84,8 @@ class WebCallbacks:
         self._calendar_missing = False
         self._timed_by: Calendar | None = None  # the calendar the times below came from
         self._timed_at: dict[str, datetime] = {}  # request id -> its next attempt (scheduled)
+        self._paused_until = 0.0  # (monotonic) Asterisk could not ring an agent: wait
+        self._db_loaded = True  # PostgreSQL's open requests are in memory (see load)
 
     # -- the API's side --------------------------------------------------------------------
     async def submit(self, request: CallbackRequest, client_ip: str) -> WebCallback:
@@ -116,24 +120,48 @@ class WebCallbacks:
 
     async def load(self) -> int:
         """The open requests a restart must not lose (one being called when the daemon
-        stopped is due again)."""
-        for callback in await self.store.open_requests():
-            if callback.status is Status.CALLING:
-                callback = replace(callback, status=Status.PENDING, agent="")
-                self.store.update(callback)
-            self.requests[callback.id] = callback
+        stopped is due again). With PostgreSQL away, the spool's now and the database's
+        once it answers (the dispatcher asks again)."""
+        found, self._db_loaded = await self.store.open_requests()
+        self._adopt(found)
         try:  # written before any claim (a row left 'calling' could not be claimed)
             await self.store.flush()
         except DB_ERRORS as exc:  # the worker retries; meanwhile nothing can be claimed
             log.warning("webcallback.flush_failed", extra={"error": str(exc)})
-        log.info("webcallback.loaded", extra={"open": len(self.requests)})
+        log.info(
+            "webcallback.loaded", extra={"open": len(self.requests), "complete": self._db_loaded}
+        )
         return len(self.requests)
+
+    async def _load_from_database(self) -> None:
+        found, self._db_loaded = await self.store.open_requests()
+        if self._db_loaded:
+            self._adopt(found)
+            log.info("webcallback.loaded", extra={"open": len(self.requests), "complete": True})
+
+    def _adopt(self, found: list[WebCallback]) -> None:
+        """Open requests read back: those not known yet are kept (one left 'calling' by a
+        daemon that stopped is due again)."""
+        for callback in found:
+            if callback.id in self.requests:
+                continue
+            if callback.status is Status.CALLING:
+                callback = replace(callback, status=Status.PENDING, agent="")
+                self.store.update(callback)
+            self.requests[callback.id] = callback
 
     # -- dispatch --------------------------------------------------------------------------
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
+        """Load the open requests (here, not before the daemon listens for calls: a slow
+        database must not hold up the ARI connection), then dispatch until cancelled."""
+        try:
+            await self.load()
+        except Exception:  # (the next passes read them again)
+            log.exception("webcallback.load_crashed")
+            self._db_loaded = False
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(TICK_S):
@@ -150,6 +178,10 @@ class WebCallbacks:
         sup = self.supervisor
         if sup is None or sup.draining or not sup.book.loaded_once:
             return
+        if time.monotonic() < self._paused_until:
+            return
+        if not self._db_loaded:
+            await self._load_from_database()
         calendar = self._calendar()
         if self._calendar_missing:
             return
@@ -272,18 +304,26 @@ class WebCallbacks:
         )
 
     # -- what became of it (the supervisor tells) ------------------------------------------
-    def agent_missed(self, callback: Callback) -> None:
-        """The agent did not answer: counted as their miss; the request waits again."""
+    def agent_missed(self, callback: Callback, missed: bool) -> None:
+        """The agent did not take it: if their phone rang out (``missed``) it counts as
+        their miss; if it could not ring (Asterisk refused or away) the agent is freed
+        with nothing counted, and the dispatcher waits a little before trying again (so
+        an outage does not go round every agent). Either way the request waits again."""
         offer = self._offers.pop(callback.id, None)
         if offer is None or self.supervisor is None:
             return
-        self.supervisor.agents.report(ReportAgent(offer.key, offer.agent, "missed"))
+        result = "missed" if missed else "cancelled"
+        self.supervisor.agents.report(ReportAgent(offer.key, offer.agent, result))
         self._end_search(callback.id)
         current = self.requests.get(callback.id)
         if current is not None:
-            waiting = replace(current, status=Status.PENDING, agent="", last_result="agent_missed")
+            why = "agent_missed" if missed else "agent_unreachable"
+            waiting = replace(current, status=Status.PENDING, agent="", last_result=why)
             self._change(current, waiting)
-        self._wake.set()
+        if missed:
+            self._wake.set()
+        else:
+            self._paused_until = time.monotonic() + UNREACHABLE_PAUSE_S
 
     def agent_answered(self, callback: Callback) -> None:
         offer = self._offers.get(callback.id)

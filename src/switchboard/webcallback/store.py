@@ -39,10 +39,13 @@ INSERT = (
     f" VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
     " ON CONFLICT (id) DO NOTHING"
 )
-UPDATE = (
-    "UPDATE web_callbacks SET "
-    + ", ".join(f"{c} = ${i}" for i, c in enumerate(UPDATED, start=2))
-    + ", updated_at = now() WHERE id = $1"
+# A status change: the whole row, so a change that reaches PostgreSQL before the
+# request itself (still in the spool) is not lost; the spool's insert then adds nothing.
+UPSERT = (
+    INSERT.removesuffix(" DO NOTHING")
+    + " DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in UPDATED)
+    + ", updated_at = now()"
 )
 
 
@@ -73,6 +76,7 @@ class WebCallbackStore:
         self.database = database
         self.retry_s = retry_s
         self.on_stored: Callable[[str], None] = lambda _id: None  # (the dispatcher listens)
+        self.on_db_error: Callable[[], None] = lambda: None  # metrics (the composition root)
         self._dirty: dict[str, WebCallback] = {}  # status changes not yet written
         self._wake = asyncio.Event()
 
@@ -99,18 +103,26 @@ class WebCallbackStore:
         if self.database is None:
             return True
         pool = await self.database.pool()
-        claimed = await pool.fetchval(
-            INSERT.removesuffix(" ON CONFLICT (id) DO NOTHING")
-            + " ON CONFLICT (id) DO UPDATE SET status = 'calling', agent = EXCLUDED.agent,"
-            " updated_at = now() WHERE web_callbacks.status IN ('pending', 'scheduled')"
-            " RETURNING id",
-            *(getattr(calling, c) for c in COLUMNS),
-        )
+        unwritten = self._dirty.get(calling.id)
+        async with pool.acquire() as conn, conn.transaction():
+            if unwritten is not None:  # (e.g. back to pending after a miss): first
+                await conn.execute(UPSERT, *(getattr(unwritten, c) for c in COLUMNS))
+            claimed = await conn.fetchval(
+                INSERT.removesuffix(" ON CONFLICT (id) DO NOTHING")
+                + " ON CONFLICT (id) DO UPDATE SET status = 'calling', agent = EXCLUDED.agent,"
+                " updated_at = now() WHERE web_callbacks.status IN ('pending', 'scheduled')"
+                " RETURNING id",
+                *(getattr(calling, c) for c in COLUMNS),
+            )
+        if unwritten is not None and self._dirty.get(calling.id) is unwritten:
+            del self._dirty[calling.id]
         return claimed is not None
 
-    async def open_requests(self) -> list[WebCallback]:
-        """Every request not yet finished: the spool's and PostgreSQL's, oldest first."""
+    async def open_requests(self) -> tuple[list[WebCallback], bool]:
+        """Every request not yet finished: the spool's and PostgreSQL's, oldest first;
+        and whether PostgreSQL's are among them (False: it did not answer)."""
         found = {c.id: c for c in await asyncio.to_thread(self._spooled)}
+        complete = True
         if self.database is not None:
             try:
                 pool = await self.database.pool()
@@ -119,11 +131,12 @@ class WebCallbackStore:
                     " WHERE status IN ('pending', 'scheduled', 'calling') ORDER BY requested_at"
                 )
             except DB_ERRORS as exc:
+                self.on_db_error()
                 log.error("webcallback.load_failed", extra={"error": str(exc)})
-                rows = []
+                rows, complete = [], False
             for row in rows:
                 found.setdefault(row["id"], _from_row(row))
-        return sorted(found.values(), key=lambda c: (c.requested_at, c.id))
+        return sorted(found.values(), key=lambda c: (c.requested_at, c.id)), complete
 
     async def lookup(self, callback_id: str) -> WebCallback | None:
         """The request as last written (status pages of finished requests). Raises
@@ -145,6 +158,7 @@ class WebCallbackStore:
                 await self.flush()
                 timeout: float | None = None
             except DB_ERRORS as exc:
+                self.on_db_error()
                 log.warning("webcallback.store_retry", extra={"error": str(exc)})
                 timeout = self.retry_s
             except Exception:  # keep the worker alive: the requests stay in the spool
@@ -167,8 +181,11 @@ class WebCallbackStore:
             await asyncio.to_thread(self._unspool, callback.id)
             log.info("webcallback.stored", extra={"callback": callback.id})
             self.on_stored(callback.id)
+        await self._write_changes(pool)
+
+    async def _write_changes(self, pool: asyncpg.Pool) -> None:
         for callback_id, callback in list(self._dirty.items()):
-            await pool.execute(UPDATE, callback_id, *(getattr(callback, c) for c in UPDATED))
+            await pool.execute(UPSERT, *(getattr(callback, c) for c in COLUMNS))
             if self._dirty.get(callback_id) is callback:  # (not changed meanwhile)
                 del self._dirty[callback_id]
 
@@ -179,7 +196,7 @@ class WebCallbackStore:
         for path in sorted(self.spool.glob("*.json")):
             try:
                 found.append(from_json(path.read_bytes()))
-            except (OSError, ValueError, TypeError, KeyError) as exc:
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
                 log.error(
                     "webcallback.bad_spool_file", extra={"file": str(path), "error": str(exc)}
                 )
