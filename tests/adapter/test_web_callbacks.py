@@ -44,7 +44,7 @@ from switchboard.config import (
 from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
 from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
-from switchboard.webcallback.model import Status
+from switchboard.webcallback.model import Status, WebCallback
 from switchboard.webcallback.request import CallbackRequest
 from switchboard.webcallback.routes import CALLBACK_API, CallbackApi
 from tests.apikit import api_client, api_config
@@ -627,14 +627,24 @@ async def test_requests_in_postgresql_are_loaded_once_it_answers_after_a_start_w
         await live.close()
 
 
-async def test_a_claim_writes_the_unwritten_state_first_so_the_request_is_not_dropped(
+@contextlib.asynccontextmanager
+async def one_request(
     tmp_path: Path, schema: str
-) -> None:
+) -> AsyncIterator[tuple[WebCallbackStore, WebCallback]]:
+    """A store on the live database holding one request, spooled (not yet in PostgreSQL)."""
     live = Database(DATABASE_URL, schema)
     try:
         store = WebCallbackStore(tmp_path / "spool", live)
         service = WebCallbacks(CALLBACKS, store, lambda: datetime.now(UTC))
-        callback = await service.submit(request_for(CUSTOMER), "127.0.0.1")
+        yield store, await service.submit(request_for(CUSTOMER), "127.0.0.1")
+    finally:
+        await live.close()
+
+
+async def test_a_claim_writes_the_unwritten_state_first_so_the_request_is_not_dropped(
+    tmp_path: Path, schema: str
+) -> None:
+    async with one_request(tmp_path, schema) as (store, callback):
         await store.flush()
         calling = replace(callback, status=Status.CALLING, agent="a100")
         assert await store.claim(calling)
@@ -644,27 +654,18 @@ async def test_a_claim_writes_the_unwritten_state_first_so_the_request_is_not_dr
         row = (await rows(schema))[0]
         assert (row["status"], row["agent"]) == ("calling", "a101")
         assert store.unwritten(callback.id) is None
-    finally:
-        await live.close()
 
 
 async def test_a_status_change_that_reaches_postgresql_before_its_request_is_kept(
     tmp_path: Path, schema: str
 ) -> None:
-    live = Database(DATABASE_URL, schema)
-    try:
-        store = WebCallbackStore(tmp_path / "spool", live)
-        service = WebCallbacks(CALLBACKS, store, lambda: datetime.now(UTC))
-        callback = await service.submit(request_for(CUSTOMER), "127.0.0.1")
-        finished = replace(callback, status=Status.FAILED, last_result="calendar_never_opens")
-        store.update(finished)
-        await store._write_changes(
-            await live.pool()
-        )  # (the change first, as a flush racing the spool would)
-        await store.flush()  # then the spool's insert: it must not bring back 'pending'
+    async with one_request(tmp_path, schema) as (store, callback):
+        store.update(replace(callback, status=Status.FAILED, last_result="calendar_never_opens"))
+        assert store.database is not None
+        # The change first, as a flush racing the spool's listing would write it ...
+        await store._write_changes(await store.database.pool())
+        await store.flush()  # ... then the spool's insert: it must not bring back 'pending'
         assert (await rows(schema))[0]["status"] == "failed"
-    finally:
-        await live.close()
 
 
 def test_a_spool_file_that_is_not_a_request_is_set_aside(tmp_path: Path) -> None:
