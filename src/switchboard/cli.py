@@ -27,16 +27,10 @@ from switchboard.crm import (
 from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
 from switchboard.flows.model import Route, records
 from switchboard.flows.registry import FlowRegistry
+from switchboard.routing.repository import AGENT_ACTIONS, AgentRepository
 from switchboard.stats import command as stats_command
 
 EXIT_USAGE = 2
-# The command's action and the agent state it sets (agents.state in the database).
-AGENT_ACTIONS = {
-    "login": "available",
-    "logout": "logged_out",
-    "pause": "paused",
-    "unpause": "available",
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -384,7 +378,6 @@ async def _set_agent_state(
 ) -> str | None:
     """Brings the schema up to date (as the daemon does), then sets the state."""
     from switchboard import db
-    from switchboard.routing.repository import AgentRepository
 
     pool = await db.create_pool(database.url, database.schema, max_size=1)
     try:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from switchboard.daemon.snapshot import phone
 from switchboard.daemon.targets import TargetBook
-from switchboard.routing.repository import AgentRepository, AgentState
+from switchboard.routing.repository import AGENT_ACTIONS, AgentRepository, AgentState
 
 from . import store
 from .errors import ApiError, json_object
@@ -21,13 +21,6 @@ from .render import jsonable
 from .server import CLIENT, CONTEXT
 
 log = logging.getLogger("switchboard.api")
-# The action and the state it sets (as the CLI's AGENT_ACTIONS).
-ACTIONS = {
-    "login": AgentState.AVAILABLE,
-    "logout": AgentState.LOGGED_OUT,
-    "pause": AgentState.PAUSED,
-    "unpause": AgentState.AVAILABLE,
-}
 MAX_REASON_CHARS = 200
 MAX_ID_CHARS = 200
 
@@ -82,7 +75,7 @@ def action_handler(action: str) -> Callable[[web.Request], Awaitable[web.Respons
     async def set_state(request: web.Request) -> web.Response:
         agent_id = request.match_info["agent_id"]
         reason = await _reason(request, action)
-        state = ACTIONS[action]
+        state = AGENT_ACTIONS[action]
 
         async def change(pool: asyncpg.Pool) -> str | None:
             return await AgentRepository(pool, "api").set_state(agent_id, state, reason)
@@ -101,6 +94,6 @@ def action_handler(action: str) -> Callable[[web.Request], Awaitable[web.Respons
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/agents", list_agents, name="agents")
-    for action in ACTIONS:
+    for action in AGENT_ACTIONS:
         app.router.add_post(f"/agents/{{agent_id}}/{action}", action_handler(action),
                             name=f"agent_{action}")  # fmt: skip

@@ -42,7 +42,7 @@ from switchboard.engine import (
     new_call,
     step,
 )
-from switchboard.engine.call import SETUP_COMMANDS, result_for_cause
+from switchboard.engine.call import MISSED_RESULTS, SETUP_COMMANDS, result_for_cause
 from switchboard.engine.commands import (
     AskPosition,
     CancelTimer,
@@ -559,7 +559,7 @@ class Supervisor:
                 "callback.agent_missed",
                 extra={"callback": callback.id, "agent": agent, "result": result},
             )
-            self._callback_missed(callback, missed=result in ("no_answer", "busy"))
+            self._callback_missed(callback, missed=result in MISSED_RESULTS)
             return
         for key in ari.routing_ids(event):
             runner = self._routes.get(key)

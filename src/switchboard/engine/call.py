@@ -623,7 +623,7 @@ def _agent_rang_out(
 ) -> Step:
     """The agent's phones all ended unanswered: the agent is freed (a missed call, unless
     it was the owner's short ring or the phone could not ring), and the next one asked."""
-    missed = result in ("no_answer", "busy") and not state.agent_is_owner
+    missed = result in MISSED_RESULTS and not state.agent_is_owner
     cmds.append(ReportAgent(state.call_id, state.agent, "missed" if missed else "cancelled"))
     state = replace(state, agent="", agent_is_owner=False)
     if state.gave_up:
@@ -1181,6 +1181,11 @@ def _drain(state: CallState, event: EngineEvent) -> Step:
 def _handback_failed(state: CallState, event: EngineEvent) -> Step:
     # The dialplan would not take the caller back: do not leave them in silence.
     return state, [Hangup(state.caller)]
+
+
+# An agent's phone that ended unanswered with these results counts as their miss (it
+# rang; any other result: it could not ring, not the agent's fault).
+MISSED_RESULTS = frozenset({"no_answer", "busy"})
 
 
 def result_for_cause(cause: int) -> str:

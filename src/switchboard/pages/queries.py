@@ -17,6 +17,7 @@ import asyncpg
 
 from switchboard.calllog import CALLBACK_VERSION
 from switchboard.db import DB_ERRORS, Database
+from switchboard.stats.repository import ANSWERED_IN_TIME, IN_PERIOD
 
 READ_TIMEOUT_S = 1.0
 SERVICE_LEVEL_S = 20  # answered within this many seconds counts for the service level
@@ -148,14 +149,12 @@ def day_bounds(now: datetime) -> tuple[datetime, datetime]:
 # agent or extension; abandoned while waiting or ringing; in time if answered within
 # the service level of when it was offered (queued_at). Callback calls (the agent
 # calling a customer back) are not inbound calls: left out.
-TODAY_QUERY = """
-SELECT count(*) FILTER (WHERE queue <> '') AS offered,
-       count(*) FILTER (WHERE queue <> '' AND category = 'answered') AS answered,
-       count(*) FILTER (WHERE queue <> '' AND category = 'answered'
-                        AND answered_at <= queued_at + make_interval(secs => $3))
-           AS answered_in_time,
-       count(*) FILTER (WHERE queue <> '' AND category = 'abandoned_in_queue') AS abandoned
-FROM calls WHERE started_at >= $1 AND started_at < $2 AND flow_version <> $4
+TODAY_QUERY = f"""
+SELECT count(*) FILTER (WHERE c.queue <> '') AS offered,
+       count(*) FILTER (WHERE c.queue <> '' AND c.category = 'answered') AS answered,
+       count(*) FILTER (WHERE c.queue <> '' AND {ANSWERED_IN_TIME}) AS answered_in_time,
+       count(*) FILTER (WHERE c.queue <> '' AND c.category = 'abandoned_in_queue') AS abandoned
+FROM calls c WHERE {IN_PERIOD} AND c.flow_version <> $4
 """
 
 

@@ -55,6 +55,13 @@ class AgentState(StrEnum):
 
 # What a person sets (login, logout, pause, unpause); calls set the others.
 SET_BY_HAND = frozenset({AgentState.AVAILABLE, AgentState.LOGGED_OUT, AgentState.PAUSED})
+# What a supervisor (CLI or API) may do to an agent, and the state it sets.
+AGENT_ACTIONS = {
+    "login": AgentState.AVAILABLE,
+    "logout": AgentState.LOGGED_OUT,
+    "pause": AgentState.PAUSED,
+    "unpause": AgentState.AVAILABLE,
+}
 
 # Who may be offered a call: the one rule, in every query below (alias ``a``).
 OFFERABLE = """a.state NOT IN ('logged_out', 'paused') AND a.active < a.max_calls

@@ -30,21 +30,24 @@ from .model import (
 
 MAX_PAGE = 500  # calls in one page of the call log
 
-_IN_PERIOD = "c.started_at >= $1 AND c.started_at < $2"
-_WITHIN = "c.category = 'answered' AND c.answered_at <= c.queued_at + make_interval(secs => $3)"
+IN_PERIOD = "c.started_at >= $1 AND c.started_at < $2"
+# The service level's "answered in time" (of ``calls c``; $3: the seconds).
+ANSWERED_IN_TIME = (
+    "c.category = 'answered' AND c.answered_at <= c.queued_at + make_interval(secs => $3)"
+)
 
 _AGENTS = f"""
 WITH handled AS (
     SELECT c.agent, count(*) AS handled, avg(c.talk_s) AS avg_talk_s
     FROM calls c
-    WHERE {_IN_PERIOD} AND c.agent <> '' AND c.category = 'answered'
+    WHERE {IN_PERIOD} AND c.agent <> '' AND c.category = 'answered'
     GROUP BY c.agent
 ), rung AS (
     SELECT l.agent, count(*) AS rung,
            count(*) FILTER (WHERE l.result IN ('no_answer', 'busy') AND NOT l.owner_ring)
                AS missed
     FROM call_legs l JOIN calls c ON c.id = l.call_id
-    WHERE {_IN_PERIOD} AND l.agent <> ''
+    WHERE {IN_PERIOD} AND l.agent <> ''
     GROUP BY l.agent
 )
 SELECT coalesce(h.agent, r.agent) AS agent, coalesce(a.name, '') AS name,
@@ -62,10 +65,10 @@ SELECT c.flow, c.queue,
        count(*) FILTER (WHERE c.category = 'answered') AS answered,
        count(*) FILTER (WHERE c.category = 'overflowed') AS overflowed,
        count(*) FILTER (WHERE c.category = 'abandoned_in_queue') AS abandoned,
-       count(*) FILTER (WHERE {_WITHIN}) AS answered_within,
+       count(*) FILTER (WHERE {ANSWERED_IN_TIME}) AS answered_within,
        avg(c.queue_wait_s) AS avg_wait_s, max(c.queue_wait_s) AS max_wait_s
 FROM calls c
-WHERE {_IN_PERIOD} AND c.queue <> ''
+WHERE {IN_PERIOD} AND c.queue <> ''
 GROUP BY c.flow, c.queue
 ORDER BY c.flow, c.queue
 """
@@ -79,11 +82,11 @@ SELECT c.flow,
        count(*) FILTER (WHERE c.category = 'abandoned_in_ivr') AS abandoned_in_ivr,
        count(*) FILTER (WHERE c.category = 'abandoned_in_queue') AS abandoned_in_queue,
        count(*) FILTER (WHERE c.category = 'voicemail') AS voicemail,
-       count(*) FILTER (WHERE c.queue <> '' AND {_WITHIN}) AS answered_within,
+       count(*) FILTER (WHERE c.queue <> '' AND {ANSWERED_IN_TIME}) AS answered_within,
        avg(c.queue_wait_s) FILTER (WHERE c.queue <> '') AS avg_wait_s,
        max(c.queue_wait_s) FILTER (WHERE c.queue <> '') AS max_wait_s
 FROM calls c
-WHERE {_IN_PERIOD}
+WHERE {IN_PERIOD}
 GROUP BY c.flow
 ORDER BY c.flow
 """
@@ -96,7 +99,7 @@ SELECT extract(hour FROM c.started_at AT TIME ZONE $3)::int AS hour,
        count(*) FILTER (WHERE c.category IN ('abandoned_in_ivr', 'abandoned_in_queue'))
            AS abandoned
 FROM calls c
-WHERE {_IN_PERIOD}
+WHERE {IN_PERIOD}
 GROUP BY 1
 ORDER BY 1
 """
