@@ -7,7 +7,10 @@ from pathlib import Path
 
 from switchboard.flows import Flow, FlowSet, PromptCatalog, compile_flow
 
-PROMPTS = ("greeting", "main_menu", "sales_menu", "invalid", "no_input", "goodbye", "thanks")
+PROMPTS = (
+    "greeting", "main_menu", "sales_menu", "invalid", "no_input", "goodbye", "thanks",
+    "callback_refused",
+)  # fmt: skip
 CATALOG = PromptCatalog(
     Path("prompts"), frozenset((lang, name) for lang in ("en", "ru") for name in PROMPTS)
 )

@@ -21,6 +21,7 @@ from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import DB_ERRORS, Database
+from switchboard.dialpolicy import CallbackGate
 from switchboard.flows.registry import FlowRegistry
 from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
@@ -82,6 +83,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         call_log.on_db_error = metrics.db_error_hook("calllog")
         live = LiveHub()  # calls as they happen, for the screen pop and wallboard pages
         clock = make_clock(start)
+        # One number policy and one per-number limit for queue and web callbacks.
+        gate = CallbackGate(config.dial_policy)
         supervisor = Supervisor(
             client,
             executor,
@@ -102,6 +105,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             metrics=metrics,
             live=live,
             recorder=recorder,
+            callback_gate=gate,
         )
         for callback in await callbacks.pending():  # requests a restart must not lose
             supervisor.queues.add_callback(callback)
@@ -137,7 +141,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             )
             app = make_app(context)
             if web_callbacks is not None:
-                add_callback_routes(app, CallbackApi.build(web_callbacks))
+                add_callback_routes(app, CallbackApi.build(web_callbacks, gate, metrics=metrics))
             api = ApiServer(app, config.api.host, config.api.port)
             try:
                 await api.start()

@@ -25,7 +25,7 @@ from switchboard.crm import (
     store,
 )
 from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
-from switchboard.flows.model import Route, records
+from switchboard.flows.model import Queue, Route, records
 from switchboard.flows.registry import FlowRegistry
 from switchboard.routing.repository import AGENT_ACTIONS, AgentRepository
 from switchboard.stats import command as stats_command
@@ -133,27 +133,41 @@ def _run(path: str) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    unkept = [] if config.recording is not None else recording_nodes(flows.current)
-    for line in unkept:
+    unmet = unmet_needs(flows.current, config)
+    for line in unmet:
         print(line, file=sys.stderr)
-    if unkept:
+    if unmet:
         print(
-            f"switchboard: not starting: {path}: the flows record calls but the config has no"
-            " recording: section (where recordings are kept; deploy/switchboard.example.yaml)",
+            f"switchboard: not starting: {path}: the flows need config sections it lacks"
+            " (deploy/switchboard.example.yaml documents them)",
             file=sys.stderr,
         )
         return EXIT_USAGE
     return asyncio.run(_serve(config, flows))
 
 
-def recording_nodes(flows: FlowSet) -> list[str]:
-    """``file:line:col: ...`` for every node that records the calls it connects."""
-    return [
-        f"{node.pos}: node {node.id!r} records the calls it connects"
-        for flow in flows.flows
-        for node in flow.nodes.values()
-        if records(node.kind)
-    ]
+def unmet_needs(flows: FlowSet, config: Config) -> list[str]:
+    """``file:line:col: ...`` for every node that needs a config section there is not:
+    recording calls needs ``recording:`` (where they are kept); a queue's callback key
+    needs ``dial_policy:`` (which numbers may be called back)."""
+    lines = []
+    for flow in flows.flows:
+        for node in flow.nodes.values():
+            if config.recording is None and records(node.kind):
+                lines.append(
+                    f"{node.pos}: node {node.id!r} records the calls it connects, but the"
+                    " config has no recording: section (where recordings are kept)"
+                )
+            if (
+                config.dial_policy is None
+                and isinstance(node.kind, Queue)
+                and node.kind.callback_key
+            ):
+                lines.append(
+                    f"{node.pos}: node {node.id!r} offers callbacks, but the config has no"
+                    " dial_policy: section (which numbers may be called back)"
+                )
+    return lines
 
 
 def _check(files: list[str], prompts: str, live: str | None) -> int:

@@ -47,16 +47,20 @@ Every error names the file, line and column and says how to fix it.
       max_sessions: 500
       hold_limit: 14400          # s an agent handed out by route is held at most
       check_interval: 15         # s between checks that held channels still exist
+    dial_policy:                # which numbers are dialled on someone's behalf (callbacks)
+      countries: [RU]           # only valid fixed-line/mobile numbers of these regions
+      default_country: RU       # for numbers without +<country code> (caller IDs, forms)
+      per_number: 3             # callback requests per number per window, queue and web
+      window_seconds: 3600
     callbacks:                  # optional: web callbacks (POST /callbacks); docs/callbacks.md
       trunk: carrier            # the customer is called through this PJSIP endpoint
       company_number: "+74951234567"   # the caller ID the customer sees
       calendar: office          # a calendar of the flows (omit: any time)
       default_skill: sales
       skills: [sales, support]  # what a request may ask for
-      countries: [RU]           # only numbers of these regions are called
       agent_ring_seconds: 20
       customer_ring_seconds: 30
-      rate_limits: {per_number: 3, per_ip: 10, window_seconds: 3600}
+      rate_limits: {per_ip: 10, window_seconds: 3600}
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ SECTIONS = {
     "agi",
     "recording",
     "callbacks",
+    "dial_policy",
 }
 NOW_ENV = "SWITCHBOARD_NOW"  # tests and demos: the instant the daemon's clock starts at
 T = TypeVar("T")
@@ -198,13 +203,25 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class RateLimits:
-    """Web callback requests allowed per window, per number and per client address."""
+class DialPolicy:
+    """Which numbers Switchboard dials on someone's behalf (``dial_policy:``): queue
+    callbacks, web callbacks. A number must be valid, of one of ``countries``, and a
+    fixed line or a mobile (no premium-rate, shared-cost, satellite ... numbers)."""
 
-    per_number: int = 3
+    countries: tuple[str, ...]  # ISO 3166 regions whose numbers may be called
+    default_country: str = ""  # for numbers written without +<country code>
+    per_number: int = 3  # callback requests per number per window (queue and web together)
+    window_seconds: float = 3600.0
+    tracked: int = 10_000  # numbers remembered by the limit (the memory bound)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Web callback requests allowed per window per client address."""
+
     per_ip: int = 10
     window_seconds: float = 3600.0
-    tracked: int = 10_000  # numbers and addresses remembered (the memory bound)
+    tracked: int = 10_000  # addresses remembered (the memory bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,11 +230,9 @@ class CallbacksConfig:
 
     trunk: str  # PJSIP/<endpoint>: the customer is called through it
     company_number: str  # the caller ID the customer sees
-    countries: tuple[str, ...]  # ISO 3166 regions whose numbers may be called
     default_skill: str
     skills: tuple[str, ...]  # what a request may ask for (the default among them)
     calendar: str = ""  # a calendar of the flows; "": any time
-    default_country: str = ""  # for numbers written without +<country code>
     agent_ring_seconds: int = 20
     customer_ring_seconds: int = 30
     retry_seconds: float = 60.0  # the customer did not answer: the next attempt after
@@ -241,6 +256,7 @@ class Config:
     agi: AgiConfig | None = None  # no section: no FastAGI server
     recording: RecordingConfig | None = None
     callbacks: CallbacksConfig | None = None
+    dial_policy: DialPolicy | None = None  # no section: no number is called back
 
 
 class _Section:
@@ -339,6 +355,9 @@ def load_config(path: str | Path) -> Config:
         agi=_agi(top.section("agi")) if "agi" in top.items else None,
         recording=_recording(top.section("recording"), base) if "recording" in top.items else None,
         callbacks=_callbacks(top) if "callbacks" in top.items else None,
+        dial_policy=_dial_policy(top.section("dial_policy"))
+        if "dial_policy" in top.items
+        else None,
     )
 
 
@@ -581,19 +600,45 @@ def _api(sec: _Section) -> ApiConfig:
 
 # -- web callbacks ----------------------------------------------------------------------
 CALLBACK_KEYS = {
-    "trunk", "company_number", "calendar", "default_skill", "skills", "countries",
-    "default_country", "agent_ring_seconds", "customer_ring_seconds", "retry_seconds",
+    "trunk", "company_number", "calendar", "default_skill", "skills",
+    "agent_ring_seconds", "customer_ring_seconds", "retry_seconds",
     "max_pending", "max_days_ahead", "rate_limits", "trusted_proxies", "frame_ancestors",
 }  # fmt: skip
+# Keys that moved: one number policy serves queue and web callbacks alike.
+MOVED_KEYS = {
+    "countries": "dial_policy.countries",
+    "default_country": "dial_policy.default_country",
+    "per_number": "dial_policy.per_number",
+}
+
+
+def _moved(sec: _Section) -> None:
+    for key, value in sec.items.items():
+        if key in MOVED_KEYS:
+            why = "one number policy for queue and web callbacks; docs/security.md"
+            raise _err(sec.path, value, f"{sec.name}.{key} is now {MOVED_KEYS[key]} ({why})")
+
+
+def _dial_policy(sec: _Section) -> DialPolicy:
+    sec.check_keys({"countries", "default_country", "per_number", "window_seconds", "tracked"})
+    return DialPolicy(
+        countries=_words(sec, "countries", _region),
+        default_country=sec.scalar("default_country", _region, "")
+        if "default_country" in sec.items
+        else "",
+        per_number=sec.scalar("per_number", _positive(int), 3),
+        window_seconds=sec.scalar("window_seconds", _positive(float), 3600.0),
+        tracked=sec.scalar("tracked", _positive(int), 10_000),
+    )
 
 
 def _callbacks(top: _Section) -> CallbacksConfig:
     sec = top.section("callbacks")
+    _moved(sec)
     sec.check_keys(CALLBACK_KEYS)
-    for needed in ("api", "database"):
+    for needed, why in NEEDED_BY_CALLBACKS.items():
         if needed not in top.items:
-            raise _err(sec.path, sec.node, f"callbacks: needs an {needed}: section too "
-                       "(requests arrive through the API and are kept in PostgreSQL)")  # fmt: skip
+            raise _err(sec.path, sec.node, f"callbacks: needs a {needed}: section too ({why})")
     skills = _words(sec, "skills", _identifier)
     default_skill = sec.scalar("default_skill", _identifier)
     if default_skill not in skills:
@@ -602,13 +647,9 @@ def _callbacks(top: _Section) -> CallbacksConfig:
     return CallbacksConfig(
         trunk=sec.scalar("trunk", _trunk),
         company_number=sec.scalar("company_number", _dialable),
-        countries=_words(sec, "countries", _region),
         default_skill=default_skill,
         skills=skills,
         calendar=sec.scalar("calendar", str, "") if "calendar" in sec.items else "",
-        default_country=sec.scalar("default_country", _region, "")
-        if "default_country" in sec.items
-        else "",
         agent_ring_seconds=sec.scalar("agent_ring_seconds", _positive(int), 20),
         customer_ring_seconds=sec.scalar("customer_ring_seconds", _positive(int), 30),
         retry_seconds=sec.scalar("retry_seconds", _positive(float), 60.0),
@@ -624,10 +665,17 @@ def _callbacks(top: _Section) -> CallbacksConfig:
     )
 
 
+NEEDED_BY_CALLBACKS = {
+    "api": "requests arrive through the API",
+    "database": "requests are kept in PostgreSQL",
+    "dial_policy": "which numbers may be called",
+}
+
+
 def _rate_limits(sec: _Section) -> RateLimits:
-    sec.check_keys({"per_number", "per_ip", "window_seconds", "tracked"})
+    _moved(sec)
+    sec.check_keys({"per_ip", "window_seconds", "tracked"})
     return RateLimits(
-        per_number=sec.scalar("per_number", _positive(int), 3),
         per_ip=sec.scalar("per_ip", _positive(int), 10),
         window_seconds=sec.scalar("window_seconds", _positive(float), 3600.0),
         tracked=sec.scalar("tracked", _positive(int), 10_000),

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from switchboard.dialpolicy import REASONS
 from switchboard.engine.call import Outcome
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -82,6 +83,16 @@ class Metrics:
             ["component"],
             registry=self.registry,
         )
+        self.callbacks_refused = Counter(
+            "switchboard_callbacks_refused",
+            "Callback requests refused (the dial policy, the per-number limit), by kind"
+            " (queue, web) and reason",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
+        for kind in ("queue", "web"):
+            for reason in REASONS:
+                self.callbacks_refused.labels(kind, reason)
         for outcome in Outcome:  # every series from the start: rate() sees the first call
             self.calls.labels(outcome.value)
         for component in DB_COMPONENTS:
@@ -101,6 +112,9 @@ class Metrics:
 
     def routing_decision(self, seconds: float) -> None:
         self.decisions.observe(seconds)
+
+    def callback_refused(self, kind: str, reason: str) -> None:
+        self.callbacks_refused.labels(kind, reason).inc()
 
     def db_error(self, component: str) -> None:
         self.db_errors.labels(component).inc()

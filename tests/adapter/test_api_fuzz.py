@@ -35,6 +35,7 @@ from switchboard.ari import AriClient
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
 from switchboard.db import Database
+from switchboard.dialpolicy import CallbackGate
 from switchboard.flows.registry import FlowRegistry
 from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
@@ -44,6 +45,7 @@ from tests.apikit import AUTH, api_config
 from tests.flowkit import SPINE
 from tests.pgkit import DATABASE_URL, fresh_schema
 from tests.unit.test_webcallback import CONFIG as CALLBACKS
+from tests.unit.test_webcallback import POLICY
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = schemathesis.openapi.from_dict(yaml.safe_load(spec_text()))
@@ -116,7 +118,7 @@ class ServedApp:
         app = make_app(context)  # with the web callbacks, as a daemon with callbacks: serves
         store = WebCallbackStore(self.directory / "callbacks", self.database)
         service = WebCallbacks(CALLBACKS, store, lambda: datetime.now(UTC), supervisor)
-        add_callback_routes(app, CallbackApi.build(service))
+        add_callback_routes(app, CallbackApi.build(service, CallbackGate(POLICY)))
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

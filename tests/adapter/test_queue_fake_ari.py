@@ -7,13 +7,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 
-from switchboard.config import AriConfig, Config, DaemonConfig, DatabaseConfig, FlowsConfig
+from switchboard.config import (
+    AriConfig,
+    CallbacksConfig,
+    Config,
+    DaemonConfig,
+    DatabaseConfig,
+    DialPolicy,
+    FlowsConfig,
+)
+from switchboard.dialpolicy import REASONS
+from tests.adapter.test_web_callbacks import CALLBACKS as WEB_CALLBACKS
+from tests.apikit import AUTH, api_config
 from tests.daemonkit import running_daemon
+from tests.e2e.daemon import free_port
 from tests.fake_ari import PASSWORD, USER, FakeAri, lab_endpoints
 from tests.pgkit import DATABASE_URL, fresh_schema
 
@@ -30,14 +44,24 @@ nodes:
     max_wait: 60
     callback_key: "5"
     callback_prompt: goodbye
+    callback_refused_prompt: callback_refused
     callback_trunk: carrier
     on_timeout: bye
   bye: {kind: hangup}
 """
 
 
+POLICY = DialPolicy(countries=("RU",), default_country="RU", per_number=2)
+
+
 @contextlib.asynccontextmanager
-async def daemon(fake: FakeAri, tmp_path: Path, schema: str | None = None) -> AsyncIterator[None]:
+async def daemon(
+    fake: FakeAri,
+    tmp_path: Path,
+    schema: str | None = None,
+    api_port: int = 0,
+    callbacks: CallbacksConfig | None = None,
+) -> AsyncIterator[None]:
     (tmp_path / "flow.yaml").write_text(QUEUE)
     config = Config(
         ari=AriConfig(url=fake.url, username=USER, password=PASSWORD),
@@ -45,6 +69,9 @@ async def daemon(fake: FakeAri, tmp_path: Path, schema: str | None = None) -> As
                           watch_interval=0),
         daemon=DaemonConfig(drain_timeout=1, state_directory=tmp_path / "state"),
         database=DatabaseConfig(DATABASE_URL, schema) if schema else None,
+        dial_policy=POLICY,
+        api=replace(api_config(), port=api_port) if api_port else None,
+        callbacks=callbacks,
     )  # fmt: skip
     async with running_daemon(fake, config):
         yield
@@ -130,3 +157,138 @@ async def test_a_callback_request_survives_a_restart_and_is_placed_when_the_agen
         "PJSIP/agent100",
     )
     assert bridged.query["channel"].split(",")[0] == agent_leg
+
+
+async def refused_callbacks(port: int) -> dict[str, float]:
+    """switchboard_callbacks_refused_total of queue callbacks, by reason (from /metrics)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics", headers=AUTH) as response,
+    ):
+        text = await response.text()
+    prefix = 'switchboard_callbacks_refused_total{kind="queue",reason="'
+    return {
+        line[len(prefix) :].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(prefix)
+    }
+
+
+async def press(fake: FakeAri, channel_id: str, digit: str) -> None:
+    await fake.push(
+        {"type": "ChannelDtmfReceived", "digit": digit, "channel": fake.channels[channel_id]}
+    )
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "reason"),
+    [
+        ("+19005551234", "country_not_allowed"),  # US premium rate
+        ("+78091234567", "number_type_not_allowed"),  # Russian premium rate 8-809
+        ("00881612345678", "country_not_allowed"),  # Iridium satellite, 00 prefix
+        ("anonymous", "invalid_number"),
+    ],
+)
+async def test_a_caller_whose_number_we_must_not_call_hears_so_and_keeps_their_place(
+    fake: FakeAri,
+    tmp_path: Path,
+    schema: str,
+    caller_id: str,
+    reason: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake.endpoints = lab_endpoints(offline=("agent100",))  # nobody free: the caller waits
+    port = free_port()
+    async with daemon(fake, tmp_path, schema, api_port=port):
+        caller = fake.new_channel(caller=caller_id)
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}/moh")
+        await press(fake, caller, "5")
+        refusal = await fake.wait_request("POST", rf"/channels/{caller}/play/[^/]+")
+        assert refusal.query["media"] == "sound:switchboard/callback_refused"
+        await fake.wait_request("POST", rf"/channels/{caller}/moh", count=2)  # music again
+        assert await refused_callbacks(port) == {**dict.fromkeys(REASONS, 0.0), reason: 1.0}
+        fake.endpoints = lab_endpoints()  # agent100 is back: the caller's place is served
+        leg = await fake.wait_request("POST", rf"/channels/{caller}-leg[^/]+$")
+        assert leg.query["endpoint"] == "PJSIP/agent100"
+        assert not fake.requested("DELETE", rf"/channels/{caller}")  # never hung up on
+        await fake.caller_hangs_up(caller)
+    assert await callbacks_in(schema) == []  # nothing queued, in PostgreSQL ...
+    assert list((tmp_path / "state" / "callbacks").glob("*")) == []  # ... or in the spool
+    (refused,) = [r for r in caplog.records if r.getMessage() == "callback.refused"]
+    assert refused.__dict__["reason"] == reason
+    digits = "".join(c for c in caller_id if c.isdigit())
+    about_callbacks = [r for r in caplog.records if r.getMessage().startswith("callback.")]
+    assert not [r for r in about_callbacks if digits and digits in str(r.__dict__)]  # masked
+
+
+async def test_the_per_number_limit_counts_queue_callbacks_of_the_same_caller(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """Two callbacks per number per hour (POLICY): the third request of the same number,
+    however the caller ID is written, is refused and the caller keeps their place."""
+    fake.endpoints = lab_endpoints(offline=("agent100",))
+    port = free_port()
+    async with daemon(fake, tmp_path, schema, api_port=port):
+        for caller_id in ("+79161234567", "89161234567"):
+            caller = fake.new_channel(caller=caller_id)
+            await fake.stasis_start(caller)
+            await fake.wait_request("POST", rf"/channels/{caller}/moh")
+            await press(fake, caller, "5")
+            await fake.wait_request("DELETE", rf"/channels/{caller}")  # taken: told, hung up
+        third = fake.new_channel(caller="8 (916) 123-45-67")
+        await fake.stasis_start(third)
+        await fake.wait_request("POST", rf"/channels/{third}/moh")
+        await press(fake, third, "5")
+        refusal = await fake.wait_request("POST", rf"/channels/{third}/play/[^/]+")
+        assert refusal.query["media"] == "sound:switchboard/callback_refused"
+        assert (await refused_callbacks(port))["rate_limited"] == 1.0
+        assert not fake.requested("DELETE", rf"/channels/{third}")
+        await fake.caller_hangs_up(third)
+        async with asyncio.timeout(5):
+            while len(await callbacks_in(schema)) < 2:  # noqa: ASYNC110 - the store's worker
+                await asyncio.sleep(0.05)
+    assert [row["number"] for row in await callbacks_in(schema)] == ["+79161234567"] * 2
+
+
+async def test_a_callback_that_cannot_be_stored_is_not_promised(
+    fake: FakeAri, tmp_path: Path
+) -> None:
+    """The spool cannot be written (a full or read-only disk): the caller hears that we
+    cannot call back and stays in line, instead of a promise nobody keeps."""
+    fake.endpoints = lab_endpoints(offline=("agent100",))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "callbacks").write_text("not a directory")  # every write fails
+    async with daemon(fake, tmp_path):
+        caller = fake.new_channel(caller="+79161234567")
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}/moh")
+        await press(fake, caller, "5")
+        refusal = await fake.wait_request("POST", rf"/channels/{caller}/play/[^/]+")
+        assert refusal.query["media"] == "sound:switchboard/callback_refused"
+        assert not fake.requested("DELETE", rf"/channels/{caller}")
+        await fake.caller_hangs_up(caller)
+
+
+async def test_web_and_queue_callbacks_of_one_number_share_its_limit(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """The web form asked twice for +79161234567 (POLICY: two per hour); then the same
+    number calls and presses the callback key: refused, the caller keeps their place."""
+    fake.endpoints = lab_endpoints(offline=("agent100",))
+    port = free_port()
+    async with daemon(fake, tmp_path, schema, api_port=port, callbacks=WEB_CALLBACKS):
+        async with aiohttp.ClientSession() as session:
+            for _ in range(2):
+                body = {"number": "8 916 123-45-67"}
+                async with session.post(f"http://127.0.0.1:{port}/callbacks", json=body) as r:
+                    assert r.status == 202, await r.text()
+        caller = fake.new_channel(caller="+79161234567")
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}/moh")
+        await press(fake, caller, "5")
+        refusal = await fake.wait_request("POST", rf"/channels/{caller}/play/[^/]+")
+        assert refusal.query["media"] == "sound:switchboard/callback_refused"
+        assert (await refused_callbacks(port))["rate_limited"] == 1.0
+        await fake.caller_hangs_up(caller)
+    assert await callbacks_in(schema) == []  # no queue callback was queued

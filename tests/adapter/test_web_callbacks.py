@@ -37,12 +37,15 @@ from switchboard.config import (
     Config,
     DaemonConfig,
     DatabaseConfig,
+    DialPolicy,
     FlowsConfig,
     RateLimits,
     RoutingConfig,
 )
 from switchboard.db import Database
+from switchboard.dialpolicy import CallbackGate
 from switchboard.flows.registry import FlowRegistry
+from switchboard.metrics import Metrics
 from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
 from switchboard.webcallback.model import Status, WebCallback
 from switchboard.webcallback.request import CallbackRequest
@@ -57,16 +60,15 @@ CUSTOMER = "+79161234567"
 CALLBACKS = CallbacksConfig(
     trunk="PJSIP/carrier",
     company_number="+74951234567",
-    countries=("RU",),
     default_skill="sales",
     skills=("sales", "support"),
-    default_country="RU",
     agent_ring_seconds=15,
     customer_ring_seconds=20,
     retry_seconds=1,
-    rate_limits=RateLimits(per_number=3, per_ip=10, window_seconds=3600, tracked=1000),
+    rate_limits=RateLimits(per_ip=10, window_seconds=3600, tracked=1000),
     trusted_proxies=("127.0.0.1/32",),
 )
+POLICY = DialPolicy(countries=("RU",), default_country="RU", per_number=3, tracked=1000)
 DEAD_DATABASE = "postgresql://postgres@127.0.0.1:9/test"  # nothing listens on port 9
 
 
@@ -78,13 +80,18 @@ async def schema() -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def callback_api(
-    tmp_path: Path, database: Database | None, config: CallbacksConfig = CALLBACKS
+    tmp_path: Path,
+    database: Database | None,
+    config: CallbacksConfig = CALLBACKS,
+    gate: CallbackGate | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[tuple[TestClient[Any, Any], WebCallbacks]]:
     """The API with the web-callback routes, no daemon (nothing is dispatched)."""
     store = WebCallbackStore(tmp_path / "spool", database)
     service = WebCallbacks(config, store, lambda: datetime.now(UTC))
     app = make_app(ApiContext(api_config()))
-    add_callback_routes(app, CallbackApi.build(service))
+    api = CallbackApi.build(service, gate or CallbackGate(POLICY), metrics=metrics)
+    add_callback_routes(app, api)
     async with api_client(app) as client:
         yield client, service
 
@@ -121,6 +128,28 @@ async def test_bad_requests_get_400_with_a_stable_id(
         assert error["message"].startswith(named)
         assert not service.requests  # nothing was taken
         assert not list((tmp_path / "spool").glob("*.json"))
+
+
+async def test_refused_numbers_are_counted_and_logged_masked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = Metrics()
+    async with callback_api(tmp_path, None, metrics=metrics) as (client, _service):
+        for number in ("+1 900 555 1234", "+78091234567", "+78091234567"):
+            response = await client.post("/callbacks", json={"number": number})
+            assert response.status == 400
+        for _ in range(4):  # CUSTOMER three times (POLICY.per_number), then refused
+            response = await client.post("/callbacks", json={"number": CUSTOMER})
+        assert response.status == 429
+    refused = metrics.callbacks_refused
+    assert refused.labels("web", "country_not_allowed")._value.get() == 1
+    assert refused.labels("web", "number_type_not_allowed")._value.get() == 2
+    assert refused.labels("web", "rate_limited")._value.get() == 1
+    assert refused.labels("queue", "rate_limited")._value.get() == 0
+    lines = [r for r in caplog.records if r.getMessage() == "webcallback.refused"]
+    assert [r.__dict__["number"] for r in lines] == [
+        "+190******34", "+780******67", "+780******67", "+791******67"
+    ]  # fmt: skip
 
 
 async def test_a_request_is_accepted_stored_and_its_status_served(
@@ -220,9 +249,7 @@ async def test_a_flood_from_one_address_gets_429_and_others_are_still_answered(
 async def test_many_addresses_through_a_trusted_proxy_keep_memory_bounded(
     tmp_path: Path,
 ) -> None:
-    config = replace(
-        CALLBACKS, rate_limits=replace(CALLBACKS.rate_limits, tracked=200, per_number=3)
-    )
+    config = replace(CALLBACKS, rate_limits=replace(CALLBACKS.rate_limits, tracked=200))
     async with callback_api(tmp_path, None, config) as (client, service):
         api = client.app[CALLBACK_API] if client.app is not None else None
         assert api is not None
@@ -234,7 +261,7 @@ async def test_many_addresses_through_a_trusted_proxy_keep_memory_bounded(
             await response.read()
         assert statuses.count(202) == 3  # one number: its own limit holds whatever the address
         assert len(api.per_ip) == 200  # at most `tracked` addresses remembered
-        assert len(api.per_number) == 1
+        assert len(api.gate.per_number) == 1
         assert len(service.requests) == 3
 
 
@@ -343,6 +370,7 @@ async def daemon(
         routing=RoutingConfig(missed_penalty=30, refresh_interval=0.2),
         api=replace(api_config(), port=port),
         callbacks=callbacks,
+        dial_policy=POLICY,
     )  # fmt: skip
     registry = FlowRegistry(list(config.flows.files), config.flows.prompts)
     stop = asyncio.Event()

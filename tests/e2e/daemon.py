@@ -121,6 +121,7 @@ voicemail:
     "100": {{email: [office@example.com], name: Office}}
 smtp: {{host: 127.0.0.1, port: {smtp_port}, timeout: 5}}
 recording: {{directory: {directory / "recordings"}, retry_seconds: 1}}
+dial_policy: {{countries: [RU], default_country: RU}}
 """,
         encoding="utf-8",
     )

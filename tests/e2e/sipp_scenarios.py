@@ -27,10 +27,10 @@ DTMF_DURATION_MS = 160
 
 # sipp strips the leading blanks of every line in a CDATA message and sends it
 # with CRLF line ends, so the templates below can be indented freely.
-_FROM = (
-    'From: "sipp caller" <sip:79161234567@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]'
-)
-_CONTACT = "Contact: <sip:79161234567@[local_ip]:[local_port]>"
+# {caller}: the caller ID (the From user), filled in by dtmf_caller.
+_FROM = 'From: "sipp caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]'
+_CONTACT = "Contact: <sip:{caller}@[local_ip]:[local_port]>"
+CALLER_ID = "79161234567"  # the lab caller's number (the CRM's VIP in deploy/lab)
 
 _HEAD = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -198,6 +198,7 @@ def dtmf_caller(
     name: str,
     *,
     audio: bool = True,
+    caller: str = CALLER_ID,
 ) -> Path:
     """Write artifacts/sipp/<name>.xml: a caller that presses keys, and return its path.
 
@@ -207,7 +208,8 @@ def dtmf_caller(
     ``(pause_ms, digit)`` in `steps` it waits `pause_ms` (counted from the
     previous key, or from the ACK for the first) and presses `digit` (0-9, *, #,
     A-D) with one in-dialog SIP INFO, expecting 200. After the last key it stays
-    on the line `hold_ms`, then hangs up with BYE.
+    on the line `hold_ms`, then hangs up with BYE. `caller` is the number it calls
+    from (the From header's user: Asterisk's caller ID).
 
     If Asterisk hangs up first (a BYE at any point after the answer), the caller
     answers 200 and finishes: sipp still exits 0. Keys not yet pressed are then
@@ -217,6 +219,8 @@ def dtmf_caller(
         raise ValueError(f"scenario name {name!r}: use letters, digits, '_', '.', '-'")
     if hold_ms < 0:
         raise ValueError(f"hold_ms must be >= 0, not {hold_ms}")
+    if not re.fullmatch(r"\+?[0-9]{1,20}", caller):
+        raise ValueError(f"caller {caller!r}: digits with an optional leading +")
     for pause_ms, digit in steps:
         if digit not in DTMF_DIGITS or len(digit) != 1:
             raise ValueError(f"{digit!r} is not a DTMF key (one of 0-9 * # A-D)")
@@ -228,15 +232,16 @@ def dtmf_caller(
         _HEAD.format(
             name=quoteattr(f"dtmf caller {name}"),
             description=f"press {keys}, then hold {hold_ms} ms",
+            caller=caller,
         )
     ]
     if audio:
         parts.append(_AUDIO.format(speech=caller_speech()))
     cseq = 2  # the INVITE (and its ACK) used 1
     for pause_ms, digit in steps:
-        parts.append(_KEY.format(pause_ms=pause_ms, cseq=cseq, digit=digit))
+        parts.append(_KEY.format(pause_ms=pause_ms, cseq=cseq, digit=digit, caller=caller))
         cseq += 1
-    parts.append(_TAIL.format(hold_ms=hold_ms, cseq=cseq))
+    parts.append(_TAIL.format(hold_ms=hold_ms, cseq=cseq, caller=caller))
 
     SIPP_ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = SIPP_ARTIFACTS / f"{name}.xml"
@@ -250,11 +255,12 @@ def call_pressing_keys(
     hold_ms: int,
     name: str,
     timeout_s: int = 60,
+    caller: str = CALLER_ID,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Dial `number` from the caller port, press `steps` (see `dtmf_caller`), hold
-    `hold_ms`, hang up; blocks until the call ends. Exit code 0: answered and
-    ended cleanly by either side."""
-    scenario = dtmf_caller(steps, hold_ms, name)
+    """Dial `number` from the caller port as `caller`, press `steps` (see
+    `dtmf_caller`), hold `hold_ms`, hang up; blocks until the call ends. Exit code 0:
+    answered and ended cleanly by either side."""
+    scenario = dtmf_caller(steps, hold_ms, name, caller=caller)
     return run_caller(number, scenario, timeout_s=timeout_s)
 
 
@@ -819,6 +825,7 @@ def voicemail_caller(
     _check_keys(keys)
     if hold_ms < 0:
         raise ValueError(f"hold_ms must be >= 0, not {hold_ms}")
+    caller = CALLER_ID
     audio = message_audio(talk_ms, silence_ms)
     pressed = "".join(d for _, d in keys) or "no keys"
     parts = [
@@ -826,14 +833,15 @@ def voicemail_caller(
             name=quoteattr(f"voicemail caller {name}"),
             description=f"talk {talk_ms} ms, silence {silence_ms} ms, press {pressed}, "
             f"hang up {hold_ms} ms later",
+            caller=caller,
         ),
         _AUDIO_ONCE.format(speech=audio),
     ]
     cseq = 2
     for pause_ms, digit in keys:
-        parts.append(_KEY.format(pause_ms=pause_ms, cseq=cseq, digit=digit))
+        parts.append(_KEY.format(pause_ms=pause_ms, cseq=cseq, digit=digit, caller=caller))
         cseq += 1
-    parts.append(_TAIL.format(hold_ms=hold_ms, cseq=cseq))
+    parts.append(_TAIL.format(hold_ms=hold_ms, cseq=cseq, caller=caller))
     return _write(name, "".join(parts))
 
 

@@ -1,6 +1,8 @@
 """Tier 3 on real Asterisk: a forwarded mobile must press 1 to take the call (its
 own voicemail must not swallow it), and a queue callback: the caller presses 5 and
-hangs up; an agent is rung first, then the caller is called back through the trunk."""
+hangs up; an agent is rung first, then the caller is called back through the trunk. A
+caller whose number the dial policy refuses (a US premium-rate caller ID) hears that we
+cannot call back and keeps their place: the agent ringing for them answers."""
 
 from __future__ import annotations
 
@@ -96,4 +98,42 @@ def test_a_queue_callback_rings_the_agent_first_then_the_caller(daemon: DaemonPr
     while asyncio.run(callback_status(waiting)) != "done":
         assert time.monotonic() < deadline, "the callback is not marked done"
         time.sleep(0.2)
+    assert wait_for_channel_count(0) == 0
+
+
+async def callbacks_of(call_id: str) -> int:
+    conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": LAB_SCHEMA})
+    try:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM callbacks WHERE call_id = $1", call_id)
+        )
+    finally:
+        await conn.close()
+
+
+def test_a_premium_rate_caller_is_not_called_back_and_keeps_their_place(
+    daemon: DaemonProcess,
+) -> None:
+    """The caller ID +1 900 ... (US premium rate) presses 5 while agent100 rings: the
+    caller hears the refusal over a pause in the music, nothing is queued, the trunk is
+    never dialled, and agent100, still ringing, answers them 8 s in."""
+    agent = start_agent_uas(
+        AGENT_PORTS["agent100"], carrier_answer("agent_answers_late", 8000)
+    )  # answers after 8 s of ringing, then waits for the caller's BYE
+    caller = call_pressing_keys(
+        QUEUE_NUMBER, [(2000, "5")], 9000, "premium_caller", caller="+19005551234"
+    )
+    assert caller.returncode == 0, caller.stderr.decode()[-2000:]
+    assert finish_sipp(agent, timeout=30) == 0  # rang on through the refusal, answered
+    (call_id,) = daemon.calls()
+    end = daemon.wait_for("call.end", call_id)
+    assert (end["outcome"], end["answered_by"]) == ("answered", "PJSIP/agent100")
+    refused = daemon.wait_for("callback.refused", call_id)
+    assert (refused["reason"], refused["number"]) == ("country_not_allowed", "+190******34")
+    commands = [c for t in daemon.trace(call_id) if t["msg"] == "call.transition"
+                for c in t["commands"]]  # fmt: skip
+    assert any(c.startswith("Play(") and "callback_refused" in c for c in commands)
+    assert not any(c.startswith("PlaceCallback(") for c in commands)
+    assert asyncio.run(callbacks_of(call_id)) == 0
+    assert not [line for line in daemon.lines() if "@carrier" in str(line.get("commands", ""))]
     assert wait_for_channel_count(0) == 0

@@ -53,8 +53,6 @@ callbacks:
   calendar: office
   default_skill: sales
   skills: [sales, support]
-  countries: [RU]
-  default_country: RU
   agent_ring_seconds: 15
   customer_ring_seconds: 20
 """

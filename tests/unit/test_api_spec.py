@@ -9,11 +9,12 @@ import pytest
 from openapi_spec_validator import validate
 
 from switchboard.api.ops import spec_text
+from switchboard.dialpolicy import CallbackGate
 from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
 from switchboard.webcallback.routes import CallbackApi
 from tests.apikit import bare_app
 from tests.apispec import check_response, spec, spec_routes
-from tests.unit.test_webcallback import CONFIG, NOW
+from tests.unit.test_webcallback import CONFIG, NOW, POLICY
 
 
 def test_the_spec_is_valid_openapi_3_1() -> None:
@@ -28,7 +29,9 @@ def test_the_spec_ships_in_the_package() -> None:
 def app_routes() -> set[tuple[str, str]]:
     app = bare_app()
     service = WebCallbacks(CONFIG, WebCallbackStore(Path("/nonexistent"), None), lambda: NOW)
-    add_callback_routes(app, CallbackApi.build(service))  # (served with a callbacks: section)
+    add_callback_routes(
+        app, CallbackApi.build(service, CallbackGate(POLICY))
+    )  # (served with a callbacks: section)
     return {
         (route.method, route.resource.canonical)
         for route in app.router.routes()

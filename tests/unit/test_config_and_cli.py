@@ -201,3 +201,33 @@ def test_run_refuses_flows_that_record_without_a_recording_section(
     err = capsys.readouterr().err
     assert "main.yaml:8:3: node 'agent' records the calls it connects" in err
     assert "no recording: section" in err
+
+
+CALLBACK_QUEUE = """
+languages: [en]
+entry: {"74951234567": wait}
+nodes:
+  wait:
+    kind: queue
+    endpoints: [PJSIP/agent100]
+    callback_key: "5"
+    callback_prompt: goodbye
+    callback_refused_prompt: callback_refused
+    callback_trunk: carrier
+    on_timeout: bye
+  bye: {kind: hangup}
+"""
+
+
+def test_run_refuses_flows_that_offer_callbacks_without_a_dial_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without dial_policy: no number may be called back: a callback key that could only
+    ever refuse is a configuration mistake, said before the first call."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "main.yaml").write_text(CALLBACK_QUEUE)
+    text = GOOD + f"  prompts: {REPO / 'prompts'}\n"
+    assert main(["run", "--config", str(write(tmp_path, text))]) == 2
+    err = capsys.readouterr().err
+    assert "main.yaml:5:3: node 'wait' offers callbacks" in err
+    assert "no dial_policy: section" in err

@@ -3,6 +3,8 @@ line), position announcements, the maximum wait to overflow, and the callback.""
 
 from __future__ import annotations
 
+import pytest
+
 from switchboard.ari import events as ari
 from switchboard.engine import Outcome, Phase, TimerFired
 from switchboard.engine.commands import (
@@ -16,6 +18,7 @@ from switchboard.engine.commands import (
     JoinQueue,
     LeaveQueue,
     Originate,
+    PlaceCallback,
     Play,
     QueueReady,
     RequestCallback,
@@ -24,11 +27,12 @@ from switchboard.engine.commands import (
     StopMoh,
     StopPlayback,
 )
-from switchboard.engine.events import QueuePosition, TargetsFound
+from switchboard.engine.events import CallbackDecided, QueuePosition, TargetsFound
+from switchboard.flows import FlowError
 from tests.flowkit import flow
 from tests.unit.test_engine_flow import Caller
 
-QUEUE = flow("""
+QUEUE_TEXT = """
 languages: [en]
 entry: {"100": wait}
 nodes:
@@ -42,11 +46,13 @@ nodes:
     position_prompt: thanks
     callback_key: "5"
     callback_prompt: goodbye
+    callback_refused_prompt: callback_refused
     callback_trunk: carrier
     on_timeout: overflow
   overflow: {kind: route, number: "+79871234567", trunk: carrier, on_fail: bye}
   bye: {kind: hangup}
-""")
+"""
+QUEUE = flow(QUEUE_TEXT)
 PHONES = ("PJSIP/100", "PJSIP/101")
 ARGS = ("leg", "c1")
 TURN = "c1-q1"
@@ -142,19 +148,30 @@ def test_an_agent_answering_during_the_announcement_stops_it() -> None:
     assert caller.state.playing is None
 
 
+def asks_for_a_callback(caller: Caller, request: str = "c1-cb4") -> None:
+    """The caller presses 5: the engine asks the daemon, and nothing else happens yet
+    (the phones ringing for them ring on until the answer)."""
+    assert caller.presses("5") == [
+        RequestCallback(
+            request, "sales", "c1", "+79161234567", "100", PHONES, "ring_all", 15,
+            "PJSIP/carrier",
+        )
+    ]  # fmt: skip
+    assert caller.state.callback_ask == request
+
+
 def test_pressing_the_callback_key_keeps_the_place_and_hangs_up_politely() -> None:
     caller = queued()
     caller.send(TargetsFound(TURN, order=(0,)))
-    issued = caller.presses("5")
+    asks_for_a_callback(caller)
+    issued = caller.send(CallbackDecided("c1-cb4"))
     assert issued == [
         Hangup("c1-leg3"),  # before the place becomes the callback's
-        RequestCallback(
-            "sales", "c1", "+79161234567", "100", PHONES, "ring_all", 15, "PJSIP/carrier"
-        ),
+        PlaceCallback("c1-cb4"),
         CancelTimer("c1-t1"),
         CancelTimer("c1-t2"),
         StopMoh("c1"),
-        Play("c1", "sound:switchboard/goodbye", "c1-pb4", "en"),
+        Play("c1", "sound:switchboard/goodbye", "c1-pb5", "en"),
     ]
     assert LeaveQueue("sales", "c1") not in issued  # the daemon turns the place into a callback
     assert caller.hears_prompt_end() == [DestroyBridge("c1-bridge"), Hangup("c1")]
@@ -164,28 +181,61 @@ def test_pressing_the_callback_key_keeps_the_place_and_hangs_up_politely() -> No
 def test_a_callback_caller_who_hangs_up_during_the_goodbye_still_gets_the_callback() -> None:
     caller = queued()
     caller.presses("5")
+    caller.send(CallbackDecided("c1-cb3"))
     caller.send(ari.StasisEnd(channel=ari.Channel(id="c1")))
     assert caller.state.outcome is Outcome.CALLBACK
 
 
-def test_other_keys_and_anonymous_callers_do_not_leave_the_line() -> None:
+def test_a_refused_callback_is_said_and_the_caller_keeps_their_place() -> None:
+    caller = queued()
+    caller.send(TargetsFound(TURN, order=(0,)))  # PJSIP/100 rings for them
+    asks_for_a_callback(caller)
+    issued = caller.send(CallbackDecided("c1-cb4", refused="country_not_allowed"))
+    assert issued == [
+        CancelTimer("c1-t2"),  # the announcements start again after the prompt
+        StopMoh("c1"),
+        Play("c1", "sound:switchboard/callback_refused", "c1-pb5", "en"),
+    ]  # no Hangup of the ringing phone, no PlaceCallback, no LeaveQueue
+    assert (caller.state.phase, caller.state.outcome) == (Phase.QUEUED, None)
+    assert caller.hears_prompt_end() == [StartMoh("c1", "default"), StartTimer("c1-t6", 30)]
+    answered = caller.send(ari.StasisStart(channel=ari.Channel(id="c1-leg3"), args=ARGS))
+    assert AddToBridge("c1-bridge", ("c1", "c1-leg3")) in answered
+    assert caller.state.phase is Phase.CONNECTED
+
+
+def test_a_callback_refused_during_the_position_announcement_stops_it() -> None:
+    caller = queued()
+    caller.send(TimerFired("c1-t2"))
+    caller.send(QueuePosition("c1-pos2", 4))  # "you are caller number" plays (c1-pb3)
+    asks_for_a_callback(caller)
+    issued = caller.send(CallbackDecided("c1-cb4", refused="invalid_number"))
+    assert issued == [
+        StopPlayback("c1-pb3"),
+        Play("c1", "sound:switchboard/callback_refused", "c1-pb5", "en"),
+    ]
+    assert caller.hears_prompt_end() == [StartMoh("c1", "default"), StartTimer("c1-t6", 30)]
+    assert caller.state.phase is Phase.QUEUED
+
+
+def test_an_answer_for_another_request_changes_nothing() -> None:
+    caller = queued()
+    asks_for_a_callback(caller, "c1-cb3")
+    assert caller.send(CallbackDecided("c1-cb9")) == []
+    assert caller.state.callback_ask == "c1-cb3"
+
+
+def test_other_keys_do_not_leave_the_line_and_any_caller_id_is_asked_about() -> None:
     caller = queued()
     assert caller.presses("1") == []
     anonymous = Caller(QUEUE, answer_lookups=False)
     anonymous.send(
         ari.StasisStart(channel=ari.Channel(id="c1"), args=("inbound", "100"))
-    )  # no caller number: a callback could not reach them
-    assert anonymous.presses("5") == []
-    assert anonymous.state.phase is Phase.QUEUED
-
-
-def test_the_callback_number_is_the_callers_number_in_e164() -> None:
-    caller = Caller(QUEUE, answer_lookups=False)
-    national = ari.Channel(id="c1", caller_number="8 (916) 123-45-67")
-    caller.send(ari.StasisStart(channel=national, args=("inbound", "100")))
-    request = caller.presses("5")[0]
+    )  # no caller number: the daemon refuses it (dialpolicy), the engine does not judge
+    (request,) = anonymous.presses("5")
     assert isinstance(request, RequestCallback)
-    assert request.number == "+79161234567"
+    assert request.number == ""
+    anonymous.send(CallbackDecided(request.request_id, refused="invalid_number"))
+    assert anonymous.state.phase is Phase.QUEUED
 
 
 def test_a_caller_who_hangs_up_in_the_queue_has_abandoned_it() -> None:
@@ -201,3 +251,40 @@ def test_a_caller_who_hangs_up_in_the_queue_has_abandoned_it() -> None:
         DestroyBridge("c1-bridge"),
     ]
     assert caller.state.outcome is Outcome.ABANDONED_IN_QUEUE
+
+
+def test_a_refused_callback_in_a_queue_without_announcements_goes_back_to_music_only() -> None:
+    quiet = flow(
+        """
+languages: [en]
+entry: {"100": wait}
+nodes:
+  wait:
+    kind: queue
+    name: sales
+    endpoints: [PJSIP/100]
+    callback_key: "5"
+    callback_prompt: goodbye
+    callback_refused_prompt: callback_refused
+    callback_trunk: carrier
+    on_timeout: bye
+  bye: {kind: hangup}
+"""
+    )
+    caller = Caller(quiet, answer_lookups=False)
+    caller.dials()
+    (request,) = caller.presses("5")
+    assert isinstance(request, RequestCallback)
+    caller.send(CallbackDecided(request.request_id, refused="rate_limited"))
+    assert caller.hears_prompt_end() == [StartMoh("c1", "default")]  # no announcement timer
+    assert (caller.state.phase, caller.state.announce_timer) == (Phase.QUEUED, "")
+
+
+def test_a_callback_key_without_what_a_refused_caller_hears_is_an_error() -> None:
+    text = QUEUE_TEXT.replace("    callback_refused_prompt: callback_refused\n", "")
+    with pytest.raises(FlowError) as error:
+        flow(text)
+    assert (
+        "test.yaml:13:5: node 'wait': callback_key needs callback_refused_prompt (what the "
+        "caller hears when their number cannot be called back: they keep their place)"
+    ) in [str(p) for p in error.value.problems]

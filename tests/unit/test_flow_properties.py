@@ -28,10 +28,10 @@ from switchboard.engine.commands import (
     KeepVoicemail,
     LeaveQueue,
     Originate,
+    PlaceCallback,
     Play,
-    RequestCallback,
 )
-from switchboard.engine.events import GuardExpired, QueuePosition, TargetsFound
+from switchboard.engine.events import CallbackDecided, GuardExpired, QueuePosition, TargetsFound
 from switchboard.flows import FlowError, compile_flow
 from switchboard.flows.model import MENU_KEYS, Menu, Queue, Route
 from tests.flowkit import CATALOG, flow
@@ -100,6 +100,7 @@ def _node(draw: st.DrawFn, kind: str, forward: str, names: list[str]) -> dict[st
         callback = draw(st.booleans())
         if callback:
             node |= {"callback_key": "5", "callback_prompt": "goodbye",
+                     "callback_refused_prompt": "callback_refused",
                      "callback_trunk": "carrier"}  # fmt: skip
     elif kind == "hours":
         branches = st.sampled_from(names[names.index(forward) :])
@@ -131,6 +132,9 @@ def next_events(state: CallState) -> list[EngineEvent]:
         events += [TimerFired(t) for t in (state.timer, state.announce_timer) if t]
         if state.position_ask:
             events.append(QueuePosition(state.position_ask, 2))
+        if state.callback_ask:  # taken, or refused (the caller stays in line)
+            events += [CallbackDecided(state.callback_ask),
+                       CallbackDecided(state.callback_ask, "country_not_allowed")]  # fmt: skip
         caller = ari.Channel(id="c1")
         events += [ari.ChannelDtmfReceived(channel=caller, digit=k) for k in ("5", "1")]
     if state.phase is Phase.RECORDING:
@@ -270,7 +274,7 @@ def test_a_caller_who_hangs_up_at_any_point_leaves_nothing_behind(
     hung_up = {c.channel_id for c in commands if isinstance(c, Hangup)}
     assert rung <= hung_up | ended, f"left ringing or bridged: {rung - hung_up - ended}"
     joined = [c.queue for c in commands if isinstance(c, JoinQueue)]
-    left = [c.queue for c in commands if isinstance(c, LeaveQueue | RequestCallback)]
+    left = [c for c in commands if isinstance(c, LeaveQueue | PlaceCallback)]
     assert len(joined) == len(left), "a place in a queue was left behind"
     made = [c.bridge_id for c in commands if isinstance(c, CreateBridge)]
     destroyed = [c.bridge_id for c in commands if isinstance(c, DestroyBridge)]

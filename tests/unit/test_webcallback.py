@@ -16,17 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.api.server import PUBLIC
-from switchboard.config import CallbacksConfig, ConfigError, load_config
+from switchboard.config import CallbacksConfig, ConfigError, DialPolicy, load_config
+from switchboard.dialpolicy import CallbackGate
 from switchboard.hours import Calendar, Hours
+from switchboard.ratelimit import RateLimiter, retry_after
 from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
-from switchboard.webcallback.limits import (
-    RateLimiter,
-    address_key,
-    client_address,
-    retry_after,
-)
+from switchboard.webcallback.limits import address_key, client_address
 from switchboard.webcallback.model import Status, WebCallback, due_at, next_opening
-from switchboard.webcallback.request import Refused, callable_number, parse_request
+from switchboard.webcallback.request import Refused, parse_request
 from switchboard.webcallback.routes import CallbackApi
 from tests.apispec import spec
 from tests.unit.test_config_and_cli import GOOD, write
@@ -34,11 +31,10 @@ from tests.unit.test_config_and_cli import GOOD, write
 CONFIG = CallbacksConfig(
     trunk="PJSIP/carrier",
     company_number="+74951234567",
-    countries=("RU", "KZ"),
     default_skill="sales",
     skills=("sales", "support"),
-    default_country="RU",
 )
+POLICY = DialPolicy(countries=("RU", "KZ"), default_country="RU")
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
@@ -54,7 +50,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     ],
 )
 def test_fixed_and_mobile_numbers_of_listed_countries_are_accepted(written: str, e164: str) -> None:
-    assert callable_number(written, CONFIG) == e164
+    assert parse_request({"number": written}, CONFIG, POLICY, NOW).number == e164
 
 
 @pytest.mark.parametrize(
@@ -75,15 +71,17 @@ def test_fixed_and_mobile_numbers_of_listed_countries_are_accepted(written: str,
     ],
 )
 def test_numbers_we_must_not_call_are_refused_with_a_stable_id(written: str, error_id: str) -> None:
-    with pytest.raises(Refused) as refused:
-        callable_number(written, CONFIG)
+    with pytest.raises(Refused) as refused:  # (the dial policy's reasons: test_dialpolicy.py)
+        parse_request({"number": written}, CONFIG, POLICY, NOW)
     assert refused.value.error_id == error_id
     assert refused.value.message.startswith("number: ")
 
 
 def test_without_a_default_country_a_national_number_is_refused() -> None:
     with pytest.raises(Refused, match="country code"):
-        callable_number("8 916 123 45 67", replace(CONFIG, default_country=""))
+        parse_request(
+            {"number": "8 916 123 45 67"}, CONFIG, replace(POLICY, default_country=""), NOW
+        )
 
 
 def test_a_good_request_is_parsed_and_normalised() -> None:
@@ -93,7 +91,7 @@ def test_a_good_request_is_parsed_and_normalised() -> None:
         "skill": "support",
         "preferred_time": "2026-11-26T10:00:00+03:00",
     }
-    request = parse_request(body, CONFIG, NOW)
+    request = parse_request(body, CONFIG, POLICY, NOW)
     assert request.number == "+79161234567"
     assert request.name == "Ivan Petrov"
     assert request.skill == "support"
@@ -101,7 +99,7 @@ def test_a_good_request_is_parsed_and_normalised() -> None:
 
 
 def test_defaults_skill_and_as_soon_as_possible() -> None:
-    request = parse_request({"number": "+79161234567", "name": None}, CONFIG, NOW)
+    request = parse_request({"number": "+79161234567", "name": None}, CONFIG, POLICY, NOW)
     assert (request.skill, request.preferred_time, request.name) == ("sales", None, "")
 
 
@@ -144,7 +142,7 @@ def test_bad_requests_are_refused_naming_the_field(
     body: dict[str, object], error_id: str, field: str
 ) -> None:
     with pytest.raises(Refused) as refused:
-        parse_request(body, CONFIG, NOW)
+        parse_request(body, CONFIG, POLICY, NOW)
     assert (refused.value.error_id, refused.value.field) == (error_id, field)
     assert refused.value.message.startswith(f"{field}: ")
 
@@ -323,6 +321,7 @@ SECTIONS = """\
 database: {url: "postgresql://x@127.0.0.1/x"}
 api:
   tokens: [{name: ops, token: 0123456789abcdef0123}]
+dial_policy: {countries: [ru], default_country: RU, per_number: 2}
 """
 CALLBACKS = """\
 callbacks:
@@ -331,24 +330,20 @@ callbacks:
   calendar: office
   default_skill: sales
   skills: [sales, support]
-  countries: [ru]
-  default_country: RU
   agent_ring_seconds: 15
-  rate_limits: {per_number: 2, per_ip: 5, window_seconds: 600}
+  rate_limits: {per_ip: 5, window_seconds: 600}
   trusted_proxies: [127.0.0.1]
 """
 
 
 def test_the_callbacks_section_loads(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, GOOD + SECTIONS + CALLBACKS)).callbacks
+    loaded = load_config(write(tmp_path, GOOD + SECTIONS + CALLBACKS))
+    config, policy = loaded.callbacks, loaded.dial_policy
     assert config is not None
-    assert (config.trunk, config.countries, config.skills) == (
-        "PJSIP/carrier",
-        ("RU",),
-        ("sales", "support"),
-    )
+    assert policy == DialPolicy(countries=("RU",), default_country="RU", per_number=2)
+    assert (config.trunk, config.skills) == ("PJSIP/carrier", ("sales", "support"))
     assert (config.agent_ring_seconds, config.customer_ring_seconds) == (15, 30)
-    assert (config.rate_limits.per_number, config.rate_limits.per_ip) == (2, 5)
+    assert (config.rate_limits.per_ip, config.rate_limits.window_seconds) == (5, 600)
     assert config.trusted_proxies == ("127.0.0.1/32",)
     assert config.frame_ancestors == ("*",)
 
@@ -356,27 +351,44 @@ def test_the_callbacks_section_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("countries: [ru]", "countries: [ru, XX]", ":16:19: callbacks.countries: 'XX' is not"),
-        ("countries: [ru]", "countries: []", ":16:14: callbacks.countries: list at least one"),
-        ("default_skill: sales", "default_skill: billing", ":14:18: callbacks.default_skill"),
-        ("trunk: carrier", "trunk: car rier", ":11:10: callbacks.trunk"),
-        ('"+74951234567"', "call-us", ":12:19: callbacks.company_number"),
-        ("per_ip: 5", "per_ip: 0", ":19:40: callbacks.rate_limits.per_ip: must be a positive"),
-        ("[127.0.0.1]", "[localhost]", ":20:21: callbacks.trusted_proxies: 'localhost'"),
+        ("countries: [ru]", "countries: [ru, XX]", ":10:31: dial_policy.countries: 'XX' is not"),
+        ("countries: [ru]", "countries: []", ":10:26: dial_policy.countries: list at least one"),
+        ("per_number: 2", "per_number: 0", ":10:65: dial_policy.per_number: must be a positive"),
+        ("default_skill: sales", "default_skill: billing", ":15:18: callbacks.default_skill"),
+        ("trunk: carrier", "trunk: car rier", ":12:10: callbacks.trunk"),
+        ('"+74951234567"', "call-us", ":13:19: callbacks.company_number"),
+        ("per_ip: 5", "per_ip: 0", ":18:25: callbacks.rate_limits.per_ip: must be a positive"),
+        ("[127.0.0.1]", "[localhost]", ":19:21: callbacks.trusted_proxies: 'localhost'"),
+        # Keys that moved to the one number policy say where they went.
+        (
+            "agent_ring_seconds: 15",
+            "countries: [RU]",
+            ":17:14: callbacks.countries is now dial_policy.countries",
+        ),
+        (
+            "per_ip: 5",
+            "per_number: 3, per_ip: 5",
+            ":18:29: callbacks.rate_limits.per_number is now dial_policy.per_number",
+        ),
         ("calendar: office", "calender: office", "callbacks: unknown key 'calender'"),
     ],
 )
 def test_callbacks_config_errors_say_where_and_what(
     tmp_path: Path, old: str, new: str, message: str
 ) -> None:
-    text = GOOD + SECTIONS + CALLBACKS.replace(old, new)
+    text = (GOOD + SECTIONS + CALLBACKS).replace(old, new)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("+", r"\+")):
         load_config(write(tmp_path, text))
 
 
-def test_callbacks_need_the_api_and_a_database(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r":8:3: callbacks: needs an api: section"):
+def test_callbacks_need_the_api_a_database_and_a_dial_policy(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r":8:3: callbacks: needs a api: section"):
         load_config(write(tmp_path, GOOD + CALLBACKS))
+    no_policy = SECTIONS.replace(
+        "dial_policy: {countries: [ru], default_country: RU, per_number: 2}\n", ""
+    )
+    with pytest.raises(ConfigError, match=r"callbacks: needs a dial_policy: section too"):
+        load_config(write(tmp_path, GOOD + no_policy + CALLBACKS))
 
 
 def test_the_openapi_fragment_describes_exactly_the_routes() -> None:
@@ -389,7 +401,7 @@ def test_the_openapi_fragment_describes_exactly_the_routes() -> None:
     app = web.Application()
     app[PUBLIC] = set()
     service = WebCallbacks(CONFIG, WebCallbackStore(Path("/nonexistent"), None), lambda: NOW)
-    add_callback_routes(app, CallbackApi.build(service))
+    add_callback_routes(app, CallbackApi.build(service, CallbackGate(POLICY)))
     routed = {
         (route.method, route.resource.canonical)
         for route in app.router.routes()

@@ -27,6 +27,7 @@ from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
 from switchboard.calllog import CALLBACK_VERSION, CallLog, CallRecord
 from switchboard.config import RoutingConfig
 from switchboard.db import Database
+from switchboard.dialpolicy import CallbackGate, NumberRefused, masked
 from switchboard.engine import (
     CallState,
     ChannelGone,
@@ -54,6 +55,7 @@ from switchboard.engine.commands import (
     KeepVoicemail,
     LeaveQueue,
     Originate,
+    PlaceCallback,
     Play,
     QueueReady,
     RecordBridge,
@@ -62,6 +64,7 @@ from switchboard.engine.commands import (
     StartTimer,
     StopAgentSearch,
 )
+from switchboard.engine.events import CallbackDecided
 from switchboard.flows import FlowSet
 from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.hours import Calendar
@@ -124,6 +127,7 @@ class CallRunner:
         self.answered_at: datetime | None = None
         self.callback_agent = ""  # a callback call: the agent who took it
         self.times = CallTimes()  # for the call log: the wait, each phone's ring
+        self.callback_taken: Callback | None = None  # stored, not yet in the caller's place
 
     async def run(self) -> None:
         recorded = False
@@ -165,6 +169,7 @@ class CallRunner:
                 self.sup.book.call_ended(agent)
                 self.sup.queues.wake()
                 self.sup.callback_attempted(self.callback, self.state, agent)
+            self._place_callback()  # (stored, so it is kept even if the call crashed)
             self.sup.queues.forget(self.call_id)  # (after a crash it may still hold one)
             self.sup.agents.call_ended(self.call_id)  # (its agent is free: after a crash too)
             self.sup.forget(self)
@@ -256,7 +261,11 @@ class CallRunner:
                 answers += [answer] if answer is not None else []
                 continue
             if isinstance(cmd, RequestCallback):
-                await self.sup.request_callback(cmd)
+                decided, self.callback_taken = await self.sup.request_callback(cmd)
+                answers.append(decided)
+                continue
+            if isinstance(cmd, PlaceCallback):
+                self._place_callback()
                 continue
             if isinstance(cmd, FindAgent):
                 answers.append(await self.sup.agents.find(cmd))
@@ -287,6 +296,11 @@ class CallRunner:
             if isinstance(cmd, SETUP_COMMANDS) and not self.state.terminal:
                 break
         return [*answers, first_failure] if first_failure is not None else answers
+
+    def _place_callback(self) -> None:
+        if self.callback_taken is not None:
+            self.sup.queues.to_callback(self.call_id, self.callback_taken)
+            self.callback_taken = None
 
     def _timer(self, cmd: StartTimer | CancelTimer) -> None:
         """Menu timeouts: the runner owns the clock and reports back as an event."""
@@ -363,6 +377,7 @@ class Supervisor:
         metrics: Metrics | None = None,
         live: LiveHub | None = None,
         recorder: RecordingKeeper | None = None,
+        callback_gate: CallbackGate | None = None,
     ) -> None:
         self.ari = ari_client
         self.metrics = metrics or Metrics()
@@ -373,6 +388,8 @@ class Supervisor:
         self.book = book or TargetBook()
         self.voicemail = voicemail
         self.callbacks = callbacks
+        # Which numbers may be called back (none without a dial_policy: section).
+        self.callback_gate = callback_gate or CallbackGate(None)
         self.call_log = call_log
         self.live = live  # events for the screen pop and wallboard pages
         self.recorder = recorder
@@ -629,8 +646,18 @@ class Supervisor:
         runner.queue.put_nowait(event)
         return True
 
-    async def request_callback(self, cmd: RequestCallback) -> None:
-        """Durable first (spool, then PostgreSQL); then the place becomes the callback's."""
+    async def request_callback(
+        self, cmd: RequestCallback
+    ) -> tuple[CallbackDecided, Callback | None]:
+        """May this caller be called back? The number against the dial policy and its
+        limit, then the request made durable (spool, then PostgreSQL). The callback
+        takes the caller's place only with ``PlaceCallback``, after the engine hung up
+        the phones ringing for them."""
+        extra = {"call_id": cmd.call_id, "queue": cmd.queue, "number": masked(cmd.number)}
+        try:
+            number = self.callback_gate.admit(cmd.number)
+        except NumberRefused as refused:
+            return self._callback_refused(cmd, refused.reason, extra), None
         place = next(
             (p for p in self.queues.lines.get(cmd.queue, []) if p.key == cmd.call_id), None
         )
@@ -638,7 +665,7 @@ class Supervisor:
         callback = Callback(
             id=uuid.uuid4().hex[:16],
             queue=cmd.queue,
-            number=cmd.number,
+            number=number,
             dialed=cmd.dialed,
             call_id=cmd.call_id,
             requested_at=since.isoformat(),
@@ -647,20 +674,22 @@ class Supervisor:
             ring_seconds=cmd.ring_seconds,
             trunk=cmd.trunk,
         )
-        if self.callbacks is not None:
+        if self.callbacks is None:
+            log.warning("callback.not_persisted", extra={**extra, "detail": "no callback store"})
+        else:
             try:
                 await self.callbacks.add(callback)
-            except OSError as exc:
-                log.error(
-                    "callback.spool_failed",
-                    extra={"call_id": cmd.call_id, "callback": callback.id, "error": str(exc)},
-                )
-        else:
-            log.warning(
-                "callback.not_persisted",
-                extra={"call_id": cmd.call_id, "detail": "no voicemail directory configured"},
-            )
-        self.queues.to_callback(cmd.call_id, callback)
+            except OSError as exc:  # not promised: the caller keeps their place
+                log.error("callback.spool_failed", extra={**extra, "error": str(exc)})
+                return self._callback_refused(cmd, "unavailable", extra), None
+        return CallbackDecided(cmd.request_id), callback
+
+    def _callback_refused(
+        self, cmd: RequestCallback, reason: str, extra: dict[str, str]
+    ) -> CallbackDecided:
+        self.metrics.callback_refused("queue", reason)
+        log.warning("callback.refused", extra={**extra, "reason": reason})
+        return CallbackDecided(cmd.request_id, refused=reason)
 
     def _callback_missed(self, callback: Callback, missed: bool = False) -> None:
         """The agent rung for a callback did not take it: ``missed`` if their phone rang

@@ -19,7 +19,6 @@ from switchboard.flows import model as flow_model
 from switchboard.flows.model import Flow
 from switchboard.flows.prompts import media_uri
 from switchboard.hours import DayState, state_at
-from switchboard.numbers import BadNumber, to_e164
 from switchboard.routing.rank import Customer
 
 from .commands import (
@@ -39,6 +38,7 @@ from .commands import (
     KeepVoicemail,
     LeaveQueue,
     Originate,
+    PlaceCallback,
     Play,
     QueueReady,
     Record,
@@ -55,6 +55,7 @@ from .commands import (
 )
 from .events import (
     AgentFound,
+    CallbackDecided,
     ChannelGone,
     CommandFailed,
     Drain,
@@ -157,6 +158,7 @@ class CallState:
     route_log: tuple[tuple[str, str], ...] = ()  # (target, result) of every phone tried
     announce_timer: str = ""  # queue: when to say the caller's position next
     position_ask: str = ""  # queue: the AskPosition being answered
+    callback_ask: str = ""  # queue: the RequestCallback being answered
     recording: str = ""  # the voicemail being recorded
     call_recording: str = ""  # the conversation being recorded (its bridge recording's name)
     caller_gone: bool = False  # hung up while the message is being saved
@@ -260,6 +262,7 @@ class Trigger(StrEnum):
     CALL_RECORD_FAILED = "call_record_failed"  # the conversation cannot be recorded
     ANNOUNCE = "announce"  # queue: time to say the caller's position
     POSITION = "position"  # queue: the daemon said it
+    CALLBACK_DECIDED = "callback_decided"  # queue: the callback is taken or refused
     HANDBACK_FAILED = "handback_failed"
     STALLED = "stalled"
     DRAIN = "drain"
@@ -301,6 +304,8 @@ def trigger_of(state: CallState, event: EngineEvent) -> Trigger | None:
             return Trigger.ANNOUNCE
         case QueuePosition(request_id=request) if request and request == state.position_ask:
             return Trigger.POSITION
+        case CallbackDecided(request_id=request) if request and request == state.callback_ask:
+            return Trigger.CALLBACK_DECIDED
         case ari.RecordingFinished(recording=rec) if state.recording == rec.name:
             return Trigger.RECORDED
         case ari.RecordingFailed(recording=rec) if state.recording == rec.name:
@@ -1029,36 +1034,51 @@ def _back_to_music(state: CallState, cmds: list[Command], *, music_on: bool = Fa
     queue = _queue_node(state)
     if not music_on:
         cmds.append(StartMoh(state.caller, queue.moh))
-    state, announce = state.next_id("t")
-    cmds.append(StartTimer(announce, queue.announce_every))
+    announce = ""
+    if queue.announce_every:  # (a queue without announcements hears a refused callback)
+        state, announce = state.next_id("t")
+        cmds.append(StartTimer(announce, queue.announce_every))
     return replace(state, phase=Phase.QUEUED, announce_timer=announce, playing=None), cmds
 
 
 def _queue_key(state: CallState, event: EngineEvent) -> Step:
-    """The callback key: the caller hangs up and keeps their place in line."""
+    """The callback key: ask whether this caller can be called back (the daemon checks
+    the number and stores the request); the answer comes at once."""
     assert isinstance(event, ari.ChannelDtmfReceived)
     queue = _queue_node(state)
     agents = [t for t in queue.targets if not t.external]
     if not queue.callback_key or event.digit != queue.callback_key or not agents:
         return state, []  # other keys: the caller waits on (callbacks start at an extension)
-    try:
-        number = to_e164(state.caller_number)
-    except BadNumber:
-        return state, []  # anonymous or unusable caller ID: we could not call them back
+    state, request = state.next_id("cb")
+    ask = RequestCallback(
+        request,
+        queue.name,
+        state.call_id,
+        state.caller_number,
+        state.dialed,
+        tuple(t.endpoint for t in agents),
+        queue.strategy.value,
+        queue.ring_seconds,
+        queue.callback_trunk,
+    )
+    return replace(state, callback_ask=request), [ask]
+
+
+def _callback_decided(state: CallState, event: EngineEvent) -> Step:
+    assert isinstance(event, CallbackDecided)
+    state = replace(state, callback_ask="")
+    if event.refused:
+        return _callback_refused(state)
+    return _callback_taken(state, event.request_id)
+
+
+def _callback_taken(state: CallState, request: str) -> Step:
+    """The place is the callback's now: the caller hears that they will be called
+    back and the call ends."""
+    queue = _queue_node(state)
     cmds: list[Command] = [CancelTimer(leg.timer) for leg in state.legs if leg.timer]
     cmds += [Hangup(leg.id) for leg in state.legs]  # before the place turns into a callback
-    cmds += [
-        RequestCallback(
-            queue.name,
-            state.call_id,
-            number,
-            state.dialed,
-            tuple(t.endpoint for t in queue.targets if not t.external),
-            queue.strategy.value,
-            queue.ring_seconds,
-            queue.callback_trunk,
-        )
-    ]
+    cmds.append(PlaceCallback(request))
     cmds += [CancelTimer(t) for t in (state.timer, state.announce_timer) if t]
     if state.playing is not None:
         cmds.append(StopPlayback(state.playing.playback_id))
@@ -1066,6 +1086,21 @@ def _queue_key(state: CallState, event: EngineEvent) -> Step:
         cmds.append(StopMoh(state.caller))
     state = _out_of_line(state, outcome=Outcome.CALLBACK)
     return _play(state, (queue.callback_prompt,), False, After.HANGUP, "", cmds)
+
+
+def _callback_refused(state: CallState) -> Step:
+    """We cannot call this caller back: they hear so over a pause in the music and
+    keep their place (phones ringing for them ring on; nothing is queued)."""
+    queue = _queue_node(state)
+    cmds: list[Command] = []
+    if state.announce_timer:  # (back to the music restarts it)
+        cmds.append(CancelTimer(state.announce_timer))
+    if state.playing is not None:
+        cmds.append(StopPlayback(state.playing.playback_id))
+    else:
+        cmds.append(StopMoh(state.caller))
+    state = replace(state, announce_timer="")
+    return _play(state, (queue.callback_refused_prompt,), False, After.MOH, "", cmds)
 
 
 # -- voicemail -----------------------------------------------------------------------------
@@ -1235,6 +1270,7 @@ TRANSITIONS: dict[tuple[Phase, Trigger], Handler] = {
     (Q, T.POSITION): _say_position,
     (Q, T.PROMPT_DONE): _prompt_done,
     (Q, T.KEY): _queue_key,
+    (Q, T.CALLBACK_DECIDED): _callback_decided,
     (Q, T.CALLER_GONE): _caller_left,
     (Q, T.SETUP_FAILED): _setup_failed,
     (Q, T.STALLED): _stalled,

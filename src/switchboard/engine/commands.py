@@ -168,17 +168,28 @@ class AskPosition:
 
 @dataclass(frozen=True, slots=True)
 class RequestCallback:
-    """The caller hangs up and keeps their place: call them back on ``number`` when
-    their turn comes (stored in PostgreSQL before the caller hears it is taken)."""
+    """The caller asks to hang up and keep their place: call them back on ``number``
+    when their turn comes. Answered at once with ``CallbackDecided(request_id)``:
+    taken (stored on disk before the caller hears it is), or refused (the number
+    fails the dial policy or its limit, or the request could not be stored)."""
 
+    request_id: str
     queue: str
     call_id: str
-    number: str  # the caller's number, as received
+    number: str  # the caller's number, as received (the daemon checks it)
     dialed: str  # the company number they called (shown to them on the callback)
     endpoints: tuple[str, ...]  # the queue's phones: an agent is rung first
     strategy: str
     ring_seconds: int
     trunk: str  # the callback to the caller goes out through this trunk
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceCallback:
+    """The callback taken for ``request_id`` takes the caller's place in line (issued
+    once the phones ringing for the caller are hung up, so none is rung twice)."""
+
+    request_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +296,7 @@ Command = (
     | LeaveQueue
     | AskPosition
     | RequestCallback
+    | PlaceCallback
     | Record
     | KeepVoicemail
     | RecordBridge

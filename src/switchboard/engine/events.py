@@ -76,6 +76,15 @@ class QueuePosition:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackDecided:
+    """The answer to ``RequestCallback``: ``refused`` is "" if the callback is taken,
+    else why not (a ``dialpolicy.REASONS`` word): the caller stays in line."""
+
+    request_id: str
+    refused: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Drain:
     """The daemon is stopping: calls not yet connected go back to the dialplan."""
 
@@ -89,5 +98,6 @@ EngineEvent = (
     | TargetsFound
     | AgentFound
     | QueuePosition
+    | CallbackDecided
     | Drain
 )

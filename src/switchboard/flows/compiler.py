@@ -122,6 +122,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
             "announce_every",
             "position_prompt",
             "callback_key",
+            "callback_refused_prompt",
             "callback_prompt",
             "callback_trunk",
             "on_timeout",
@@ -996,6 +997,13 @@ def _queue(n: _NodeReader) -> NodeKind:
             f"node {n.node_id!r}: callback_key needs callback_prompt (what the caller hears "
             "before hanging up: that they will be called back)",
         )
+    callback_refused_prompt = n.optional_prompt("callback_refused_prompt")
+    if callback_key and not callback_refused_prompt:
+        n.reader.error(
+            n.items["callback_key"][0],
+            f"node {n.node_id!r}: callback_key needs callback_refused_prompt (what the caller "
+            "hears when their number cannot be called back: they keep their place)",
+        )
     callback_trunk = _trunk(n, "callback_trunk")
     if callback_key and not callback_trunk:
         n.reader.error(
@@ -1018,6 +1026,7 @@ def _queue(n: _NodeReader) -> NodeKind:
         position_prompt=position_prompt,
         callback_key=callback_key,
         callback_prompt=callback_prompt,
+        callback_refused_prompt=callback_refused_prompt,
         callback_trunk=callback_trunk,
         record=_record(n),
     )

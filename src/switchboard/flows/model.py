@@ -184,6 +184,7 @@ class Queue:
     position_prompt: str = ""  # said before the position number ("you are caller number")
     callback_key: str = ""
     callback_prompt: str = ""  # said when the caller chooses the callback, before hanging up
+    callback_refused_prompt: str = ""  # said when we cannot call them back (they stay in line)
     callback_trunk: str = ""  # the trunk the callback is dialed through (PJSIP/carrier)
     record: bool = False  # record the conversation once connected (bridge recording)
 

@@ -2,10 +2,9 @@
 
 Every refusal is a ``Refused`` with a stable error id and a message that names the
 field. The number is the part that matters most: a form on a public web site
-that makes us dial whatever it is given is a toll-fraud tool, so only numbers
-that ``phonenumbers`` knows to be valid, of the configured countries, and of
-the fixed-line or mobile kind are accepted (no premium-rate, shared-cost,
-toll-free, personal, pager, UAN, VoIP or voicemail numbers).
+that makes us dial whatever it is given is a toll-fraud tool, so the number must
+pass the one dial policy every callback passes (``switchboard.dialpolicy``: valid,
+of an allowed country, fixed line or mobile).
 """
 
 from __future__ import annotations
@@ -14,24 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import phonenumbers
-from phonenumbers import PhoneNumberType
-
-from switchboard.config import CallbacksConfig
+from switchboard.config import CallbacksConfig, DialPolicy
+from switchboard.dialpolicy import NumberRefused, callable_number
 
 FIELDS = frozenset({"number", "name", "skill", "preferred_time"})
 MAX_NUMBER_CHARS = 32
 MAX_NAME_CHARS = 100
 MAX_TIME_CHARS = 40
-NUMBER_CHARS = frozenset("+0123456789 -().")
-CALLABLE_TYPES = frozenset(
-    {PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
-)
-TYPE_NAMES = {
-    value: name.lower().replace("_", "-")
-    for name, value in vars(PhoneNumberType).items()
-    if isinstance(value, int) and not name.startswith("_")
-}
 PAST_GRACE = timedelta(minutes=5)  # a preferred time a little in the past: now
 
 
@@ -54,7 +42,7 @@ class CallbackRequest:
 
 
 def parse_request(
-    body: Mapping[str, object], config: CallbacksConfig, now: datetime
+    body: Mapping[str, object], config: CallbacksConfig, policy: DialPolicy | None, now: datetime
 ) -> CallbackRequest:
     """The request, or ``Refused`` for the first thing wrong with it."""
     unknown = sorted(set(body) - FIELDS)
@@ -65,7 +53,7 @@ def parse_request(
     if "number" not in body:
         raise Refused("missing_field", "number", "the phone number to call is required")
     return CallbackRequest(
-        number=callable_number(_text(body, "number", MAX_NUMBER_CHARS), config),
+        number=_number(_text(body, "number", MAX_NUMBER_CHARS), policy),
         name=_name(body),
         skill=_skill(body, config),
         preferred_time=_preferred_time(body, config, now),
@@ -91,31 +79,12 @@ def _json_type(value: object) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def callable_number(text: str, config: CallbacksConfig) -> str:
-    """``text`` as E.164 if we may call it; ``Refused`` says why not."""
-    cleaned = text.strip()
-    if not cleaned or set(cleaned) - NUMBER_CHARS:
-        raise Refused("invalid_number", "number", "use digits, spaces, + - ( ) only")
-    region = config.default_country or None
-    if not cleaned.startswith("+") and region is None:
-        raise Refused("invalid_number", "number", "write the number with its country code (+...)")
+def _number(text: str, policy: DialPolicy | None) -> str:
+    """The number as E.164 if the dial policy lets us call it; ``Refused`` otherwise."""
     try:
-        parsed = phonenumbers.parse(cleaned, region)
-    except phonenumbers.NumberParseException:
-        raise Refused("invalid_number", "number", "not a phone number") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise Refused("invalid_number", "number", "not a valid phone number")
-    country = phonenumbers.region_code_for_number(parsed)
-    if country not in config.countries:
-        allowed = ", ".join(config.countries)
-        raise Refused("country_not_allowed", "number", f"we call numbers in {allowed} only")
-    kind = phonenumbers.number_type(parsed)
-    if kind not in CALLABLE_TYPES:
-        what = TYPE_NAMES.get(kind, "special")
-        raise Refused(
-            "number_type_not_allowed", "number", f"a {what} number; we call fixed and mobile only"
-        )
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return callable_number(text, policy)
+    except NumberRefused as refused:
+        raise Refused(refused.reason, "number", refused.message) from None
 
 
 def _name(body: Mapping[str, object]) -> str:

@@ -2,7 +2,9 @@
 the embeddable form ``GET /callbacks/form``.
 
 A request is checked in order of cost: the client address's rate limit (before
-the body is read), the body, the number's rate limit, then the spool write. A
+the body is read), the body (the number against the dial policy), the number's
+rate limit (shared with queue callbacks: ``dialpolicy.CallbackGate``), then the
+spool write. A
 refused request costs a dictionary lookup and, at most, a JSON parse of a body
 no larger than ``api.max_body_bytes``.
 """
@@ -23,8 +25,11 @@ from switchboard.api import ApiError, public
 from switchboard.api.errors import json_object
 from switchboard.config import CallbacksConfig
 from switchboard.db import DB_ERRORS
+from switchboard.dialpolicy import REASONS, CallbackGate, NumberRefused, masked
+from switchboard.metrics import Metrics
+from switchboard.ratelimit import RateLimiter, retry_after
 
-from .limits import RateLimiter, address_key, client_address, retry_after
+from .limits import address_key, client_address
 from .request import Refused, parse_request
 from .service import Full, WebCallbacks
 
@@ -39,30 +44,37 @@ STATUS_WINDOW_S = 60.0
 
 @dataclass(frozen=True, slots=True)
 class CallbackApi:
-    """What the routes need: the service, the rate limiters, the form's template."""
+    """What the routes need: the service, the number gate (policy and per-number limit,
+    shared with queue callbacks), the rate limiters, the form's template."""
 
     service: WebCallbacks
+    gate: CallbackGate
     per_ip: RateLimiter
-    per_number: RateLimiter
     status_reads: RateLimiter
     templates: jinja2.Environment
+    metrics: Metrics | None = None
 
     @classmethod
     def build(
-        cls, service: WebCallbacks, clock: Callable[[], float] = time.monotonic
+        cls,
+        service: WebCallbacks,
+        gate: CallbackGate,
+        clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> CallbackApi:
         limits = service.config.rate_limits
         window, tracked = limits.window_seconds, limits.tracked
         return cls(
             service,
+            gate,
             RateLimiter(limits.per_ip, window, tracked, clock),
-            RateLimiter(limits.per_number, window, tracked, clock),
             RateLimiter(STATUS_READS, STATUS_WINDOW_S, tracked, clock),
             jinja2.Environment(
                 loader=jinja2.PackageLoader("switchboard.webcallback", "templates"),
                 autoescape=True,
                 undefined=jinja2.StrictUndefined,
             ),
+            metrics,
         )
 
     @property
@@ -103,12 +115,16 @@ async def create_callback(request: web.Request) -> web.Response:
         raise _limited(wait, "callback requests from this address")
     body = await json_object(request)
     try:
-        parsed = parse_request(body, api.config, api.service.clock())
+        parsed = parse_request(body, api.config, api.gate.policy, api.service.clock())
     except Refused as refused:
+        if refused.field == "number" and refused.error_id in REASONS:
+            _refused(api, refused.error_id, body.get("number"))
         raise ApiError(400, refused.error_id, refused.message) from None
-    wait = api.per_number.take(parsed.number)
-    if wait:
-        raise _limited(wait, "callback requests for this number")
+    try:
+        api.gate.count(parsed.number)
+    except NumberRefused as refused:
+        _refused(api, refused.reason, parsed.number)
+        raise _limited(refused.retry_after, "callback requests for this number") from None
     try:
         callback = await api.service.submit(parsed, client)
     except Full:
@@ -125,6 +141,14 @@ async def create_callback(request: web.Request) -> web.Response:
         status=202,
         headers={"Location": str(status_url), "Cache-Control": "no-store"},
     )
+
+
+def _refused(api: CallbackApi, reason: str, number: object) -> None:
+    """A number we will not call: counted and logged, the number masked."""
+    if api.metrics is not None:
+        api.metrics.callback_refused("web", reason)
+    shown = masked(number) if isinstance(number, str) else ""
+    log.warning("webcallback.refused", extra={"reason": reason, "number": shown})
 
 
 async def callback_status(request: web.Request) -> web.Response:
