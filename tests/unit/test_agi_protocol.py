@@ -78,6 +78,11 @@ def test_the_script_comes_from_the_request_url_when_network_script_is_missing() 
     assert parsed.caller == ""  # Asterisk's "unknown": no caller ID
 
 
+def test_the_agi_caller_id_is_made_one_line() -> None:
+    parsed = request("agi://h/route?skill=sales", agi_callerid="+79161234567\r\x1b[2J\u202e")
+    assert parsed.caller == "+79161234567\ufffd[2J\ufffd"
+
+
 @pytest.mark.parametrize(
     "line",
     ["agi_channel PJSIP/x", "channel: PJSIP/x", "agi_chan nel: x", "HANGUP", "200 result=1"],
