@@ -40,8 +40,7 @@ def format_call(records: Iterable[dict[str, Any]], call_id: str) -> list[str]:
         return []
     start = _when(trace[0])
     return [
-        one_line(f"+{(_when(r) - start).total_seconds():6.2f}s {_describe(r)}", None)
-        for r in trace
+        one_line(f"+{(_when(r) - start).total_seconds():6.2f}s {_describe(r)}", None) for r in trace
     ]
 
 

@@ -12,14 +12,9 @@ from switchboard.text import CALLER_MAX_CHARS, ELLIPSIS, REPLACEMENT, one_line
 
 BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 # Anything at all, with the characters that matter drawn often.
+EDGES = ["\r", "\n", "\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u2029", "\ud800"]
 NASTY = st.text(
-    st.one_of(
-        st.characters(codec=None),
-        st.sampled_from(
-            ["\r", "\n", "\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u2029", "\ud800"]
-            + sorted(BIDI_CONTROLS)
-        ),
-    ),
+    st.one_of(st.characters(codec=None), st.sampled_from([*EDGES, *sorted(BIDI_CONTROLS)])),
     max_size=200,
 )
 
