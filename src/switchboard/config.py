@@ -47,6 +47,7 @@ Every error names the file, line and column and says how to fix it.
       max_sessions: 500
       hold_limit: 14400          # s an agent handed out by route is held at most
       check_interval: 15         # s between checks that held channels still exist
+      max_holds: 10000           # channels route remembers at most (the FastAGI port is open)
     dial_policy:                # which numbers are dialled on someone's behalf (callbacks)
       countries: [RU]           # only valid fixed-line/mobile numbers of these regions
       default_country: RU       # for numbers without +<country code> (caller IDs, forms)
@@ -150,6 +151,7 @@ class AgiConfig:
     trunk: str = ""  # the carrier's endpoint for route's fallback=NUMBER (PJSIP/carrier)
     hold_limit: float = 14400.0  # s an agent handed out by route is held at most
     check_interval: float = 15.0  # s between checks that held calls' channels still exist
+    max_holds: int = 10_000  # channels route remembers at most (those without an agent go)
 
     @property
     def listen(self) -> str:
@@ -363,7 +365,15 @@ def load_config(path: str | Path) -> Config:
 
 def _agi(sec: _Section) -> AgiConfig:
     sec.check_keys(
-        {"listen", "session_timeout", "max_sessions", "trunk", "hold_limit", "check_interval"}
+        {
+            "listen",
+            "session_timeout",
+            "max_sessions",
+            "trunk",
+            "hold_limit",
+            "check_interval",
+            "max_holds",
+        }
     )
     host, port = sec.scalar("listen", _listen, ("127.0.0.1", 4573))
     trunk = sec.scalar("trunk", str, "") if "trunk" in sec.items else ""
@@ -377,6 +387,7 @@ def _agi(sec: _Section) -> AgiConfig:
         trunk=trunk,
         hold_limit=sec.scalar("hold_limit", _positive(float), 14400.0),
         check_interval=sec.scalar("check_interval", _positive(float), 15.0),
+        max_holds=sec.scalar("max_holds", _positive(int), 10_000),
     )
 
 

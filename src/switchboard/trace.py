@@ -1,4 +1,10 @@
-"""Print a call's story from the daemon's JSON log (`switchboard trace CALL_ID`)."""
+"""Print a call's story from the daemon's JSON log (`switchboard trace CALL_ID`).
+
+The log's JSON escapes everything, but the story is printed to a terminal: each
+line is made one line (``text.one_line``) so nothing from a log (a caller ID
+logged before the daemon cleaned it, a line edited by hand) can start a forged
+line or send the terminal an escape sequence.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
+
+from switchboard.text import one_line
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -22,7 +30,7 @@ def read_log(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
 
 
 def call_ids(records: Iterable[dict[str, Any]]) -> list[str]:
-    return [str(r["call_id"]) for r in records if r.get("msg") == "call.start"]
+    return [one_line(str(r["call_id"]), None) for r in records if r.get("msg") == "call.start"]
 
 
 def format_call(records: Iterable[dict[str, Any]], call_id: str) -> list[str]:
@@ -31,7 +39,9 @@ def format_call(records: Iterable[dict[str, Any]], call_id: str) -> list[str]:
     if not trace:
         return []
     start = _when(trace[0])
-    return [f"+{(_when(r) - start).total_seconds():6.2f}s {_describe(r)}" for r in trace]
+    return [
+        one_line(f"+{(_when(r) - start).total_seconds():6.2f}s {_describe(r)}", None) for r in trace
+    ]
 
 
 def _when(record: dict[str, Any]) -> datetime:

@@ -12,7 +12,9 @@ Nothing is lost. ``keep()`` first writes the job to a spool file on local disk
 A step that fails (Asterisk, PostgreSQL or the SMTP server away) is retried with
 backoff: ``retry_seconds``, doubling up to 10 minutes. A restart rescans the spool.
 An email is sent at most once per success: the spool moves past ``mail`` before
-the row is updated.
+the row is updated. The caller ID is made safe for one line where it enters (ARI
+event parsing) and again here, so a job spooled before that (a caller with a line
+break that no mail header can hold) is mailed too, not retried for ever.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from switchboard.jobspool import (
     store_recording,
     wav_seconds,
 )
+from switchboard.text import one_line
 
 log = logging.getLogger("switchboard.voicemail")
 __all__ = ["MISSING_ATTEMPTS", "Job", "VoicemailKeeper", "wav_seconds"]
@@ -170,7 +173,7 @@ class VoicemailKeeper(SpoolKeeper[Job]):
                 job.id,
                 job.call_id,
                 job.mailbox,
-                job.caller,
+                one_line(job.caller),  # (a job spooled before callers were cleaned at the edge)
                 job.dialed,
                 started,
                 job.duration,
@@ -236,7 +239,7 @@ class VoicemailKeeper(SpoolKeeper[Job]):
     def _message(self, job: Job, to: tuple[str, ...], name: str) -> EmailMessage:
         minutes, seconds = divmod(round(job.duration), 60)
         length = f"{minutes}:{seconds:02d}"
-        caller = job.caller or "an unknown number"
+        caller = one_line(job.caller) or "an unknown number"  # a header: one line, always
         message = EmailMessage()
         message["From"] = self.config.sender
         message["To"] = ", ".join(to)

@@ -16,13 +16,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 
 from switchboard.agi import AgiHandlers, AgiServer
 from switchboard.agi import server as server_module
-from switchboard.agi.holds import SWEEP_GRACE_S
+from switchboard.agi.handlers import LiveChannels
+from switchboard.agi.holds import FORGET_AFTER_S, SWEEP_GRACE_S
 from switchboard.agi.protocol import MAX_ENV_LINES, MAX_LINE
 from switchboard.agi.server import AgiSession
+from switchboard.ari import AriClient
 from switchboard.ari import events as ari
 from switchboard.config import AgiConfig, RoutingConfig
 from switchboard.daemon.agents import AgentRouter
@@ -31,6 +34,7 @@ from switchboard.db import Database
 from switchboard.engine.events import EngineEvent
 from switchboard.hours import Calendar, Hours
 from tests.agikit import agi_call
+from tests.fake_ari import PASSWORD, USER, FakeAri
 from tests.pgkit import DATABASE_URL, fresh_schema
 
 AGENTS = [  # id, phones, {skill: proficiency}
@@ -62,6 +66,10 @@ class Office:
         row = await pool.fetchrow("SELECT * FROM agents WHERE id = $1", agent)
         assert row is not None
         return dict(row)
+
+    async def reserved(self) -> list[str]:
+        """The agents reserved now (the database's ``active``)."""
+        return [a for a, _, _ in AGENTS if (await self.agent(a))["active"] == 1]
 
     async def settled(self) -> None:
         async with asyncio.timeout(5):
@@ -96,7 +104,10 @@ async def make_office() -> AsyncIterator[OfficeMaker]:
     async with fresh_schema("agi") as schema:
 
         async def make(
-            config: AgiConfig = CONFIG, url: str = DATABASE_URL, decision_s: float = 0.8
+            config: AgiConfig = CONFIG,
+            url: str = DATABASE_URL,
+            decision_s: float = 0.8,
+            live_channels: LiveChannels | None = None,
         ) -> Office:
             database = Database(url, schema)
             databases.append(database)
@@ -109,9 +120,13 @@ async def make_office() -> AsyncIterator[OfficeMaker]:
                 missed_penalty=30, auto_pause_after=0, decision_timeout=decision_s
             )
             router = AgentRouter(database, book, nowhere, routing, "agi-test")
-            handlers = AgiHandlers(config, router, lambda: {"main": MAIN}, lambda: NOON_IN_MOSCOW)
+            handlers = AgiHandlers(
+                config, router, lambda: {"main": MAIN}, lambda: NOON_IN_MOSCOW, live_channels
+            )
             server = AgiServer(config, handlers)
             tasks.extend(asyncio.create_task(c) for c in (router.run(), server.run()))
+            if live_channels is not None:  # the safety net runs too
+                tasks.append(asyncio.create_task(handlers.run()))
             async with asyncio.timeout(5):
                 await server.listening.wait()
             return Office(server.port, handlers, server, router, database)
@@ -261,6 +276,101 @@ async def test_holds_of_vanished_channels_and_past_the_limit_are_released(
     await office.settled()
     for agent, _, _ in AGENTS:
         assert (await office.agent(agent))["active"] == 0
+
+
+@dataclass
+class Clock:
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110 - the sweep works in the background
+            await asyncio.sleep(0.02)
+
+
+async def test_channels_without_an_agent_are_forgotten_within_a_minute_while_ari_is_down(
+    make_office: OfficeMaker,
+) -> None:
+    asterisk = FakeAri()
+    await asterisk.start()
+    await asterisk.stop()  # Asterisk's HTTP port answers no more
+    asked: list[str] = []
+    async with aiohttp.ClientSession() as http:
+        client = AriClient(http, asterisk.url, USER, PASSWORD, request_timeout=1.0)
+
+        async def live_channels() -> set[str]:  # (what start_agi gives the handlers)
+            asked.append("GET /channels")
+            return {channel.id for channel in await client.list_channels()}
+
+        config = replace(CONFIG, check_interval=0.05)
+        office = await make_office(config, live_channels=live_channels)
+        holds = office.handlers.holds
+        clock = holds.clock = Clock(time.monotonic())
+        for n in range(3):
+            call = await agi_call(office.port, "route?skill=sales", uniqueid=f"10.{n}")
+            assert call.variables["SWITCHBOARD_RESULT"] == "agent"
+        nobody = await agi_call(office.port, "route?skill=sales", uniqueid="10.3")
+        assert nobody.variables["SWITCHBOARD_RESULT"] == "none"
+        await agi_call(office.port, "done?status=ANSWER", uniqueid="10.0")
+        assert set(holds.channels) == {"10.0", "10.1", "10.2", "10.3"}
+        clock.now += FORGET_AFTER_S + 1  # (the sweep runs at least every 15 s: < 1 min)
+        await until(lambda: set(holds.channels) == {"10.1", "10.2"})
+        assert asked  # ARI was asked, and could not answer
+        assert holds.held("10.1")  # holding an agent: today's rules
+        assert holds.held("10.2")
+        assert len(await office.reserved()) == 2
+
+
+async def test_a_flood_of_made_up_channels_keeps_the_table_bounded_and_the_agents_held(
+    make_office: OfficeMaker,
+) -> None:
+    office = await make_office(replace(CONFIG, max_holds=20))
+    holds = office.handlers.holds
+    for n in range(3):
+        call = await agi_call(office.port, "route?skill=sales", uniqueid=f"11.{n}")
+        assert call.variables["SWITCHBOARD_RESULT"] == "agent"
+    flood = await asyncio.gather(
+        *(
+            agi_call(office.port, "route?skill=sales&fallback=PJSIP/100", uniqueid=f"flood.{n}")
+            for n in range(200)
+        )
+    )
+    assert {
+        (c.variables["SWITCHBOARD_RESULT"], c.variables["SWITCHBOARD_ERROR"]) for c in flood
+    } == {("fallback", "")}
+    assert len(holds.channels) <= 20
+    assert holds.pushed_out >= 200 - 17
+    assert all(holds.held(f"11.{n}") for n in range(3))
+    assert len(await office.reserved()) == 3
+    await agi_call(office.port, "done?status=CANCEL", uniqueid="11.0")  # still released
+    assert len(await office.reserved()) == 2
+
+
+async def test_with_every_remembered_channel_holding_an_agent_a_new_one_gets_the_fallback(
+    make_office: OfficeMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    office = await make_office(replace(CONFIG, max_holds=2))
+    for n in range(2):
+        call = await agi_call(office.port, "route?skill=sales", uniqueid=f"12.{n}")
+        assert call.variables["SWITCHBOARD_RESULT"] == "agent"
+    refused = await agi_call(office.port, "route?skill=sales&fallback=PJSIP/100", uniqueid="12.2")
+    assert refused.variables == {
+        "SWITCHBOARD_TARGET": "PJSIP/100",
+        "SWITCHBOARD_AGENT": "",
+        "SWITCHBOARD_CUSTOMER": "",
+        "SWITCHBOARD_SEGMENT": "",
+        "SWITCHBOARD_RESULT": "fallback",
+        "SWITCHBOARD_ERROR": "routing unavailable: agi.max_holds (2) channels hold agents already",
+    }
+    assert office.handlers.holds.refused == 1
+    assert "agi.holds_full" in [r.msg for r in caplog.records]
+    await agi_call(office.port, "done?status=ANSWER", uniqueid="12.0")  # one holds nobody now
+    again = await agi_call(office.port, "route?skill=sales", uniqueid="12.2")
+    assert again.variables["SWITCHBOARD_RESULT"] == "agent"
 
 
 async def test_hours_say_whether_a_calendar_is_open(office: Office) -> None:

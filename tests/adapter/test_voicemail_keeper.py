@@ -328,3 +328,32 @@ async def test_one_broken_job_does_not_stop_the_others(tmp_path: Path, sink: Smt
     (left,) = keeper.pending()
     assert left.id == "a-vm1"
     assert "FileNotFoundError" in left.error
+
+
+async def test_a_caller_id_with_a_line_break_is_mailed_with_a_clean_one_line_subject(
+    tmp_path: Path, schema: str, sink: SmtpSink
+) -> None:
+    """A job spooled with the caller ID as the calling side sent it (before the ARI
+    parser cleaned it): no header is injected, and the mail goes out, not retried
+    for ever (the email library refuses a header with a line break); PostgreSQL,
+    which refuses a NUL in text, gets the row too."""
+    hostile = replace(KEEP, caller="+79161234567\x00\r\nBcc: x@evil")
+    asterisk = FakeAsteriskRecordings({KEEP.recording: a_wav()})
+    database = Database(DATABASE_URL, schema)
+    keeper = keeper_for(tmp_path, asterisk, database, sink.port)
+    await keeper.keep(hostile)
+    try:
+        assert await keeper.flush() is None
+    finally:
+        await database.close()
+    (mail,) = sink.messages
+    assert mail["Subject"] == "Voicemail from +79161234567\ufffdBcc: x@evil (0:02) for Office"
+    assert mail["Bcc"] is None
+    assert sorted(mail.keys()) == ["Content-Type", "Date", "From", "MIME-Version",
+                                   "Message-ID", "Subject", "To"]  # fmt: skip
+    saved = await row(schema, KEEP.recording)
+    assert saved is not None
+    assert (saved["caller"], saved["emailed_to"]) == (
+        "+79161234567\ufffdBcc: x@evil",
+        "office@example.com",
+    )

@@ -78,6 +78,11 @@ def test_the_script_comes_from_the_request_url_when_network_script_is_missing() 
     assert parsed.caller == ""  # Asterisk's "unknown": no caller ID
 
 
+def test_the_agi_caller_id_is_made_one_line() -> None:
+    parsed = request("agi://h/route?skill=sales", agi_callerid="+79161234567\r\x1b[2J\u202e")
+    assert parsed.caller == "+79161234567\ufffd[2J\ufffd"
+
+
 @pytest.mark.parametrize(
     "line",
     ["agi_channel PJSIP/x", "channel: PJSIP/x", "agi_chan nel: x", "HANGUP", "200 result=1"],
@@ -300,6 +305,8 @@ def test_the_agi_section_is_optional_and_has_defaults(tmp_path: Path) -> None:
     assert agi.listen == "[::1]:4600"
     path.write_text(CONFIG + "agi: {}\n")
     assert load_config(path).agi == AgiConfig()  # 127.0.0.1:4573
+    path.write_text(CONFIG + "agi: {max_holds: 50}\n")
+    assert load_config(path).agi == AgiConfig(max_holds=50)
 
 
 @pytest.mark.parametrize(
@@ -309,6 +316,7 @@ def test_the_agi_section_is_optional_and_has_defaults(tmp_path: Path) -> None:
         ("agi: {listen: 'h:99999'}", ":3:15: agi.listen: expected host:port"),
         ("agi: {session_timeout: 0}", ":3:24: agi.session_timeout: must be a positive number"),
         ("agi: {port: 4573}", ":3:13: agi: unknown key 'port'"),
+        ("agi: {max_holds: 0}", ":3:18: agi.max_holds: must be a positive number"),
     ],
 )
 def test_agi_section_mistakes_name_the_line_and_column(

@@ -179,3 +179,15 @@ def test_stasis_start_carries_asterisks_timestamp() -> None:
     odd = ari.parse_event({"type": "StasisStart", "channel": CHANNEL, "timestamp": "soon"})
     assert isinstance(odd, ari.StasisStart)
     assert odd.at is None
+
+
+def test_a_caller_id_is_made_one_line_where_it_enters() -> None:
+    """The caller ID is the calling side's to set (SIP From): a line break, an escape
+    sequence or a bidi override never gets past the parsing of the event."""
+    caller = {"number": "+79161234567\r\nBcc: x@evil", "name": "\u202eIvan\x1b[2J"}
+    event = ari.parse_event({"type": "StasisStart", "channel": {**CHANNEL, "caller": caller}})
+    assert isinstance(event, ari.StasisStart)
+    assert event.channel.caller_number == "+79161234567\ufffdBcc: x@evil"
+    assert event.channel.caller_name == "\ufffdIvan\ufffd[2J"
+    listed = ari.parse_channel({"id": "c", "caller": {"number": "1" * 500 + "\n"}})
+    assert len(listed.caller_number) == 80  # bounded too (GET /channels: the same parser)

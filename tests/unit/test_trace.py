@@ -59,6 +59,24 @@ def test_a_call_is_told_step_by_step_with_time_since_its_start() -> None:
     assert format_call(records, "nope") == []
 
 
+def test_nothing_from_the_log_reaches_the_terminal_as_a_control_character() -> None:
+    """A caller ID logged by a daemon before it cleaned them (or a log edited by hand):
+    the story is still one line per record, with no escape sequence in it."""
+    forged = {
+        "ts": "2026-11-25T10:00:01.000Z",
+        "msg": "call.start",
+        "call_id": "c\x1b",
+        "caller": "\x1b[2J\n+  9.99s end: outcome=answered",
+        "dialed": "74951234567",
+    }
+    records = list(read_log([json.dumps(forged)]))
+    assert call_ids(records) == ["c\ufffd"]
+    assert format_call(records, "c\x1b") == [
+        "+  0.00s call c\ufffd: caller \ufffd[2J\ufffd+  9.99s end: outcome=answered"
+        " dialed 74951234567"
+    ]
+
+
 def test_trace_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "daemon.log"
     log.write_text("\n".join(json.dumps(r) for r in LOG))

@@ -9,6 +9,7 @@ lingers. The dialplan always goes on: nothing here waits for the caller.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -21,7 +22,7 @@ from switchboard.engine.commands import FindAgent
 from switchboard.engine.events import AgentFound
 from switchboard.hours import Calendar, DayState, next_change, state_at
 
-from .holds import Holds
+from .holds import Holds, sweeps_per_check
 from .params import BadParams, RouteAsk, done_status, hours_ask, route_ask
 from .server import ERROR_VARIABLE, AgiSession
 
@@ -31,6 +32,7 @@ ANY_AFTER_S = 60
 UNIQUEID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._-")
 ROUTE_VARIABLES = ("TARGET", "AGENT", "CUSTOMER", "SEGMENT", "RESULT")
 HOURS_VARIABLES = ("OPEN", "HOURS", "NEXT_CHANGE")
+HOLDS_FULL = "agi.max_holds ({}) channels hold agents already"
 
 LiveChannels = Callable[[], Awaitable[set[str]]]
 
@@ -94,7 +96,7 @@ class AgiHandlers:
         self.calendars = calendars
         self.clock = clock  # the daemon's clock (tests and demos may set it)
         self.live_channels = live_channels  # Asterisk's channel ids (over ARI)
-        self.holds = Holds(router, config.hold_limit)
+        self.holds = Holds(router, config.hold_limit, config.max_holds)
         self.scripts: dict[str, Callable[[AgiSession], Awaitable[None]]] = {
             "route": self.route,
             "done": self.done,
@@ -123,11 +125,7 @@ class AgiHandlers:
             )
             await session.set_variables(_variables(ROUTE_VARIABLES, str(exc)))
             return
-        if self.holds.held(uniqueid):  # asked again (the agent's Dial is over)
-            status = await session.get_variable("DIALSTATUS")
-            self.holds.release(uniqueid, status, "route_again")
-        call_id, offered = self.holds.next_call(uniqueid)
-        found = await self._find(session, ask, call_id, offered)
+        call_id, found = await self._decide(session, ask, uniqueid)
         told = False
         try:
             told = await session.set_variables(route_variables(found, ask.fallback))
@@ -145,6 +143,20 @@ class AgiHandlers:
                 "ms": round((time.monotonic() - started) * 1000, 1),
             },
         )
+
+    async def _decide(
+        self, session: AgiSession, ask: RouteAsk, uniqueid: str
+    ) -> tuple[str, AgentFound]:
+        """The route's call id and the router's decision; no agent (the fallback) when
+        the channel cannot be remembered (every one remembered holds an agent)."""
+        if self.holds.held(uniqueid):  # asked again (the agent's Dial is over)
+            status = await session.get_variable("DIALSTATUS")
+            self.holds.release(uniqueid, status, "route_again")
+        call = self.holds.next_call(uniqueid)
+        if call is None:
+            return "", AgentFound("", error=HOLDS_FULL.format(self.holds.max_holds))
+        call_id, offered = call
+        return call_id, await self._find(session, ask, call_id, offered)
 
     async def _find(
         self, session: AgiSession, ask: RouteAsk, call_id: str, offered: tuple[str, ...]
@@ -209,21 +221,29 @@ class AgiHandlers:
 
     # -- the safety net ------------------------------------------------------------------
     async def run(self) -> None:
-        """Every ``check_interval``: release holds of channels Asterisk no longer has,
-        and those older than ``hold_limit``."""
+        """Every ``check_interval``: release holds of channels Asterisk no longer has;
+        more often (at least every ``holds.SWEEP_TICK_S``), whether or not ARI answers:
+        release holds older than ``hold_limit`` and forget idle channels without an
+        agent."""
+        ticks = sweeps_per_check(self.config.check_interval)
         failing = False
-        while True:
-            await asyncio.sleep(self.config.check_interval)
+        for tick in itertools.count(1):
+            await asyncio.sleep(self.config.check_interval / ticks)
             live: set[str] | None = None
-            if self.live_channels is not None and self.holds.old():
-                try:
-                    live = await self.live_channels()
-                    failing = False
-                except Exception as exc:  # ARI down: the hold limit still applies
-                    if not failing:
-                        log.warning("agi.channels_unavailable", extra={"error": repr(exc)})
-                    failing = True
+            if tick % ticks == 0 and self.live_channels is not None and self.holds.old():
+                live, failing = await self._live(self.live_channels, failing)
             try:
                 self.holds.sweep(live)
             except Exception:  # keep sweeping whatever went wrong this time
                 log.exception("agi.sweep_crashed")
+
+    @staticmethod
+    async def _live(live_channels: LiveChannels, failing: bool) -> tuple[set[str] | None, bool]:
+        """Asterisk's channel ids (None: ARI down, logged once per outage), and whether
+        asking failed."""
+        try:
+            return await live_channels(), False
+        except Exception as exc:  # ARI down: the hold limit and forgetting still apply
+            if not failing:
+                log.warning("agi.channels_unavailable", extra={"error": repr(exc)})
+            return None, True

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import parse_qs, urlsplit
 
+from switchboard.text import one_line
+
 MAX_LINE = 8192  # bytes in one line from Asterisk (agi_request holds the whole URL)
 MAX_ENV_LINES = 200  # the environment has ~25 lines, plus agi_arg_N (at most 128)
 MAX_PARAMS = 32  # key=value pairs in the script's query string
@@ -46,7 +48,7 @@ class AgiRequest:
     params: MappingProxyType[str, tuple[str, ...]]  # every value of each key, in order
     uniqueid: str  # the channel's unique id (also its ARI channel id)
     channel: str  # PJSIP/caller-00000001
-    caller: str  # the caller ID number (agi_callerid), "" if unknown
+    caller: str  # the caller ID number (agi_callerid, one line: text.one_line), "" if unknown
     language: str  # the channel's language (agi_language)
     env: MappingProxyType[str, str] = field(compare=False)  # everything Asterisk sent
 
@@ -95,7 +97,7 @@ def parse_environment(lines: list[str]) -> AgiRequest:
         query = parse_qs(split.query, keep_blank_values=True, max_num_fields=MAX_PARAMS)
     except ValueError:
         raise AgiProtocolError(f"more than {MAX_PARAMS} parameters in {url[:80]!r}") from None
-    caller = env.get("agi_callerid", "")
+    caller = one_line(env.get("agi_callerid", ""))  # the calling side's to set: made safe
     return AgiRequest(
         script=split.path.strip("/"),
         params=MappingProxyType({k: tuple(v) for k, v in query.items()}),

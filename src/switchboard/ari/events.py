@@ -1,7 +1,10 @@
 """Typed ARI events, parsed once at the edge.
 
 Only the fields the router uses are kept. Shapes follow Asterisk 22's
-``rest-api/events.json``. A message we cannot parse, or an event type we do not
+``rest-api/events.json``. The caller ID (number and name: whatever the calling
+side sent) is made safe for one line here (``switchboard.text.one_line``), so
+no control character, line break or bidi override of it reaches a mail header,
+a log, a page or PostgreSQL. A message we cannot parse, or an event type we do not
 use, becomes :class:`UnknownEvent` -- it is logged and ignored, never a crash.
 """
 
@@ -11,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from switchboard.text import one_line
 
 
 class MalformedEvent(ValueError):
@@ -218,8 +223,8 @@ def parse_channel(raw: dict[str, Any]) -> Channel:
         id=raw["id"],
         name=_str(raw, "name"),
         state=_str(raw, "state"),
-        caller_number=_str(caller, "number"),
-        caller_name=_str(caller, "name"),
+        caller_number=one_line(_str(caller, "number")),  # the caller's to set: made safe
+        caller_name=one_line(_str(caller, "name")),
         exten=_str(dialplan, "exten"),
         context=_str(dialplan, "context"),
         app_name=_str(dialplan, "app_name"),
