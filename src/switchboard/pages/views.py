@@ -221,6 +221,11 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    """Forget the cookie; only when asked by our own pages (another site's form posted
+    here would log the wallboard out: CSRF), or by a script that sends no Origin."""
+    if "Origin" in request.headers and not same_origin(request):
+        pages = request.app[PAGES]
+        return pages.render("login.html", 403, next=DEFAULT_PAGE, error="Log out from this page.")
     response = web.HTTPSeeOther("/login")
     response.del_cookie(COOKIE, path="/")
     raise response
