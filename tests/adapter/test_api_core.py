@@ -16,8 +16,9 @@ from aiohttp import web
 from switchboard.api import ApiContext, ApiError, errors
 from switchboard.api.auth import COOKIE
 from switchboard.api.errors import json_object
-from switchboard.api.server import CLIENT
+from switchboard.api.server import CLIENT, scoped
 from switchboard.app import run_daemon
+from switchboard.config import ApiScope
 from switchboard.flows.registry import FlowRegistry
 from tests.adapter.test_daemon_fake_ari import lab_config
 from tests.apikit import AUTH, TOKEN, api_client, api_config, bare_app
@@ -47,6 +48,7 @@ def app_under_test() -> web.Application:
     app.router.add_get("/whoami", whoami, name="whoami")
     app.router.add_get("/broken", broken, name="broken")
     app.router.add_post("/refuses", refuses, name="refuses")
+    scoped(app, ApiScope.READ, "echo", "whoami", "broken", "refuses")
     return app
 
 
