@@ -38,6 +38,16 @@ def spec_routes() -> set[tuple[str, str]]:
     }
 
 
+def spec_security() -> dict[tuple[str, str], list[dict[str, list[str]]]]:
+    """Each operation's own ``security`` (the spec has no document-wide default)."""
+    return {
+        (method.upper(), path): operation["security"]
+        for path, item in spec()["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS and "security" in operation
+    }
+
+
 def check_response(
     method: str, path: str, status: int, body: object = None, content_type: str = ""
 ) -> None:

@@ -38,7 +38,10 @@ Every error names the file, line and column and says how to fix it.
     api:                        # optional: the HTTP API and pages
       listen: 127.0.0.1:8090
       tokens:                   # bearer tokens (at least 16 characters each)
-        - {name: ops, token_env: SWITCHBOARD_API_TOKEN}
+        - {name: ops, token_env: SWITCHBOARD_API_TOKEN, scopes: [read, agents, admin]}
+        - {name: wallboard, token_env: SWITCHBOARD_WALLBOARD_TOKEN, scopes: [pages]}
+                                # scopes (required): what the token may do, of pages,
+                                # read, audio, agents, admin; none implies another
       max_body_bytes: 65536     # larger request bodies get 413
     agi:                         # optional: the FastAGI server (docs/agi.md)
       listen: 127.0.0.1:4573
@@ -70,6 +73,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
@@ -188,10 +192,22 @@ class SmtpConfig:
     timeout: float = 20.0
 
 
+class ApiScope(StrEnum):
+    """What a token may do (``api.tokens[].scopes``); every private route needs exactly
+    one, and no scope implies another (docs/api.md)."""
+
+    PAGES = "pages"  # the screen pop and wallboard pages and their live websocket
+    READ = "read"  # calls, queues, agents, the call log, statistics, metrics, voicemails
+    AUDIO = "audio"  # recordings' and voicemails' audio
+    AGENTS = "agents"  # agents' login, logout, pause, unpause; voicemails marked heard
+    ADMIN = "admin"  # the flows' reload and other administration
+
+
 @dataclass(frozen=True, slots=True)
 class ApiToken:
     name: str  # who uses it (logged with each request), never the secret
     token: str = field(repr=False)
+    scopes: frozenset[ApiScope]
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,14 +601,15 @@ def _api(sec: _Section) -> ApiConfig:
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         where = node if node is not None else sec.node
         raise _err(
-            sec.path, where, "api.tokens: list at least one {name: ..., token_env: ...} "
-            "(every route but /health needs a token)"
+            sec.path, where, "api.tokens: list at least one {name: ..., token_env: ..., "
+            "scopes: [...]} (every route but /health needs a token)"
         )  # fmt: skip
     tokens: list[ApiToken] = []
     for item in node.value:
         entry = _Section(sec.path, item, "api.tokens[]")
-        entry.check_keys({"name", "token", "token_env"})
-        token = ApiToken(entry.scalar("name", str), _secret(entry, "token"))
+        entry.check_keys({"name", "token", "token_env", "scopes"})
+        name = entry.scalar("name", str)
+        token = ApiToken(name, _secret(entry, "token"), _scopes(entry, name))
         if len(token.token) < MIN_TOKEN_CHARS:
             raise _err(
                 sec.path, item, f"api.tokens[]: token {token.name!r} is shorter than "
@@ -607,6 +624,22 @@ def _api(sec: _Section) -> ApiConfig:
         tokens=tuple(tokens),
         max_body_bytes=sec.scalar("max_body_bytes", _positive(int), 64 * 1024),
     )
+
+
+def _scopes(entry: _Section, name: str) -> frozenset[ApiScope]:
+    """``scopes: [read, audio]``: required, so that no token has every right unsaid."""
+    values = [scope.value for scope in ApiScope]
+    known = ", ".join(values)
+    if "scopes" not in entry.items:
+        raise _err(entry.path, entry.node, f"api.tokens[]: token {name!r} has no scopes: "
+                   f"add scopes: [...] with what it may do (any of: {known})")  # fmt: skip
+
+    def scope(text: str) -> str:
+        if text not in values:
+            raise ValueError(f"unknown scope {text!r} (known: {known})")
+        return text
+
+    return frozenset(ApiScope(word) for word in _words(entry, "scopes", scope))
 
 
 # -- web callbacks ----------------------------------------------------------------------

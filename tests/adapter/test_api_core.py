@@ -13,11 +13,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from switchboard.api import ApiContext, ApiError
+from switchboard.api import ApiContext, ApiError, errors
 from switchboard.api.auth import COOKIE
 from switchboard.api.errors import json_object
-from switchboard.api.server import CLIENT
+from switchboard.api.server import CLIENT, scoped
 from switchboard.app import run_daemon
+from switchboard.config import ApiScope
 from switchboard.flows.registry import FlowRegistry
 from tests.adapter.test_daemon_fake_ari import lab_config
 from tests.apikit import AUTH, TOKEN, api_client, api_config, bare_app
@@ -47,6 +48,7 @@ def app_under_test() -> web.Application:
     app.router.add_get("/whoami", whoami, name="whoami")
     app.router.add_get("/broken", broken, name="broken")
     app.router.add_post("/refuses", refuses, name="refuses")
+    scoped(app, ApiScope.READ, "echo", "whoami", "broken", "refuses")
     return app
 
 
@@ -99,6 +101,8 @@ async def test_the_cookie_is_for_reading_only() -> None:
         (b"{not json", "application/json", 400, "invalid_json"),
         (b"[1, 2]", "application/json", 400, "invalid_json"),
         (b"\xff\xfe", "application/json", 400, "invalid_json"),
+        (b"[" * 1000, "application/json", 400, "invalid_json"),  # past the recursion limit
+        (b'{"a":' * 100 + b"1" + b"}" * 100, "application/json", 400, "invalid_json"),
         (b"a=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
         (b'{"a": "' + b"x" * 2000 + b'"}', "application/json", 413, "body_too_large"),
     ],
@@ -111,6 +115,19 @@ async def test_bad_bodies_get_a_json_error_never_a_500(
         response = await client.post("/echo", data=body, headers=headers)
         assert response.status == status
         assert (await response.json())["error"]["id"] == error_id
+
+
+async def test_json_nested_past_pythons_recursion_limit_is_400_even_unbounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(errors, "MAX_JSON_DEPTH", 10**6)  # (only the parser's own limit)
+    async with api_client(app_under_test()) as client:
+        headers = {**AUTH, "Content-Type": "application/json"}
+        response = await client.post("/echo", data=b"[" * 1000, headers=headers)
+        assert response.status == 400
+        assert await response.json() == {
+            "error": {"id": "invalid_json", "message": "the body nests too deeply"}
+        }
 
 
 async def test_a_good_body_comes_through() -> None:

@@ -193,6 +193,24 @@ async def test_login_refuses_a_form_posted_from_another_site_and_foreign_next_pa
         assert response.headers["Location"] == "/pages/wallboard"
 
 
+async def test_logout_refuses_a_form_posted_from_another_site_and_the_cookie_stays() -> None:
+    async with site() as s:
+        logged_in = await s.client.post("/login", data={"token": TOKEN}, allow_redirects=False)
+        assert logged_in.status == 303
+        for origin in ("https://evil.example", "null", f"http://evil.example:{s.client.port}"):
+            forged = await s.client.post("/logout", headers={"Origin": origin},
+                                         allow_redirects=False)  # fmt: skip
+            assert forged.status == 403, origin
+            assert "Set-Cookie" not in forged.headers
+            page = await s.client.get("/pages/wallboard", allow_redirects=False)
+            assert page.status == 200  # still logged in
+        ours = await s.client.post("/logout", headers={"Origin": s.origin}, allow_redirects=False)
+        assert ours.status == 303
+        assert ours.headers["Set-Cookie"].startswith(f'{COOKIE}="";')  # forgotten
+        again = await s.client.get("/pages/wallboard", allow_redirects=False)
+        assert again.status == 303
+
+
 # -- the live feed's door ---------------------------------------------------------------
 async def test_the_live_feed_opens_only_from_this_servers_own_pages() -> None:
     async with site() as s:

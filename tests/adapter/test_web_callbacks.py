@@ -152,6 +152,25 @@ async def test_refused_numbers_are_counted_and_logged_masked(
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 50000, "the body nests deeper than 32 levels"),  # (a 500 once: RecursionError)
+        (b'{"number": ' * 40 + b"1" + b"}" * 40, "the body nests deeper than 32 levels"),
+    ],
+)
+async def test_deeply_nested_json_is_400_invalid_json_not_a_500(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, body: bytes, message: str
+) -> None:
+    async with callback_api(tmp_path, None) as (client, service):
+        headers = {"Content-Type": "application/json"}
+        response = await client.post("/callbacks", data=body, headers=headers)
+        assert response.status == 400
+        assert await response.json() == {"error": {"id": "invalid_json", "message": message}}
+        assert not service.requests
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback in the log
+
+
 async def test_a_request_is_accepted_stored_and_its_status_served(
     tmp_path: Path, schema: str
 ) -> None:

@@ -48,7 +48,7 @@ def sales(lab: None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
     with one.config.open("a", encoding="utf-8") as config:
         config.write(
             f"api:\n  listen: 127.0.0.1:{one.port}\n"
-            f"  tokens:\n    - {{name: pages, token: {TOKEN}}}\n"
+            f"  tokens:\n    - {{name: pages, token: {TOKEN}, scopes: [pages]}}\n"
         )
     rows = LAB_CUSTOMERS.read_text(encoding="utf-8").splitlines()
     hostile = tmp_path / "customers.csv"

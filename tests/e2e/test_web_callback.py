@@ -46,7 +46,7 @@ class WebOffice(IsolatedDaemon):
                 f"""\
 api:
   listen: 127.0.0.1:{self.port}
-  tokens: [{{name: test, token: test-token-0123456789}}]
+  tokens: [{{name: test, token: test-token-0123456789, scopes: [read]}}]
 callbacks:
   trunk: carrier
   company_number: "+74951234567"

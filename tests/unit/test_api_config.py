@@ -1,12 +1,13 @@
-"""Tier 1: the api: section of the config (listen address, tokens)."""
+"""Tier 1: the api: section of the config (listen address, tokens and their scopes)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from switchboard.config import ConfigError, load_config
+from switchboard.config import ApiScope, ConfigError, load_config
 from tests.unit.test_config_and_cli import GOOD, write
 
 TOKEN = "0123456789abcdef0123"
@@ -18,13 +19,18 @@ def test_the_api_section_gives_address_and_tokens(
     monkeypatch.setenv("SB_WALL", "w" * 20)
     text = GOOD + (
         "api:\n  listen: 0.0.0.0:9000\n  tokens:\n"
-        f"    - {{name: ops, token: {TOKEN}}}\n"
-        "    - {name: wallboard, token_env: SB_WALL}\n"
+        f"    - {{name: ops, token: {TOKEN}, scopes: [read, agents, admin]}}\n"
+        "    - {name: wallboard, token_env: SB_WALL, scopes: [pages]}\n"
+        f"    - {{name: qa, token: {TOKEN}-qa, scopes: audio}}\n"
     )
     api = load_config(write(tmp_path, text)).api
     assert api is not None
     assert (api.host, api.port) == ("0.0.0.0", 9000)
-    assert [(t.name, t.token) for t in api.tokens] == [("ops", TOKEN), ("wallboard", "w" * 20)]
+    assert [(t.name, t.token, t.scopes) for t in api.tokens] == [
+        ("ops", TOKEN, frozenset({ApiScope.READ, ApiScope.AGENTS, ApiScope.ADMIN})),
+        ("wallboard", "w" * 20, frozenset({ApiScope.PAGES})),
+        ("qa", f"{TOKEN}-qa", frozenset({ApiScope.AUDIO})),
+    ]
     assert TOKEN not in repr(api)  # secrets stay out of logs and tracebacks
 
 
@@ -39,16 +45,37 @@ def test_without_an_api_section_there_is_no_server(tmp_path: Path) -> None:
         ("api:\n  listen: 127.0.0.1:99999\n", ":8:11: api.listen: expected host:port"),
         ("api:\n  listen: 127.0.0.1:8090\n", ":8:3: api.tokens: list at least one"),
         ("api:\n  tokens: []\n", ":8:11: api.tokens: list at least one"),
-        ("api:\n  tokens:\n    - {name: a, token: short}\n", ":9:7: api.tokens[]: token 'a' is"),
         (
-            f"api:\n  tokens:\n    - {{name: a, token: {TOKEN}}}\n"
-            f"    - {{name: a, token: {TOKEN}}}\n",
+            "api:\n  tokens:\n    - {name: a, token: short, scopes: [read]}\n",
+            ":9:7: api.tokens[]: token 'a' is",
+        ),
+        (
+            f"api:\n  tokens:\n    - {{name: a, token: {TOKEN}, scopes: [read]}}\n"
+            f"    - {{name: a, token: {TOKEN}, scopes: [read]}}\n",
             ":10:7: api.tokens[]: name 'a' given twice",
+        ),
+        (
+            f"api:\n  tokens:\n    - {{name: a, token: {TOKEN}}}\n",
+            ":9:7: api.tokens[]: token 'a' has no scopes: add scopes: [...] with what it may "
+            "do (any of: pages, read, audio, agents, admin)",
+        ),
+        (
+            f"api:\n  tokens:\n    - {{name: a, token: {TOKEN}, scopes: [read, everything]}}\n",
+            ":9:61: api.tokens[].scopes: unknown scope 'everything' "
+            "(known: pages, read, audio, agents, admin)",
+        ),
+        (
+            f"api:\n  tokens:\n    - {{name: a, token: {TOKEN}, scopes: []}}\n",
+            ":9:54: api.tokens[].scopes: list at least one",
+        ),
+        (
+            f"api:\n  tokens:\n    - {{name: a, token: {TOKEN}, scopes: [[read]]}}\n",
+            ":9:55: api.tokens[].scopes: expected a list of single values",
         ),
         (f"api:\n  tokens:\n    - {{name: a, secret: {TOKEN}}}\n", "unknown key 'secret'"),
         ("api:\n  tokens:\n    - {name: a, token_env: SB_NOPE_NOT_SET}\n", "is not set"),
     ],
 )
 def test_api_config_errors_say_where_and_what(tmp_path: Path, section: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(write(tmp_path, GOOD + section))

@@ -28,6 +28,7 @@ ENV = {
     "SWITCHBOARD_DATABASE_URL": "postgresql://switchboard:db-secret@127.0.0.1:5432/switchboard",
     "SWITCHBOARD_SMTP_PASSWORD": "smtp-secret",
     "SWITCHBOARD_API_TOKEN": "api-token-0123456789abcdef",
+    "SWITCHBOARD_WALLBOARD_TOKEN": "wallboard-token-0123456789abcdef",
 }
 PROBE = "zz_not_an_option"
 KNOWN = re.compile(rf": ([\w.-]+): unknown key '{PROBE}' \(known: ([^)]*)\)$")

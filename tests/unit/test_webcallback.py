@@ -15,7 +15,7 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard.api.server import PUBLIC
+from switchboard.api.server import PUBLIC, SCOPES
 from switchboard.config import CallbacksConfig, ConfigError, DialPolicy, load_config
 from switchboard.dialpolicy import CallbackGate
 from switchboard.hours import Calendar, Hours
@@ -320,7 +320,7 @@ def test_the_status_page_shows_no_private_data() -> None:
 SECTIONS = """\
 database: {url: "postgresql://x@127.0.0.1/x"}
 api:
-  tokens: [{name: ops, token: 0123456789abcdef0123}]
+  tokens: [{name: ops, token: 0123456789abcdef0123, scopes: [read]}]
 dial_policy: {countries: [ru], default_country: RU, per_number: 2}
 """
 CALLBACKS = """\
@@ -399,7 +399,7 @@ def test_the_openapi_fragment_describes_exactly_the_routes() -> None:
         if path.startswith("/callbacks")
     }
     app = web.Application()
-    app[PUBLIC] = set()
+    app[PUBLIC], app[SCOPES] = set(), {}
     service = WebCallbacks(CONFIG, WebCallbackStore(Path("/nonexistent"), None), lambda: NOW)
     add_callback_routes(app, CallbackApi.build(service, CallbackGate(POLICY)))
     routed = {

@@ -6,6 +6,8 @@ ids (``errors``) and what the handlers may use (``server.ApiContext``).
 """
 
 from .errors import ApiError
-from .server import CONTEXT, ApiContext, ApiServer, make_app, public
+from .server import CONTEXT, ApiContext, ApiServer, make_app, public, scoped
 
-__all__ = ["CONTEXT", "ApiContext", "ApiError", "ApiServer", "make_app", "public"]
+__all__ = [
+    "CONTEXT", "ApiContext", "ApiError", "ApiServer", "make_app", "public", "scoped",
+]  # fmt: skip

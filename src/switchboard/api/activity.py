@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from switchboard.config import ApiScope
 from switchboard.daemon import Supervisor
 
 from .errors import ApiError
 from .query import params
 from .render import jsonable
-from .server import CONTEXT
+from .server import CONTEXT, scoped
 
 
 def supervisor_of(request: web.Request) -> Supervisor:
@@ -39,3 +40,4 @@ async def queues(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/calls/live", live_calls, name="calls_live")
     app.router.add_get("/queues", queues, name="queues")
+    scoped(app, ApiScope.READ, "calls_live", "queues")

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
+from switchboard.config import ApiScope
 from switchboard.daemon.snapshot import phone
 from switchboard.daemon.targets import TargetBook
 from switchboard.routing.repository import AGENT_ACTIONS, AgentRepository, AgentState
@@ -18,7 +19,7 @@ from . import store
 from .errors import ApiError, json_object
 from .query import identifier, invalid, next_cursor, page, params
 from .render import jsonable
-from .server import CLIENT, CONTEXT
+from .server import CLIENT, CONTEXT, scoped
 
 log = logging.getLogger("switchboard.api")
 MAX_REASON_CHARS = 200
@@ -97,3 +98,5 @@ def add_routes(app: web.Application) -> None:
     for action in AGENT_ACTIONS:
         app.router.add_post(f"/agents/{{agent_id}}/{action}", action_handler(action),
                             name=f"agent_{action}")  # fmt: skip
+    scoped(app, ApiScope.READ, "agents")
+    scoped(app, ApiScope.AGENTS, *(f"agent_{action}" for action in AGENT_ACTIONS))

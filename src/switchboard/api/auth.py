@@ -8,6 +8,8 @@ so another site cannot make a logged-in browser act (CSRF).
 
 A refused request gets 401 with the same body whatever was wrong (no token, a
 wrong one, a malformed header): nothing tells a guesser how close they were.
+A right token without the scope the route needs (``api.tokens[].scopes``) gets
+403 ``insufficient_scope`` naming the scope (RFC 6750).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 
 from aiohttp import web
 
-from switchboard.config import ApiToken
+from switchboard.config import ApiScope, ApiToken
 
 from .errors import ApiError
 
@@ -37,15 +39,26 @@ def unauthorized() -> ApiError:
     )
 
 
-def token_name(tokens: tuple[ApiToken, ...], offered: str) -> str | None:
-    """The name of the configured token equal to ``offered``, else None. Every token is
-    compared, each in constant time, so the time taken says nothing of a near miss."""
+def insufficient_scope(scope: ApiScope) -> ApiError:
+    """The 403 of a right token that may not do this (new each time, like the 401)."""
+    return ApiError(
+        403,
+        "insufficient_scope",
+        f"this token lacks the {scope} scope this route needs (api.tokens[].scopes)",
+        headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        detail={"scope": str(scope)},
+    )
+
+
+def matching_token(tokens: tuple[ApiToken, ...], offered: str) -> ApiToken | None:
+    """The configured token equal to ``offered``, else None. Every token is compared,
+    each in constant time, so the time taken says nothing of a near miss."""
     # (aiohttp keeps undecodable header bytes as lone surrogates: they compare as bytes)
     given = offered.encode("utf-8", "surrogatepass")
     found = None
     for token in tokens:
         if hmac.compare_digest(given, token.token.encode()):
-            found = token.name
+            found = token
     return found
 
 
@@ -60,11 +73,19 @@ def offered_token(request: web.Request) -> str:
     return ""
 
 
-def authenticate(request: web.Request, tokens: tuple[ApiToken, ...]) -> str:
-    """The caller's token name; raises the one 401 otherwise."""
+def authenticate(request: web.Request, tokens: tuple[ApiToken, ...]) -> ApiToken:
+    """The caller's token; raises the one 401 otherwise."""
     offered = offered_token(request)
-    name = token_name(tokens, offered) if offered else None
-    if name is None:
+    token = matching_token(tokens, offered) if offered else None
+    if token is None:
         log.info("api.unauthorized", extra={"method": request.method, "path": request.path})
         raise unauthorized()
-    return name
+    return token
+
+
+def authorize(request: web.Request, token: ApiToken, scope: ApiScope) -> None:
+    """Nothing if the token has ``scope``; raises the 403 otherwise."""
+    if scope not in token.scopes:
+        log.info("api.insufficient_scope", extra={"client": token.name, "scope": str(scope),
+                 "method": request.method, "path": request.path})  # fmt: skip
+        raise insufficient_scope(scope)

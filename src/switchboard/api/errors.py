@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from itertools import accumulate
 
 from aiohttp import web
 
 log = logging.getLogger("switchboard.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+MAX_JSON_DEPTH = 32  # arrays and objects in one another; every body here is near flat
+JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')  # (brackets inside strings do not nest)
+NOT_BRACKETS = re.compile(rb"[^\[\]{}]")
 
 # aiohttp's refusals, by status, as stable ids.
 HTTP_IDS = {
@@ -91,10 +97,23 @@ async def json_object(request: web.Request) -> dict[str, object]:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     raw = await request.read()  # over client_max_size: HTTPRequestEntityTooLarge (413)
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(400, "invalid_json", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "the body is not valid JSON") from None
+    except RecursionError:  # (nested past Python's recursion limit: never a 500)
+        raise ApiError(400, "invalid_json", "the body nests too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
     return body
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in ``raw`` (JSON or not), found before parsing:
+    the parser recurses once per level. Few brackets (every sane body): no scan."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return 0
+    brackets = NOT_BRACKETS.sub(b"", JSON_STRING.sub(b"", raw))
+    return max(accumulate(1 if c in b"[{" else -1 for c in brackets), default=0)

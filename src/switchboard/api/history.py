@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from switchboard.config import ApiScope
 from switchboard.stats import BadCursor, CallRow, Cursor, Period, repository
 from switchboard.stats.command import StatsUsageError, parse_period
 from switchboard.stats.format import report_json
 
 from . import store
 from .query import invalid, limit, params
-from .server import CONTEXT
+from .server import CONTEXT, scoped
 
 PERIOD_PARAMS = ("from", "to", "tz", "service_level")
 _OPTION = re.compile(r"--([a-z-]+)")
@@ -99,3 +100,4 @@ async def stats(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/calls", calls, name="calls")
     app.router.add_get("/stats", stats, name="stats")
+    scoped(app, ApiScope.READ, "calls", "stats")

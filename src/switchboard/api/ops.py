@@ -14,12 +14,13 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from switchboard.config import ApiScope
 from switchboard.db import DB_ERRORS, Database
 from switchboard.metrics import CONTENT_TYPE
 
 from .errors import ApiError
 from .query import params
-from .server import CLIENT, CONTEXT, public
+from .server import CLIENT, CONTEXT, public, scoped
 
 log = logging.getLogger("switchboard.api")
 READY_DB_TIMEOUT_S = 1.0
@@ -127,3 +128,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/flows/reload", reload_flows, name="flows_reload")
     app.router.add_get("/openapi.yaml", openapi, name="openapi")
     public(app, "ready", "openapi")
+    scoped(app, ApiScope.READ, "metrics")
+    scoped(app, ApiScope.ADMIN, "flows_reload")

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from switchboard.config import ApiScope
+
 from . import store
 from .errors import ApiError
 from .query import identifier
-from .server import CONTEXT
+from .server import CONTEXT, scoped
 from .voicemails import MAX_ID_CHARS, servable
 
 log = logging.getLogger("switchboard.api")
@@ -41,3 +43,4 @@ async def audio(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/recordings/{recording_id}/audio", audio, name="recording_audio")
+    scoped(app, ApiScope.AUDIO, "recording_audio")

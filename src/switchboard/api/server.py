@@ -1,8 +1,10 @@
 """The API application: built once by the composition root, served on
 ``api.listen``; feature modules add routes to it.
 
-Routes are private (a token is required) unless their name is in the app's
-public set (``public(app, name)``): health, the web-callback form and its POST.
+Every route is either public (``public(app, name)``: health, readiness, the
+spec, the login form, the web-callback form and its POST) or needs a token with
+one scope (``scoped(app, scope, name)``, next to where the route is added). A
+route that is neither is refused to everyone, and the app refuses to start.
 """
 
 from __future__ import annotations
@@ -12,18 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 
-from switchboard.config import ApiConfig
+from switchboard.config import ApiConfig, ApiScope
 from switchboard.daemon import Supervisor
 from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
 from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 
-from .auth import authenticate
-from .errors import Handler, errors_middleware
+from .auth import authenticate, authorize
+from .errors import ApiError, Handler, errors_middleware
 
 log = logging.getLogger("switchboard.api")
 
@@ -46,22 +49,71 @@ class ApiContext:
 
 CONTEXT = web.AppKey("context", ApiContext)
 PUBLIC = web.AppKey("public_routes", set[str])
+SCOPES = web.AppKey("route_scopes", dict[str, ApiScope])
+LOGIN_FIRST = web.AppKey("login_first_routes", set[str])
 CLIENT = web.RequestKey("api_client", str)  # the name of the token used ("" for public routes)
+LOGIN_PATH = "/login"
 
 
 def public(app: web.Application, *route_names: str) -> None:
     """Mark routes (by name) as open without a token."""
+    _undeclared(app, route_names)
     app[PUBLIC].update(route_names)
+
+
+def scoped(app: web.Application, scope: ApiScope, *route_names: str) -> None:
+    """Mark routes (by name) as needing a token with ``scope``."""
+    _undeclared(app, route_names)
+    app[SCOPES].update(dict.fromkeys(route_names, scope))
+
+
+def login_first(app: web.Application, *route_names: str) -> None:
+    """Browser pages among the scoped routes: without a (right) token, to the login page."""
+    app[LOGIN_FIRST].update(route_names)
+
+
+def _undeclared(app: web.Application, route_names: tuple[str, ...]) -> None:
+    for name in route_names:
+        if name in app[PUBLIC] or name in app[SCOPES]:
+            raise ValueError(f"route {name!r} is declared twice (public or scoped)")
+
+
+def unguarded_routes(app: web.Application) -> list[str]:
+    """Routes that are neither public nor scoped (by name, or path when unnamed)."""
+    return sorted(
+        {
+            resource.name or resource.canonical
+            for resource in app.router.resources()
+            if resource.name not in app[PUBLIC] and resource.name not in app[SCOPES]
+        }
+    )
+
+
+async def refuse_unguarded(app: web.Application) -> None:
+    """At start: every route says who may use it, or the server does not start."""
+    if unguarded := unguarded_routes(app):
+        raise RuntimeError(f"API routes neither public nor scoped: {', '.join(unguarded)}")
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    route = request.match_info.route
+    route, app = request.match_info.route, request.app
     # Public routes, and no route at all (a 404 or 405 without asking for a token).
-    if route.resource is None or route.name in request.app[PUBLIC]:
+    if route.resource is None or route.name in app[PUBLIC]:
         request[CLIENT] = ""
-    else:
-        request[CLIENT] = authenticate(request, request.app[CONTEXT].config.tokens)
+        return await handler(request)
+    scope = app[SCOPES].get(route.name or "")
+    if scope is None:  # (refuse_unguarded stops a server with one from starting)
+        raise RuntimeError(f"route {route.name or route.resource.canonical!r} has no scope")
+    try:
+        token = authenticate(request, app[CONTEXT].config.tokens)
+    except ApiError:
+        if route.name in app[LOGIN_FIRST]:
+            login = f"{LOGIN_PATH}?next={quote(request.path_qs, safe='')}"
+            raise web.HTTPSeeOther(login) from None
+        raise
+    request[CLIENT] = token.name
+    authorize(request, token, scope)
     return await handler(request)
 
 
@@ -76,7 +128,8 @@ def make_app(context: ApiContext) -> web.Application:
         client_max_size=context.config.max_body_bytes,
     )
     app[CONTEXT] = context
-    app[PUBLIC] = set()
+    app[PUBLIC], app[SCOPES], app[LOGIN_FIRST] = set(), {}, set()
+    app.on_startup.append(refuse_unguarded)
     app.router.add_get("/health", health, name="health")
     public(app, "health")
     from switchboard.pages import add_pages  # (they use this module's keys)

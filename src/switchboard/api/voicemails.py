@@ -11,11 +11,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from switchboard.config import ApiScope
+
 from . import store
 from .errors import ApiError
 from .query import boolean, identifier, next_cursor, page, params, text
 from .render import jsonable
-from .server import CONTEXT
+from .server import CONTEXT, scoped
 
 log = logging.getLogger("switchboard.api")
 MAX_ID_CHARS = 200
@@ -86,3 +88,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/voicemails", list_voicemails, name="voicemails")
     app.router.add_get("/voicemails/{voicemail_id}/audio", audio, name="voicemail_audio")
     app.router.add_post("/voicemails/{voicemail_id}/heard", mark_heard, name="voicemail_heard")
+    scoped(app, ApiScope.READ, "voicemails")
+    scoped(app, ApiScope.AUDIO, "voicemail_audio")
+    scoped(app, ApiScope.AGENTS, "voicemail_heard")  # (working through them: not read-only)

@@ -16,7 +16,8 @@ import jinja2
 from aiohttp import WSCloseCode, web
 
 from switchboard.api.errors import ApiError
-from switchboard.api.server import CONTEXT, public
+from switchboard.api.server import CONTEXT, login_first, public, scoped
+from switchboard.config import ApiScope
 from switchboard.live import LiveEvent
 
 from .socket import live_socket
@@ -60,12 +61,13 @@ def add_pages(app: web.Application) -> None:
     router.add_get("/login", login_form, name="login")
     router.add_post("/login", login, name="login_post")
     router.add_post("/logout", logout, name="logout")
-    # Pages check the reader themselves: without a token they send to /login.
     router.add_get("/pages/screen/{agent}", screen_page, name="screen")
     router.add_get("/pages/wallboard", wallboard_page, name="wallboard")
     router.add_get("/live", live_socket, name="live")
     router.add_get("/pages/static/{filename}", static_file, name="pages_static")
-    public(app, "login", "login_post", "logout", "screen", "wallboard", "pages_static")
+    public(app, "login", "login_post", "logout", "pages_static")
+    scoped(app, ApiScope.PAGES, "screen", "wallboard", "live")
+    login_first(app, "screen", "wallboard")  # (without a token: to /login, then back)
 
     def on_event(event: LiveEvent) -> None:
         pages.board.apply(event, time.monotonic())

@@ -1,10 +1,11 @@
 """The pages: login, an agent's screen pop, the wallboard (server-rendered with
 jinja2, autoescaped; their scripts then follow the live websocket, ``socket``).
 
-Pages are read with the token cookie set by ``/login`` (or a bearer header); a
-browser without one is sent to the login page. Every page forbids inline
-scripts and other sites' content (Content-Security-Policy): data from the CRM
-or a caller reaches the page as escaped text only.
+Pages are read with the token cookie set by ``/login`` (or a bearer header), of
+a token with the ``pages`` scope; a browser without one is sent to the login page
+(by ``auth_middleware``: the pages are ``login_first`` routes). Every page forbids
+inline scripts and other sites' content (Content-Security-Policy): data from the
+CRM or a caller reaches the page as escaped text only.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
 
-from switchboard.api.auth import COOKIE, offered_token, token_name
-from switchboard.api.server import CONTEXT, ApiContext
+from switchboard.api.auth import COOKIE, matching_token
+from switchboard.api.server import ApiContext
+from switchboard.config import ApiScope
 
 from . import queries
 from .board import CallBoard, screen_message, since_text, wait_text
@@ -32,6 +34,10 @@ FRESH_S = 1.0  # the wallboard's database figures are read again after this long
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+NOT_FOR_PAGES = (
+    "That token may not open the pages: it needs the pages scope "
+    "(api.tokens[].scopes in the daemon's config)."
 )
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -184,18 +190,6 @@ def same_origin(request: web.Request) -> bool:
     return parts.scheme in ("http", "https") and parts.netloc == request.host
 
 
-def reader(request: web.Request) -> str | None:
-    """The name of the token this browser (or script) reads with, or None."""
-    offered = offered_token(request)
-    return token_name(request.app[CONTEXT].config.tokens, offered) if offered else None
-
-
-def require_reader(request: web.Request) -> None:
-    """Pages: a browser without the cookie is sent to log in, then back here."""
-    if reader(request) is None:
-        raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
-
-
 # -- handlers -------------------------------------------------------------------------
 async def login_form(request: web.Request) -> web.Response:
     target = safe_next(request.query.get("next", DEFAULT_PAGE))
@@ -210,9 +204,11 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     token, target = form.get("token", ""), form.get("next", DEFAULT_PAGE)
     target = safe_next(target if isinstance(target, str) else DEFAULT_PAGE)
-    name = token_name(pages.context.config.tokens, token) if isinstance(token, str) else None
-    if not token or name is None:
+    found = matching_token(pages.context.config.tokens, token) if isinstance(token, str) else None
+    if not token or found is None:
         return pages.render("login.html", 401, next=target, error="That token is not valid.")
+    if ApiScope.PAGES not in found.scopes:
+        return pages.render("login.html", 403, next=target, error=NOT_FOR_PAGES)
     response = web.HTTPSeeOther(target)
     response.set_cookie(
         COOKIE, str(token), httponly=True, samesite="Strict", secure=request.secure, path="/"
@@ -221,13 +217,17 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    """Forget the cookie; only when asked by our own pages (another site's form posted
+    here would log the wallboard out: CSRF), or by a script that sends no Origin."""
+    if "Origin" in request.headers and not same_origin(request):
+        pages = request.app[PAGES]
+        return pages.render("login.html", 403, next=DEFAULT_PAGE, error="Log out from this page.")
     response = web.HTTPSeeOther("/login")
     response.del_cookie(COOKIE, path="/")
     raise response
 
 
 async def screen_page(request: web.Request) -> web.Response:
-    require_reader(request)
     pages = request.app[PAGES]
     agent = await pages.agent(request.match_info["agent"], request.query.getall("endpoint", []))
     call = screen_message(pages.board.screen(agent.id, agent.endpoints))
@@ -246,6 +246,5 @@ async def screen_page(request: web.Request) -> web.Response:
 
 
 async def wallboard_page(request: web.Request) -> web.Response:
-    require_reader(request)
     pages = request.app[PAGES]
     return pages.render("wallboard.html", board=await pages.wallboard())
