@@ -311,19 +311,23 @@ async def test_what_the_daemon_still_holds_is_left_and_counted_until_erased_agai
     recording_job = site.recording / "spool" / "a2-rec1.json"  # a2's recording, not stored
     recording_job.parent.mkdir(parents=True)
     recording_job.write_text(json.dumps({"id": "a2-rec1", "call_id": "a2"}))
+    unstored_job = site.recording / "spool" / "a3-rec1.json"  # a3's, being downloaded: no row
+    unstored_job.write_text(json.dumps({"id": "a3-rec1", "call_id": "a3"}))
 
     first = await site.eraser().erase(THEIRS, by="test", via="test")
 
-    assert first.spooled.counts() == {"calls": 1, "voicemails": 1, "recordings": 1,
+    assert first.spooled.counts() == {"calls": 1, "voicemails": 1, "recordings": 2,
                                       "callbacks": 0, "web_callbacks": 0}  # fmt: skip
     assert not first.complete
-    assert (first.deleted.calls, first.deleted.recordings, first.deleted.voicemails) == (3, 0, 0)
-    assert "a2" in await site.ids("calls")  # found again once its recording is stored
+    assert (first.deleted.calls, first.deleted.recordings, first.deleted.voicemails) == (2, 0, 0)
+    assert {"a2", "a3"} <= set(await site.ids("calls"))  # found again once recordings are in
     assert {"vm-a.wav", "a2-rec1.wav"} <= set(site.files())
-    for job in (voicemail_job, recording_job, *(site.state / "calls").glob("*.json")):
+    for job in (voicemail_job, recording_job, unstored_job, *(site.state / "calls").glob("*")):
         job.unlink()  # the daemon has finished with them
     again = await site.eraser().erase(THEIRS, by="test", via="test")
-    assert (again.deleted.calls, again.deleted.recordings, again.deleted.voicemails) == (1, 1, 1)
+    assert (again.deleted.calls, again.deleted.recordings, again.deleted.voicemails) == (2, 1, 1)
+    assert again.complete is False  # (their open queue callback)
+    assert again.spooled.total == 0
     assert site.files() == ["b1-rec1.wav", "vm-b.wav"]
 
 

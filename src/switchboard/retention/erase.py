@@ -98,17 +98,7 @@ class CallerEraser:
         pool = await self.database.pool()
         data = await store.callers_data(pool, forms, e164)
         spooled = await asyncio.to_thread(spooled_for, self.spools, forms, e164, data.calls)
-        recordings = [r for r in data.recordings if r.id not in spooled.busy_recordings]
-        voicemails = [v for v in data.voicemails if v.id not in spooled.busy_voicemails]
-        fates = await asyncio.to_thread(self._remove_files, recordings, voicemails, dry_run)
-        waiting = {r.call_id for r in data.recordings if r.id in spooled.busy_recordings}
-        doomed = store.Doomed(
-            calls=tuple(c for c in data.calls if c not in waiting),
-            recordings=tuple(r for r in recordings if fates[r.id] is not FileFate.KEPT),
-            voicemails=tuple(v for v in voicemails if fates[v.id] is not FileFate.KEPT),
-            callbacks=data.callbacks,
-            web_callbacks=data.web_callbacks,
-        )
+        doomed, fates = await self._files_first(data, spooled, dry_run)
         deleted = (
             _counted(data, doomed) if dry_run else await store.delete_callers_data(pool, doomed)
         )
@@ -124,6 +114,24 @@ class CallerEraser:
         )
         _audit(erasure, by, via)
         return erasure
+
+    async def _files_first(
+        self, data: store.CallersData, spooled: Spooled, dry_run: bool
+    ) -> tuple[store.Doomed, dict[str, FileFate]]:
+        """Deletes the files (none the keepers still hold); the rows that may go now:
+        those whose files are gone, and the calls with no recording still spooled (a
+        recording stored later must find its call, for the next erasure to find it)."""
+        recordings = [r for r in data.recordings if r.id not in spooled.busy_recordings]
+        voicemails = [v for v in data.voicemails if v.id not in spooled.busy_voicemails]
+        fates = await asyncio.to_thread(self._remove_files, recordings, voicemails, dry_run)
+        doomed = store.Doomed(
+            calls=tuple(c for c in data.calls if c not in spooled.recorded_calls),
+            recordings=tuple(r for r in recordings if fates[r.id] is not FileFate.KEPT),
+            voicemails=tuple(v for v in voicemails if fates[v.id] is not FileFate.KEPT),
+            callbacks=data.callbacks,
+            web_callbacks=data.web_callbacks,
+        )
+        return doomed, fates
 
     def _remove_files(
         self,

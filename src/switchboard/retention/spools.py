@@ -53,6 +53,7 @@ class Spooled:
     web_callbacks: int = 0
     busy_voicemails: frozenset[str] = frozenset()  # every voicemail the keeper still holds
     busy_recordings: frozenset[str] = frozenset()  # every recording the keeper still holds
+    recorded_calls: frozenset[str] = frozenset()  # the calls of those recordings
 
     @property
     def total(self) -> int:
@@ -123,4 +124,5 @@ def spooled_for(
         web_callbacks=sum(c.get("number") == e164 for c in read_spool(spools.web_callbacks)),
         busy_voicemails=frozenset(str(v.get("id")) for v in voicemails),
         busy_recordings=frozenset(str(r.get("id")) for r in recordings),
+        recorded_calls=frozenset(str(r.get("call_id")) for r in recordings),
     )
