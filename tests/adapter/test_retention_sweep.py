@@ -17,7 +17,7 @@ import pytest
 
 from switchboard.calllog import CallLog
 from switchboard.db import Database
-from switchboard.retention import Sweeper, Swept
+from switchboard.retention import Sweeper, Swept, store
 from switchboard.retention.sweeper import Archive
 from tests.adapter.test_stats import logged
 from tests.pgkit import DATABASE_URL, fresh_schema
@@ -258,3 +258,31 @@ async def test_an_unreadable_spool_deletes_none_of_its_kind(
     assert (swept.voicemails, swept.calls) == (0, 1)  # the other kinds go on
     assert await world.ids("voicemails") == ["vm1"]
     assert "retention.spool_unreadable" in [r.msg for r in caplog.records]
+
+
+async def test_an_erasure_and_a_sweep_meeting_on_a_call_wait_instead_of_deadlocking(
+    world: World,
+) -> None:
+    """The sweep has locked an old call; an erasure of the same caller comes in between.
+    The erasure must wait on the call (locked first), not take its legs and then wait:
+    the sweep deleting those legs would then wait on it, and PostgreSQL would abort one."""
+    await world.call("c1", OLD)
+    async with world.pool.acquire() as erase, world.pool.acquire() as sweep:
+
+        async def erasure() -> tuple[int, int]:
+            async with erase.transaction():
+                return await store.delete_calls(erase, ["c1"])
+
+        batch = sweep.transaction()
+        await batch.start()
+        await sweep.execute("SELECT id FROM calls WHERE id = 'c1' FOR UPDATE SKIP LOCKED")
+        erasing = asyncio.create_task(erasure())
+        async with asyncio.timeout(10):
+            while not await world.pool.fetchval(  # noqa: ASYNC110 - PostgreSQL's state
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                erase.get_server_pid(),
+            ):
+                await asyncio.sleep(0.01)
+        assert await store.delete_calls(sweep, ["c1"]) == (1, 2)
+        await batch.commit()
+        assert await erasing == (0, 0)  # it waited, then found nothing left

@@ -114,9 +114,14 @@ async def delete_old_calls(pool: asyncpg.Pool, before: datetime, limit: int) -> 
 
 
 async def delete_calls(conn: Conn, ids: Sequence[str]) -> tuple[int, int]:
-    """The calls and their legs (in the caller's transaction): (calls, legs)."""
+    """The calls and their legs (in the caller's transaction): (calls, legs). The calls
+    are locked first, in the sweeper's order, so an erasure and a sweep that meet on a
+    call wait for each other instead of deadlocking over its legs."""
     if not ids:
         return 0, 0
+    await conn.execute(
+        "SELECT 1 FROM calls WHERE id = ANY($1::text[]) ORDER BY started_at, id FOR UPDATE", ids
+    )
     legs = await conn.execute("DELETE FROM call_legs WHERE call_id = ANY($1::text[])", ids)
     calls = await conn.execute("DELETE FROM calls WHERE id = ANY($1::text[])", ids)
     return _count(calls), _count(legs)
