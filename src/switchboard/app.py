@@ -26,6 +26,7 @@ from switchboard.flows.registry import FlowRegistry
 from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 from switchboard.recording import RecordingKeeper
+from switchboard.retention import CallerEraser, build_sweeper
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
 from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
@@ -85,6 +86,15 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         clock = make_clock(start)
         # One number policy and one per-number limit for queue and web callbacks.
         gate = CallbackGate(config.dial_policy)
+        sweeper = build_sweeper(  # keep_days: what is older is deleted (docs/deploy.md)
+            config,
+            database,
+            clock,
+            spooled_voicemails=lambda: [j.id for j in keeper.pending()] if keeper else [],
+            spooled_recordings=lambda: [j.id for j in recorder.pending()] if recorder else [],
+        )
+        if sweeper is not None:
+            sweeper.on_db_error = metrics.db_error_hook("retention")
         supervisor = Supervisor(
             client,
             executor,
@@ -138,6 +148,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 recording_directory=config.recording.directory if config.recording else None,
                 live=live,
                 clock=clock,
+                eraser=CallerEraser.of(config, database) if database is not None else None,
             )
             app = make_app(context)
             if web_callbacks is not None:
@@ -170,6 +181,8 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             dispatchers += start_agi(config.agi, supervisor, client, flows)
         if recorder is not None:
             helpers.append(asyncio.create_task(recorder.run(), name="recordings"))
+        if sweeper is not None:
+            helpers.append(asyncio.create_task(sweeper.run(), name="retention"))
         if web_callbacks is not None:
             helpers.append(
                 asyncio.create_task(web_callbacks.store.run(), name="web-callbacks-store")

@@ -1,4 +1,4 @@
-"""Command line: ``switchboard run|check|trace|db|import|agent|stats|doctor``."""
+"""Command line: ``switchboard run|check|trace|db|import|agent|stats|doctor|erase``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from switchboard.crm import (
 from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
 from switchboard.flows.model import Queue, Route, records
 from switchboard.flows.registry import FlowRegistry
+from switchboard.retention import command as erase_command
 from switchboard.routing.repository import AGENT_ACTIONS, AgentRepository
 from switchboard.stats import command as stats_command
 
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("call_id", nargs="?", help="call id (default: list the calls in the log)")
     trace.add_argument("--log", required=True, metavar="FILE", help="the daemon's log file")
     stats_command.add_parser(sub)
+    erase_command.add_parser(sub)
     return parser
 
 
@@ -109,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _agent(args.action, args.agent_id, args.reason, args.config)
     if args.command == "stats":
         return stats_command.run(args)
+    if args.command == "erase":
+        return erase_command.run(args)
     if args.command == "doctor":
         from switchboard import doctor
 

@@ -24,11 +24,15 @@ Every error names the file, line and column and says how to fix it.
       directory: /var/lib/switchboard/voicemail   # audio files and the work spool
       from: "Switchboard <switchboard@example.com>"
       retry_seconds: 30         # first retry of a failed step; doubles up to 10 min
+      keep_days: 90             # optional: messages older are deleted (absent: kept for ever)
       mailboxes:
         "100": {email: [office@example.com], name: Office}
     recording:                  # optional; where recorded calls are kept (flows: record_calls)
       directory: /var/lib/switchboard/recordings  # YYYY/MM/<name>.wav and the work spool
       retry_seconds: 10         # first retry of a failed download; doubles up to 10 min
+      keep_days: 30             # optional: recordings older are deleted (absent: kept for ever)
+    calls:                      # optional: the call log's retention (needs database:)
+      keep_days: 365            # calls (and their legs) older are deleted (absent: kept for ever)
     smtp:
       host: 127.0.0.1
       port: 25
@@ -95,6 +99,7 @@ SECTIONS = {
     "recording",
     "callbacks",
     "dial_policy",
+    "calls",
 }
 NOW_ENV = "SWITCHBOARD_NOW"  # tests and demos: the instant the daemon's clock starts at
 T = TypeVar("T")
@@ -174,12 +179,21 @@ class VoicemailConfig:
     sender: str = "Switchboard <switchboard@localhost>"
     retry_seconds: float = 30.0
     mailboxes: MappingProxyType[str, Mailbox] = field(default_factory=lambda: MappingProxyType({}))
+    keep_days: int | None = None  # messages older are deleted; None: kept for ever
 
 
 @dataclass(frozen=True, slots=True)
 class RecordingConfig:
     directory: Path
     retry_seconds: float = 10.0
+    keep_days: int | None = None  # recordings older are deleted; None: kept for ever
+
+
+@dataclass(frozen=True, slots=True)
+class CallsConfig:
+    """The call log (``calls:``): how long its rows are kept."""
+
+    keep_days: int | None = None  # calls (by when they started) older are deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +289,7 @@ class Config:
     recording: RecordingConfig | None = None
     callbacks: CallbacksConfig | None = None
     dial_policy: DialPolicy | None = None  # no section: no number is called back
+    calls: CallsConfig = CallsConfig()
 
 
 class _Section:
@@ -366,16 +381,17 @@ def load_config(path: str | Path) -> Config:
         flows=_flows(top.section("flows"), base),
         daemon=_daemon(top, base),
         database=_database(top.section("database")) if "database" in top.items else None,
-        voicemail=_voicemail(top.section("voicemail"), base) if "voicemail" in top.items else None,
+        voicemail=_voicemail(top, base) if "voicemail" in top.items else None,
         smtp=_smtp(top.section("smtp")) if "smtp" in top.items else SmtpConfig(),
         routing=_routing(top.section("routing")) if "routing" in top.items else RoutingConfig(),
         api=_api(top.section("api")) if "api" in top.items else None,
         agi=_agi(top.section("agi")) if "agi" in top.items else None,
-        recording=_recording(top.section("recording"), base) if "recording" in top.items else None,
+        recording=_recording(top, base) if "recording" in top.items else None,
         callbacks=_callbacks(top) if "callbacks" in top.items else None,
         dial_policy=_dial_policy(top.section("dial_policy"))
         if "dial_policy" in top.items
         else None,
+        calls=_calls(top) if "calls" in top.items else CallsConfig(),
     )
 
 
@@ -407,12 +423,44 @@ def _agi(sec: _Section) -> AgiConfig:
     )
 
 
-def _recording(sec: _Section, base: Path) -> RecordingConfig:
-    sec.check_keys({"directory", "retry_seconds"})
+def _recording(top: _Section, base: Path) -> RecordingConfig:
+    sec = top.section("recording")
+    sec.check_keys({"directory", "retry_seconds", "keep_days"})
     return RecordingConfig(
         directory=base / sec.scalar("directory", str),
         retry_seconds=sec.scalar("retry_seconds", _positive(float), 10.0),
+        keep_days=_keep_days(sec, top),
     )
+
+
+MAX_KEEP_DAYS = 36_600  # a hundred years: more is a typo
+
+
+def _days(text: str) -> int:
+    days = int(text) if text.isdigit() and text.isascii() else 0
+    if not 1 <= days <= MAX_KEEP_DAYS:
+        raise ValueError(
+            f"expected a whole number of days from 1 to {MAX_KEEP_DAYS}, got {text!r} "
+            "(omit the key to keep for ever)"
+        )
+    return days
+
+
+def _keep_days(sec: _Section, top: _Section) -> int | None:
+    """``keep_days``: what is older is deleted by the daemon's sweeper; absent: kept for
+    ever. The sweeper finds what to delete in PostgreSQL, so it needs a database."""
+    if "keep_days" not in sec.items:
+        return None
+    if "database" not in top.items:
+        raise _err(sec.path, sec.items["keep_days"], f"{sec.name}.keep_days: needs a database: "
+                   "section (what to delete is found in PostgreSQL)")  # fmt: skip
+    return sec.scalar("keep_days", _days)
+
+
+def _calls(top: _Section) -> CallsConfig:
+    sec = top.section("calls")
+    sec.check_keys({"keep_days"})
+    return CallsConfig(keep_days=_keep_days(sec, top))
 
 
 def _routing(sec: _Section) -> RoutingConfig:
@@ -531,8 +579,9 @@ def _identifier(text: str) -> str:
     return text
 
 
-def _voicemail(sec: _Section, base: Path) -> VoicemailConfig:
-    sec.check_keys({"directory", "from", "retry_seconds", "mailboxes"})
+def _voicemail(top: _Section, base: Path) -> VoicemailConfig:
+    sec = top.section("voicemail")
+    sec.check_keys({"directory", "from", "retry_seconds", "mailboxes", "keep_days"})
     mailboxes: dict[str, Mailbox] = {}
     if "mailboxes" in sec.items:
         boxes = _Section(sec.path, sec.items["mailboxes"], "voicemail.mailboxes")
@@ -557,6 +606,7 @@ def _voicemail(sec: _Section, base: Path) -> VoicemailConfig:
         sender=sec.scalar("from", str, "Switchboard <switchboard@localhost>"),
         retry_seconds=sec.scalar("retry_seconds", _positive(float), 30.0),
         mailboxes=MappingProxyType(mailboxes),
+        keep_days=_keep_days(sec, top),
     )
 
 

@@ -23,6 +23,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Where a database error can be caught (the label of switchboard_db_errors_total).
 DB_COMPONENTS = (
     "calllog", "routing", "callbacks", "webcallbacks", "voicemail", "recording", "api",
+    "retention",
 )  # fmt: skip
 # A caller's wait, start to answer: seconds (service level is "within 20 s").
 WAIT_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0)

@@ -39,6 +39,8 @@ from switchboard.dialpolicy import CallbackGate
 from switchboard.flows.registry import FlowRegistry
 from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
+from switchboard.retention import CallerEraser
+from switchboard.retention.spools import Spools
 from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
 from switchboard.webcallback.routes import CallbackApi
 from tests.apikit import AUTH, api_config
@@ -114,6 +116,12 @@ class ServedApp:
             voicemail_directory=self.directory,
             recording_directory=self.directory,
             live=LiveHub(),
+            eraser=CallerEraser(
+                self.database,
+                Spools(*(self.directory / name for name in ("calls", "cb", "web", "vm", "rec"))),
+                self.directory,
+                self.directory,
+            ),
         )
         app = make_app(context)  # with the web callbacks, as a daemon with callbacks: serves
         store = WebCallbackStore(self.directory / "callbacks", self.database)

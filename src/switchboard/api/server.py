@@ -24,6 +24,7 @@ from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
 from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
+from switchboard.retention import CallerEraser
 
 from .auth import authenticate, authorize
 from .errors import ApiError, Handler, errors_middleware
@@ -45,6 +46,7 @@ class ApiContext:
     recording_directory: Path | None = None  # (call recordings: the same)
     live: LiveHub | None = None  # call events as they happen (the pages)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the daemon's ("today")
+    eraser: CallerEraser | None = None  # POST /privacy/erase (needs a database)
 
 
 CONTEXT = web.AppKey("context", ApiContext)
@@ -134,9 +136,9 @@ def make_app(context: ApiContext) -> web.Application:
     public(app, "health")
     from switchboard.pages import add_pages  # (they use this module's keys)
 
-    from . import activity, agents, history, ops, recordings, voicemails
+    from . import activity, agents, history, ops, privacy, recordings, voicemails
 
-    for feature in (ops, activity, agents, history, recordings, voicemails):
+    for feature in (ops, activity, agents, history, recordings, voicemails, privacy):
         feature.add_routes(app)
     add_pages(app)
     return app
