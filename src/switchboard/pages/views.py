@@ -19,8 +19,18 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import web
 
-from switchboard.api.auth import COOKIE, offered_token, token_name
+from switchboard.api.auth import (
+    AUTH_FAILURES,
+    COOKIE,
+    TooManyFailures,
+    checked_token,
+    offered_token,
+    rate_limited,
+    refused,
+)
+from switchboard.api.clients import client_of
 from switchboard.api.server import CONTEXT, ApiContext
+from switchboard.ratelimit import retry_after
 
 from . import queries
 from .board import CallBoard, screen_message, since_text, wait_text
@@ -66,6 +76,17 @@ class Pages:
         return web.Response(
             text=text, status=status, content_type="text/html", headers=PAGE_HEADERS
         )
+
+    def too_many_failures(self, target: str, wait: float) -> web.Response:
+        """The login form again, 429: the address offered too many wrong tokens."""
+        response = self.render(
+            "login.html",
+            429,
+            next=target,
+            error=f"Too many wrong tokens from this address; try again in {retry_after(wait)} s.",
+        )
+        response.headers["Retry-After"] = retry_after(wait)
+        return response
 
     async def wallboard_figures(self) -> WallboardFigures:
         """The database's figures, read at most once a second for every wallboard."""
@@ -185,15 +206,25 @@ def same_origin(request: web.Request) -> bool:
 
 
 def reader(request: web.Request) -> str | None:
-    """The name of the token this browser (or script) reads with, or None."""
+    """The name of the token this browser (or script) reads with, or None (a wrong one
+    counts against the address: ``api.auth_failures``; over it, TooManyFailures)."""
     offered = offered_token(request)
-    return token_name(request.app[CONTEXT].config.tokens, offered) if offered else None
+    return checked_token(request, request.app[CONTEXT].config.tokens, offered)
 
 
 def require_reader(request: web.Request) -> None:
-    """Pages: a browser without the cookie is sent to log in, then back here."""
-    if reader(request) is None:
-        raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+    """Pages: a browser without the cookie is sent to log in, then back here (a wrong
+    cookie, from an old token, is deleted so that it is offered only once)."""
+    try:
+        name = reader(request)
+    except TooManyFailures as limited:
+        raise rate_limited(limited.wait) from None
+    if name is None:
+        to_login = web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='')}")
+        if offered_token(request):
+            refused(request, "unauthorized")
+            to_login.del_cookie(COOKIE, path="/")
+        raise to_login
 
 
 # -- handlers -------------------------------------------------------------------------
@@ -203,15 +234,25 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    """The form's POST: a right token becomes the cookie; a wrong one, the form again."""
+    """The form's POST: a right token becomes the cookie; a wrong one, the form again
+    (too many wrong ones from the address: 429, before the form is even read)."""
     pages = request.app[PAGES]
     if "Origin" in request.headers and not same_origin(request):
         return pages.render("login.html", 403, next=DEFAULT_PAGE, error="Log in from this page.")
+    wait = request.app[AUTH_FAILURES].wait(client_of(request))
+    if wait:
+        refused(request, "rate_limited")
+        return pages.too_many_failures(DEFAULT_PAGE, wait)
     form = await request.post()
     token, target = form.get("token", ""), form.get("next", DEFAULT_PAGE)
     target = safe_next(target if isinstance(target, str) else DEFAULT_PAGE)
-    name = token_name(pages.context.config.tokens, token) if isinstance(token, str) else None
+    try:  # (checked again: other attempts may have failed while this form was read)
+        offered = token if isinstance(token, str) else ""
+        name = checked_token(request, pages.context.config.tokens, offered)
+    except TooManyFailures as limited:
+        return pages.too_many_failures(target, limited.wait)
     if not token or name is None:
+        refused(request, "login_failed")
         return pages.render("login.html", 401, next=target, error="That token is not valid.")
     response = web.HTTPSeeOther(target)
     response.set_cookie(
