@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 
@@ -41,7 +42,7 @@ from switchboard.api.clients import client_of
 from switchboard.api.connections import FD_RESERVE
 from switchboard.api.refusals import log_summary
 from switchboard.api.server import CLIENT
-from switchboard.config import ApiConfig, AuthFailureLimits
+from switchboard.config import ApiConfig, AuthFailureLimits, DatabaseConfig
 from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
 from switchboard.webcallback.routes import CallbackApi
 from tests.adapter.test_daemon_fake_ari import connected_call, lab_config, leg
@@ -50,6 +51,7 @@ from tests.apikit import AUTH, TOKEN, api_client, api_config
 from tests.daemonkit import running_daemon
 from tests.fake_ari import FakeAri
 from tests.flowkit import SPINE
+from tests.pgkit import DATABASE_URL, fresh_schema
 
 PROXY = (ipaddress.ip_network("127.0.0.1/32"),)
 BOUND_S = 10.0  # failure bound: far above every timeout configured below
@@ -201,22 +203,36 @@ async def test_the_login_form_shares_the_limit_and_says_when_to_try_again() -> N
 
 
 # -- slow clients, real sockets ---------------------------------------------------------------
+class Served:
+    """An ApiServer on 127.0.0.1:0, and the client connections a test opens to it
+    (closed when the test ends, however it ends)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def connect(
+        self, source: str = "127.0.0.1"
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        opening = asyncio.open_connection("127.0.0.1", self.port, local_addr=(source, 0))
+        reader, writer = await opening
+        self.writers.append(writer)
+        return reader, writer
+
+
 @contextlib.asynccontextmanager
-async def serving(max_connections: int | None = None, **settings: Any) -> AsyncIterator[int]:
-    """The ApiServer on 127.0.0.1:0 with these api: settings; yields its port."""
+async def serving(max_connections: int | None = None, **settings: Any) -> AsyncIterator[Served]:
+    """The ApiServer with these api: settings."""
     config = replace(api_config(), **settings)
     server = ApiServer(edge_app(config), "127.0.0.1", 0, max_connections)
     await server.start()
+    served = Served(server.port)
     try:
-        yield server.port
+        yield served
     finally:
+        for writer in served.writers:
+            writer.close()
         await server.stop()
-
-
-async def connect(
-    port: int, source: str = "127.0.0.1"
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
 
 
 async def until_closed(reader: asyncio.StreamReader) -> bytes:
@@ -240,8 +256,8 @@ async def answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 async def test_a_head_trickled_in_is_closed_after_header_timeout(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with serving(header_timeout=0.3, keepalive_timeout=60) as port:
-        reader, writer = await connect(port)
+    async with serving(header_timeout=0.3, keepalive_timeout=60) as served:
+        reader, writer = await served.connect()
 
         async def trickle() -> None:
             writer.write(b"GET /health HTTP/1.1\r\nHost: switchboard\r\nX-Slow: ")
@@ -263,8 +279,8 @@ async def test_a_head_trickled_in_is_closed_after_header_timeout(
 
 
 async def test_the_header_timeout_starts_at_the_first_byte_not_at_connect() -> None:
-    async with serving(header_timeout=0.2, keepalive_timeout=60) as port:
-        reader, writer = await connect(port)
+    async with serving(header_timeout=0.2, keepalive_timeout=60) as served:
+        reader, writer = await served.connect()
         await asyncio.sleep(0.5)  # idle (keepalive_timeout's business), no head begun
         assert b"200 OK" in await answered(reader, writer)
         writer.close()
@@ -273,8 +289,8 @@ async def test_the_header_timeout_starts_at_the_first_byte_not_at_connect() -> N
 async def test_a_stalled_body_gets_408_and_the_connection_is_closed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with serving(body_timeout=0.3, keepalive_timeout=60, header_timeout=60) as port:
-        reader, writer = await connect(port)
+    async with serving(body_timeout=0.3, keepalive_timeout=60, header_timeout=60) as served:
+        reader, writer = await served.connect()
         writer.write(
             b"POST /login HTTP/1.1\r\nHost: switchboard\r\n"
             b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
@@ -291,8 +307,8 @@ async def test_a_stalled_body_gets_408_and_the_connection_is_closed(
 
 
 async def test_a_body_that_arrives_in_time_is_served() -> None:
-    async with serving(body_timeout=5, keepalive_timeout=60) as port:
-        reader, writer = await connect(port)
+    async with serving(body_timeout=5, keepalive_timeout=60) as served:
+        reader, writer = await served.connect()
         body = b"token=not-the-token-0123"
         writer.write(
             b"POST /login HTTP/1.1\r\nHost: switchboard\r\nConnection: close\r\n"
@@ -307,12 +323,12 @@ async def test_a_body_that_arrives_in_time_is_served() -> None:
 
 
 async def test_an_idle_connection_is_closed_after_keepalive_timeout() -> None:
-    async with serving(keepalive_timeout=0.3, header_timeout=60) as port:
-        reader, writer = await connect(port)
+    async with serving(keepalive_timeout=0.3, header_timeout=60) as served:
+        reader, writer = await served.connect()
         assert b"200 OK" in await answered(reader, writer)
         assert await until_closed(reader) == b""  # idle after its answer
         writer.close()
-        reader, writer = await connect(port)
+        reader, writer = await served.connect()
         assert await until_closed(reader) == b""  # never asked anything
         writer.close()
 
@@ -320,20 +336,20 @@ async def test_an_idle_connection_is_closed_after_keepalive_timeout() -> None:
 async def test_connections_over_the_per_address_limit_are_closed_at_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with serving(max_connections_per_address=3) as port:
-        held = [await connect(port) for _ in range(3)]
+    async with serving(max_connections_per_address=3) as served:
+        held = [await served.connect() for _ in range(3)]
         for reader, writer in held:
             assert b"200 OK" in await answered(reader, writer)
-        reader, writer = await connect(port)
+        reader, writer = await served.connect()
         writer.write(HEALTH)
         assert await until_closed(reader) == b""
         writer.close()
-        other = await connect(port, source="127.0.0.2")  # another address is let in
+        other = await served.connect(source="127.0.0.2")  # another address is let in
         assert b"200 OK" in await answered(*other)
         held[0][1].close()  # one of the three leaves: room again
 
         async def let_in() -> bool:
-            reader, writer = await connect(port)
+            reader, writer = await served.connect()
             try:
                 writer.write(HEALTH_ONCE)
                 return (await until_closed(reader)).startswith(b"HTTP/1.1 200")
@@ -355,11 +371,11 @@ async def test_connections_over_the_per_address_limit_are_closed_at_once(
 async def test_a_trusted_proxy_is_limited_in_the_total_only() -> None:
     async with serving(
         max_connections=3, max_connections_per_address=1, trusted_proxies=PROXY
-    ) as port:
-        held = [await connect(port) for _ in range(3)]
+    ) as served:
+        held = [await served.connect() for _ in range(3)]
         for reader, writer in held:
             assert b"200 OK" in await answered(reader, writer)
-        reader, writer = await connect(port, source="127.0.0.2")
+        reader, writer = await served.connect(source="127.0.0.2")
         writer.write(HEALTH)
         assert await until_closed(reader) == b""  # over max_connections
         for _, held_writer in held:
@@ -424,12 +440,23 @@ async def health(port: int) -> int:
         return response.status
 
 
-async def a_call_goes_through(fake: FakeAri) -> None:
+async def a_call_goes_through(fake: FakeAri, logged: asyncpg.Connection) -> None:
+    """A caller is greeted, bridged to the agent and hangs up; the call is spooled
+    (a file opened) and reaches PostgreSQL (``logged`` was opened before the flood)."""
     async with asyncio.timeout(BOUND_S):
         caller = await connected_call(fake)
         await fake.caller_hangs_up(caller)
         await fake.wait_request("DELETE", rf"/channels/{leg(caller)}")
         await fake.wait_request("DELETE", rf"/bridges/{caller}-bridge")
+        query = "SELECT count(*) FROM calls WHERE id = $1"
+        while not await logged.fetchval(query, caller):  # noqa: ASYNC110 - the call log's worker
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def schema() -> AsyncIterator[str]:
+    async with fresh_schema("edge") as name:
+        yield name
 
 
 @pytest.fixture
@@ -447,25 +474,37 @@ def few_open_files(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 async def test_a_flood_of_idle_and_slow_sockets_leaves_health_and_calls_unaffected(
-    fake: FakeAri, tmp_path: Path, few_open_files: int, caplog: pytest.LogCaptureFixture
+    fake: FakeAri,
+    tmp_path: Path,
+    schema: str,
+    few_open_files: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     (tmp_path / "flow.yaml").write_text(SPINE)
     port = free_port()
-    api = replace(api_config(), port=port, header_timeout=60, keepalive_timeout=60)
-    config = replace(lab_config(fake, tmp_path), api=api)
-    # One address opens more sockets than the process may have files.
-    async with (
-        running_daemon(fake, config),
-        flood(port, few_open_files + 100, "127.0.0.2") as opened,
-    ):
-        assert opened > few_open_files - FD_RESERVE  # the flood did connect
-        assert await health(port) == 200
-        await a_call_goes_through(fake)
-        # Many addresses fill max_connections: the reserve still carries calls.
-        many = [f"127.0.1.{i}" for i in range(1, 201)]
-        async with flood(port, 400, *many):
-            await a_call_goes_through(fake)
-        assert await health(port) == 200
+    lab = lab_config(fake, tmp_path)
+    config = replace(
+        lab,
+        daemon=replace(lab.daemon, state_directory=tmp_path / "state"),
+        database=DatabaseConfig(DATABASE_URL, schema),
+        api=replace(api_config(), port=port, header_timeout=60, keepalive_timeout=60),
+    )
+    async with running_daemon(fake, config):
+        logged = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": schema})
+        try:
+            await a_call_goes_through(fake, logged)  # (the schema is made)
+            # One address opens more sockets than the process may have files.
+            async with flood(port, few_open_files + 100, "127.0.0.2") as opened:
+                assert opened > few_open_files - FD_RESERVE  # the flood did connect
+                assert await health(port) == 200
+                await a_call_goes_through(fake, logged)
+                # Many addresses fill max_connections: the reserve still carries calls.
+                many = [f"127.0.1.{i}" for i in range(1, 201)]
+                async with flood(port, 400, *many):
+                    await a_call_goes_through(fake, logged)
+                assert await health(port) == 200
+        finally:
+            await logged.close()
     (lowered,) = messages(caplog, "api.max_connections_lowered")
     assert lowered.__dict__["max_connections"] == few_open_files - FD_RESERVE
     reasons = {r.__dict__["reason"] for r in messages(caplog, "api.connection_refused")}
