@@ -368,6 +368,27 @@ async def test_connections_over_the_per_address_limit_are_closed_at_once(
     }
 
 
+async def test_a_limited_address_is_refused_the_login_form_before_its_body_is_read() -> None:
+    limits = AuthFailureLimits(per_address=2, window_seconds=3600)
+    async with serving(auth_failures=limits, body_timeout=60) as served:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(2):
+                url = f"http://127.0.0.1:{served.port}/whoami"
+                async with session.get(url, headers=wrong("")) as response:
+                    assert response.status == 401
+        reader, writer = await served.connect()
+        writer.write(
+            b"POST /login HTTP/1.1\r\nHost: switchboard\r\nConnection: close\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+        )  # and no body: the answer must not wait for it
+        async with asyncio.timeout(BOUND_S):
+            head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 429 ")
+        assert b"Retry-After: " in head
+        writer.write(b"x" * 100)  # (aiohttp reads an unread body before it closes)
+        await until_closed(reader)
+
+
 async def test_a_trusted_proxy_is_limited_in_the_total_only() -> None:
     async with serving(
         max_connections=3, max_connections_per_address=1, trusted_proxies=PROXY
