@@ -13,6 +13,7 @@ import aiohttp
 
 from switchboard.agi import start_agi
 from switchboard.api import ApiContext, ApiServer, make_app
+from switchboard.api.connections import connection_cap, fd_reserve, raise_open_files_limit
 from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
 from switchboard.callbacks import CallbackStore
 from switchboard.calllog import CallLog
@@ -153,7 +154,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             app = make_app(context)
             if web_callbacks is not None:
                 add_callback_routes(app, CallbackApi.build(web_callbacks, gate, metrics=metrics))
-            api = ApiServer(app, config.api.host, config.api.port)
+            api = ApiServer(app, config.api.host, config.api.port, _api_connections(config))
             try:
                 await api.start()
             except OSError as exc:  # a port in use: say so and stop before taking any call
@@ -243,6 +244,22 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
         await supervisor.agents.close()
         log.info("daemon.stopped", extra={"exit_code": code})
         return code
+
+
+def _api_connections(config: Config) -> int:
+    """``api.max_connections``, lowered if the open-files limit (raised to the hard limit
+    where allowed) would not leave the daemon its reserve: ARI, PostgreSQL, spools, AGI."""
+    assert config.api is not None
+    soft = raise_open_files_limit()
+    reserve = fd_reserve(config.agi.max_sessions if config.agi else 0)
+    cap = connection_cap(config.api.max_connections, soft, reserve)
+    extra = {"max_connections": cap, "configured": config.api.max_connections,
+             "open_files_limit": soft, "reserve": reserve}  # fmt: skip
+    if cap < config.api.max_connections:
+        log.warning("api.max_connections_lowered", extra=extra)
+    else:
+        log.info("api.open_files", extra=extra)
+    return cap
 
 
 def _web_callbacks(

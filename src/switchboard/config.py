@@ -47,6 +47,13 @@ Every error names the file, line and column and says how to fix it.
                                 # scopes (required): what the token may do, of pages,
                                 # read, audio, agents, admin; none implies another
       max_body_bytes: 65536     # larger request bodies get 413
+      trusted_proxies: []       # reverse proxies whose X-Forwarded-For is believed
+      header_timeout: 10        # s from a request's first byte to the end of its head
+      body_timeout: 30          # s from the end of the head to the end of the body (408)
+      keepalive_timeout: 75     # s a connection may wait for its next request
+      max_connections: 1000     # at once (lowered to the open-files limit less a reserve)
+      max_connections_per_address: 100   # from one address (IPv6: /64); proxies exempt
+      auth_failures: {per_address: 20, window_seconds: 60}   # wrong tokens, then 429
     agi:                         # optional: the FastAGI server (docs/agi.md)
       listen: 127.0.0.1:4573
       trunk: carrier             # route's fallback=NUMBER is dialled through it
@@ -69,10 +76,12 @@ Every error names the file, line and column and says how to fix it.
       agent_ring_seconds: 20
       customer_ring_seconds: 30
       rate_limits: {per_ip: 10, window_seconds: 3600}
+      # (the client's address behind a proxy: api.trusted_proxies)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -224,6 +233,18 @@ class ApiToken:
     scopes: frozenset[ApiScope]
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailureLimits:
+    """Wrong tokens allowed per client address (a token bucket); then 429 until it refills."""
+
+    per_address: int = 20
+    window_seconds: float = 60.0
+    tracked: int = 10_000  # addresses remembered (the memory bound)
+
+
 @dataclass(frozen=True, slots=True)
 class ApiConfig:
     """The HTTP API and pages (``api:``); no section, no server."""
@@ -232,6 +253,13 @@ class ApiConfig:
     port: int = 8090
     tokens: tuple[ApiToken, ...] = ()
     max_body_bytes: int = 64 * 1024
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For is believed
+    header_timeout: float = 10.0  # a request's first byte to the end of its head
+    body_timeout: float = 30.0  # the end of the head to the end of the body
+    keepalive_timeout: float = 75.0  # a connection waiting for its (next) request
+    max_connections: int = 1000  # at once, all clients
+    max_connections_per_address: int = 100  # at once from one address (not proxies)
+    auth_failures: AuthFailureLimits = AuthFailureLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +299,6 @@ class CallbacksConfig:
     max_pending: int = 1000  # open requests at once; more: 503
     max_days_ahead: int = 14  # preferred_time at most this far ahead
     rate_limits: RateLimits = RateLimits()
-    trusted_proxies: tuple[str, ...] = ()  # networks whose X-Forwarded-For is believed
     frame_ancestors: tuple[str, ...] = ("*",)  # sites that may embed the form (CSP)
 
 
@@ -644,9 +671,38 @@ def _listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+API_KEYS = {
+    "listen", "tokens", "max_body_bytes", "trusted_proxies", "header_timeout", "body_timeout",
+    "keepalive_timeout", "max_connections", "max_connections_per_address", "auth_failures",
+}  # fmt: skip
+
+
 def _api(sec: _Section) -> ApiConfig:
-    sec.check_keys({"listen", "tokens", "max_body_bytes"})
+    sec.check_keys(API_KEYS)
     host, port = sec.scalar("listen", _listen, ("127.0.0.1", 8090))
+    return ApiConfig(
+        host=host,
+        port=port,
+        tokens=_api_tokens(sec),
+        max_body_bytes=sec.scalar("max_body_bytes", _positive(int), 64 * 1024),
+        trusted_proxies=tuple(
+            ipaddress.ip_network(n)
+            for n in _words(sec, "trusted_proxies", _network, required=False)
+        ),
+        header_timeout=sec.scalar("header_timeout", _positive(float), 10.0),
+        body_timeout=sec.scalar("body_timeout", _positive(float), 30.0),
+        keepalive_timeout=sec.scalar("keepalive_timeout", _positive(float), 75.0),
+        max_connections=sec.scalar("max_connections", _positive(int), 1000),
+        max_connections_per_address=sec.scalar("max_connections_per_address", _positive(int), 100),
+        auth_failures=_auth_failures(
+            _Section(sec.path, sec.items["auth_failures"], "api.auth_failures")
+        )
+        if "auth_failures" in sec.items
+        else AuthFailureLimits(),
+    )
+
+
+def _api_tokens(sec: _Section) -> tuple[ApiToken, ...]:
     node = sec.items.get("tokens")
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         where = node if node is not None else sec.node
@@ -668,11 +724,15 @@ def _api(sec: _Section) -> ApiConfig:
         if any(t.name == token.name for t in tokens):
             raise _err(sec.path, item, f"api.tokens[]: name {token.name!r} given twice")
         tokens.append(token)
-    return ApiConfig(
-        host=host,
-        port=port,
-        tokens=tuple(tokens),
-        max_body_bytes=sec.scalar("max_body_bytes", _positive(int), 64 * 1024),
+    return tuple(tokens)
+
+
+def _auth_failures(sec: _Section) -> AuthFailureLimits:
+    sec.check_keys({"per_address", "window_seconds", "tracked"})
+    return AuthFailureLimits(
+        per_address=sec.scalar("per_address", _positive(int), 20),
+        window_seconds=sec.scalar("window_seconds", _positive(float), 60.0),
+        tracked=sec.scalar("tracked", _positive(int), 10_000),
     )
 
 
@@ -696,21 +756,24 @@ def _scopes(entry: _Section, name: str) -> frozenset[ApiScope]:
 CALLBACK_KEYS = {
     "trunk", "company_number", "calendar", "default_skill", "skills",
     "agent_ring_seconds", "customer_ring_seconds", "retry_seconds",
-    "max_pending", "max_days_ahead", "rate_limits", "trusted_proxies", "frame_ancestors",
+    "max_pending", "max_days_ahead", "rate_limits", "frame_ancestors",
 }  # fmt: skip
-# Keys that moved: one number policy serves queue and web callbacks alike.
+# Keys that moved, with why: the old key is an error that says where it went.
+NUMBER_POLICY = "one number policy for queue and web callbacks; docs/security.md"
+CLIENT_ADDRESS = "one setting for every route that needs the client's address"
 MOVED_KEYS = {
-    "countries": "dial_policy.countries",
-    "default_country": "dial_policy.default_country",
-    "per_number": "dial_policy.per_number",
+    "countries": ("dial_policy.countries", NUMBER_POLICY),
+    "default_country": ("dial_policy.default_country", NUMBER_POLICY),
+    "per_number": ("dial_policy.per_number", NUMBER_POLICY),
+    "trusted_proxies": ("api.trusted_proxies", CLIENT_ADDRESS),
 }
 
 
 def _moved(sec: _Section) -> None:
     for key, value in sec.items.items():
         if key in MOVED_KEYS:
-            why = "one number policy for queue and web callbacks; docs/security.md"
-            raise _err(sec.path, value, f"{sec.name}.{key} is now {MOVED_KEYS[key]} ({why})")
+            where, why = MOVED_KEYS[key]
+            raise _err(sec.path, value, f"{sec.name}.{key} is now {where} ({why}): move it there")
 
 
 def _dial_policy(sec: _Section) -> DialPolicy:
@@ -754,7 +817,6 @@ def _callbacks(top: _Section) -> CallbacksConfig:
         )
         if "rate_limits" in sec.items
         else RateLimits(),
-        trusted_proxies=_words(sec, "trusted_proxies", _network, required=False),
         frame_ancestors=_words(sec, "frame_ancestors", _frame_source, required=False) or ("*",),
     )
 
@@ -823,8 +885,6 @@ def _region(text: str) -> str:
 
 
 def _network(text: str) -> str:
-    import ipaddress
-
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:

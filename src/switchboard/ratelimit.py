@@ -1,10 +1,13 @@
-"""Rate limits (pure: the clock is handed in).
+"""Rate limits per key: an address, a number (pure: the clock is handed in).
 
 ``RateLimiter`` is a token bucket per key (a number, an address) holding at most
 ``tracked`` keys: the least recently seen key is forgotten first, so a flood of
 new keys costs a bounded amount of memory and each check is O(1). Forgetting a
 key can only let that key in again sooner than its window says; the per-key
 limit is an abuse brake, not an accounting.
+
+Used by the web callbacks (per address), the dial policy (per number) and the API's
+failed-token limit (per address). Keys for addresses: ``api.clients.address_key``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -39,6 +40,7 @@ from switchboard.config import (
     DatabaseConfig,
     DialPolicy,
     FlowsConfig,
+    Network,
     RateLimits,
     RoutingConfig,
 )
@@ -66,9 +68,9 @@ CALLBACKS = CallbacksConfig(
     customer_ring_seconds=20,
     retry_seconds=1,
     rate_limits=RateLimits(per_ip=10, window_seconds=3600, tracked=1000),
-    trusted_proxies=("127.0.0.1/32",),
 )
 POLICY = DialPolicy(countries=("RU",), default_country="RU", per_number=3, tracked=1000)
+PROXY = (ipaddress.ip_network("127.0.0.1/32"),)  # api.trusted_proxies: the test client
 DEAD_DATABASE = "postgresql://postgres@127.0.0.1:9/test"  # nothing listens on port 9
 
 
@@ -85,11 +87,12 @@ async def callback_api(
     config: CallbacksConfig = CALLBACKS,
     gate: CallbackGate | None = None,
     metrics: Metrics | None = None,
+    trusted: tuple[Network, ...] = PROXY,
 ) -> AsyncIterator[tuple[TestClient[Any, Any], WebCallbacks]]:
     """The API with the web-callback routes, no daemon (nothing is dispatched)."""
     store = WebCallbackStore(tmp_path / "spool", database)
     service = WebCallbacks(config, store, lambda: datetime.now(UTC))
-    app = make_app(ApiContext(api_config()))
+    app = make_app(ApiContext(replace(api_config(), trusted_proxies=trusted)))
     api = CallbackApi.build(service, gate or CallbackGate(POLICY), metrics=metrics)
     add_callback_routes(app, api)
     async with api_client(app) as client:
@@ -285,8 +288,7 @@ async def test_many_addresses_through_a_trusted_proxy_keep_memory_bounded(
 
 
 async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(tmp_path: Path) -> None:
-    config = replace(CALLBACKS, trusted_proxies=())
-    async with callback_api(tmp_path, None, config) as (client, _service):
+    async with callback_api(tmp_path, None, trusted=()) as (client, _service):
         statuses = []
         for i in range(12):
             headers = {"X-Forwarded-For": f"203.0.113.{i}"}

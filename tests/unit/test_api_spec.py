@@ -119,3 +119,11 @@ def test_the_error_schema_is_the_skeletons_shape() -> None:
         check_response("GET", "/agents", 400, {"error": {"message": "no id"}})
     with pytest.raises(AssertionError, match="status 418"):
         check_response("GET", "/agents", 418, error)
+
+
+def test_every_operation_that_reads_a_token_says_what_a_limited_address_gets() -> None:
+    for path, item in spec()["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            if "401" in responses or path.startswith("/pages/screen") or path == "/pages/wallboard":
+                assert "429" in responses, f"{method.upper()} {path}: no 429 (api.auth_failures)"

@@ -10,22 +10,102 @@ A refused request gets 401 with the same body whatever was wrong (no token, a
 wrong one, a malformed header): nothing tells a guesser how close they were.
 A right token without the scope the route needs (``api.tokens[].scopes``) gets
 403 ``insufficient_scope`` naming the scope (RFC 6750).
+
+Wrong tokens are limited per client address (``api.auth_failures``, a token
+bucket shared by the bearer header, the cookie and ``POST /login``): past the
+limit every request of that address that needs a token gets 429 ``rate_limited``
+with ``Retry-After``, before any token it carries is compared, so a right guess
+cannot be told from a wrong one while the address is limited. A request with no
+token at all guesses nothing and is not counted. Refusals are logged through a
+``RefusalLog``: the first of an address in full, then a summary a minute.
+A wrong cookie is deleted in the answer, so a browser holding an old token fails
+once, not at every reconnect of its page.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import time
+from collections.abc import Callable
 
 from aiohttp import web
 
-from switchboard.config import ApiScope, ApiToken
+from switchboard.config import ApiScope, ApiToken, AuthFailureLimits
+from switchboard.ratelimit import RateLimiter, retry_after
 
+from .clients import address_key, client_of
 from .errors import ApiError
+from .refusals import RefusalLog
 
 log = logging.getLogger("switchboard.api")
 COOKIE = "switchboard_token"
 READ_METHODS = frozenset({"GET", "HEAD"})
+# Deletes the cookie (what aiohttp's del_cookie sends), for answers built as errors.
+DELETE_COOKIE = f'{COOKIE}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/'
+
+
+class AuthFailures:
+    """Wrong tokens per client address, and the log of refused requests (one per app)."""
+
+    def __init__(
+        self, limits: AuthFailureLimits, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limiter = RateLimiter(limits.per_address, limits.window_seconds, limits.tracked, clock)
+        self.refusals = RefusalLog()
+
+    def wait(self, client: str) -> float:
+        """Seconds until ``client`` may offer a token again (0.0: now)."""
+        return self.limiter.check(address_key(client))
+
+    def failed(self, client: str) -> None:
+        self.limiter.take(address_key(client))
+
+
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
+
+
+class TooManyFailures(Exception):
+    """The client's address offered too many wrong tokens; ``wait`` seconds to go."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"try again in {retry_after(wait)} s")
+        self.wait = wait
+
+
+def rate_limited(wait: float) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        f"too many wrong tokens from this address; try again in {retry_after(wait)} s",
+        headers={"Retry-After": retry_after(wait)},
+    )
+
+
+def refused(request: web.Request, reason: str) -> None:
+    """Log a refused request: in full if it is its address's first this interval."""
+    client = client_of(request)
+    if request.app[AUTH_FAILURES].refusals.note(client):
+        extra = {"client": client, "method": request.method, "path": request.path}
+        log.info(f"api.{reason}", extra=extra)
+
+
+def checked_token(
+    request: web.Request, tokens: tuple[ApiToken, ...], offered: str
+) -> ApiToken | None:
+    """The token ``offered``; None if there is none such (a wrong one is counted
+    against the client's address). Raises TooManyFailures, before comparing
+    anything, while the address is over ``api.auth_failures``."""
+    failures = request.app[AUTH_FAILURES]
+    client = client_of(request)
+    wait = failures.wait(client)
+    if wait:
+        refused(request, "rate_limited")
+        raise TooManyFailures(wait)
+    token = matching_token(tokens, offered) if offered else None
+    if token is None and offered:
+        failures.failed(client)
+    return token
 
 
 def unauthorized() -> ApiError:
@@ -62,24 +142,36 @@ def matching_token(tokens: tuple[ApiToken, ...], offered: str) -> ApiToken | Non
     return found
 
 
-def offered_token(request: web.Request) -> str:
-    """The token a request carries: the bearer header; for reading, the cookie too."""
+def bearer_token(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def offered_token(request: web.Request) -> str:
+    """The token a request carries: the bearer header; for reading, the cookie too."""
+    bearer = bearer_token(request)
+    if bearer:
+        return bearer
     if request.method in READ_METHODS:
         return request.cookies.get(COOKIE, "")
     return ""
 
 
 def authenticate(request: web.Request, tokens: tuple[ApiToken, ...]) -> ApiToken:
-    """The caller's token; raises the one 401 otherwise."""
+    """The caller's token; raises the one 401 otherwise (429 while its address is over
+    ``api.auth_failures``)."""
     offered = offered_token(request)
-    token = matching_token(tokens, offered) if offered else None
+    try:
+        token = checked_token(request, tokens, offered)
+    except TooManyFailures as limited:
+        raise rate_limited(limited.wait) from None
     if token is None:
-        log.info("api.unauthorized", extra={"method": request.method, "path": request.path})
-        raise unauthorized()
+        refused(request, "unauthorized")
+        error = unauthorized()
+        if offered and not bearer_token(request):  # the cookie's: an old token
+            error.headers["Set-Cookie"] = DELETE_COOKIE
+        raise error
     return token
 
 

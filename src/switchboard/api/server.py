@@ -5,12 +5,15 @@ Every route is either public (``public(app, name)``: health, readiness, the
 spec, the login form, the web-callback form and its POST) or needs a token with
 one scope (``scoped(app, scope, name)``, next to where the route is added). A
 route that is neither is refused to everyone, and the app refuses to start.
+``ApiServer`` serves the app through the guarded edge (``connections``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +29,11 @@ from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 from switchboard.retention import CallerEraser
 
-from .auth import authenticate, authorize
+from .auth import AUTH_FAILURES, AuthFailures, authenticate, authorize
+from .clients import TRUSTED_PROXIES
+from .connections import Edge
 from .errors import ApiError, Handler, errors_middleware
+from .refusals import summarise
 
 log = logging.getLogger("switchboard.api")
 
@@ -109,10 +115,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise RuntimeError(f"route {route.name or route.resource.canonical!r} has no scope")
     try:
         token = authenticate(request, app[CONTEXT].config.tokens)
-    except ApiError:
-        if route.name in app[LOGIN_FIRST]:
+    except ApiError as refused:
+        if route.name in app[LOGIN_FIRST] and refused.status == 401:
             login = f"{LOGIN_PATH}?next={quote(request.path_qs, safe='')}"
-            raise web.HTTPSeeOther(login) from None
+            cookie = refused.headers.get("Set-Cookie")  # a wrong cookie (an old token) goes
+            headers = {"Set-Cookie": cookie} if cookie else None
+            raise web.HTTPSeeOther(login, headers=headers) from None
         raise
     request[CLIENT] = token.name
     authorize(request, token, scope)
@@ -132,6 +140,9 @@ def make_app(context: ApiContext) -> web.Application:
     app[CONTEXT] = context
     app[PUBLIC], app[SCOPES], app[LOGIN_FIRST] = set(), {}, set()
     app.on_startup.append(refuse_unguarded)
+    app[TRUSTED_PROXIES] = context.config.trusted_proxies
+    app[AUTH_FAILURES] = AuthFailures(context.config.auth_failures)
+    app.cleanup_ctx.append(refusal_summaries)
     app.router.add_get("/health", health, name="health")
     public(app, "health")
     from switchboard.pages import add_pages  # (they use this module's keys)
@@ -144,22 +155,53 @@ def make_app(context: ApiContext) -> web.Application:
     return app
 
 
-class ApiServer:
-    """Serves an app on ``api.listen`` between ``start()`` and ``stop()``."""
+async def refusal_summaries(app: web.Application) -> AsyncIterator[None]:
+    """The refused-requests summary line, once a minute while the app runs."""
+    task = asyncio.create_task(summarise(app[AUTH_FAILURES].refusals, "requests"))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+
+class ApiServer:
+    """Serves an app on ``api.listen`` between ``start()`` and ``stop()``, every
+    connection through the edge's limits (``max_connections``: the configured
+    number unless the composition root lowered it to fit the open-files limit)."""
+
+    def __init__(
+        self, app: web.Application, host: str, port: int, max_connections: int | None = None
+    ) -> None:
         self.app = app
         self.host, self.port = host, port
+        config = app[CONTEXT].config
+        self.edge = Edge(config, max_connections or config.max_connections)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._listener: asyncio.Server | None = None
+        self._summaries: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        bound = self._runner.addresses
-        if bound and self.port == 0:
-            self.port = int(bound[0][1])
-        log.info("api.listening", extra={"host": self.host, "port": self.port})
+        await self._runner.setup()  # the app's start-up; the runner keeps its connections
+        server = self._runner.server
+        assert server is not None
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(
+            lambda: self.edge.handler(server), self.host, self.port, reuse_address=True
+        )
+        if self.port == 0:
+            self.port = int(self._listener.sockets[0].getsockname()[1])
+        self._summaries = asyncio.create_task(summarise(self.edge.refusals, "connections"))
+        log.info(
+            "api.listening",
+            extra={"host": self.host, "port": self.port,
+                   "max_connections": self.edge.gate.total},
+        )  # fmt: skip
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()  # no new connections; open ones are shut down below
         await self._runner.cleanup()
+        if self._summaries is not None:
+            self._summaries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._summaries

@@ -20,9 +20,17 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 
-from switchboard.api.auth import COOKIE, matching_token
+from switchboard.api.auth import (
+    AUTH_FAILURES,
+    COOKIE,
+    TooManyFailures,
+    checked_token,
+    refused,
+)
+from switchboard.api.clients import client_of
 from switchboard.api.server import ApiContext
 from switchboard.config import ApiScope
+from switchboard.ratelimit import retry_after
 
 from . import queries
 from .board import CallBoard, screen_message, since_text, wait_text
@@ -72,6 +80,17 @@ class Pages:
         return web.Response(
             text=text, status=status, content_type="text/html", headers=PAGE_HEADERS
         )
+
+    def too_many_failures(self, target: str, wait: float) -> web.Response:
+        """The login form again, 429: the address offered too many wrong tokens."""
+        response = self.render(
+            "login.html",
+            429,
+            next=target,
+            error=f"Too many wrong tokens from this address; try again in {retry_after(wait)} s.",
+        )
+        response.headers["Retry-After"] = retry_after(wait)
+        return response
 
     async def wallboard_figures(self) -> WallboardFigures:
         """The database's figures, read at most once a second for every wallboard."""
@@ -197,15 +216,25 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.Response:
-    """The form's POST: a right token becomes the cookie; a wrong one, the form again."""
+    """The form's POST: a right token becomes the cookie; a wrong one, the form again
+    (too many wrong ones from the address: 429, before the form is even read)."""
     pages = request.app[PAGES]
     if "Origin" in request.headers and not same_origin(request):
         return pages.render("login.html", 403, next=DEFAULT_PAGE, error="Log in from this page.")
+    wait = request.app[AUTH_FAILURES].wait(client_of(request))
+    if wait:
+        refused(request, "rate_limited")
+        return pages.too_many_failures(DEFAULT_PAGE, wait)
     form = await request.post()
     token, target = form.get("token", ""), form.get("next", DEFAULT_PAGE)
     target = safe_next(target if isinstance(target, str) else DEFAULT_PAGE)
-    found = matching_token(pages.context.config.tokens, token) if isinstance(token, str) else None
+    try:  # (checked again: other attempts may have failed while this form was read)
+        offered = token if isinstance(token, str) else ""
+        found = checked_token(request, pages.context.config.tokens, offered)
+    except TooManyFailures as limited:
+        return pages.too_many_failures(target, limited.wait)
     if not token or found is None:
+        refused(request, "login_failed")
         return pages.render("login.html", 401, next=target, error="That token is not valid.")
     if ApiScope.PAGES not in found.scopes:
         return pages.render("login.html", 403, next=target, error=NOT_FOR_PAGES)

@@ -1,9 +1,10 @@
 """Web callbacks: a company's web site asks us to call a customer back.
 
-``request`` checks what the visitor sent (the number above all), ``limits`` keeps
-floods out, ``model`` says when a request is due, ``store`` makes it durable,
-``service`` dispatches it to an agent and the customer, ``routes`` serves it
-(``POST /callbacks``, ``GET /callbacks/{id}``, ``GET /callbacks/form``).
+``request`` checks what the visitor sent (the number above all), rate limits
+(``switchboard.ratelimit``) keep floods out, ``model`` says when a request is due,
+``store`` makes it durable, ``service`` dispatches it to an agent and the customer,
+``routes`` serves it (``POST /callbacks``, ``GET /callbacks/{id}``,
+``GET /callbacks/form``).
 """
 
 from .routes import add_callback_routes

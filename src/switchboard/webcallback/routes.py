@@ -22,6 +22,7 @@ import jinja2
 from aiohttp import web
 
 from switchboard.api import ApiError, public
+from switchboard.api.clients import address_key, client_of
 from switchboard.api.errors import json_object
 from switchboard.config import CallbacksConfig
 from switchboard.db import DB_ERRORS
@@ -29,7 +30,6 @@ from switchboard.dialpolicy import REASONS, CallbackGate, NumberRefused, masked
 from switchboard.metrics import Metrics
 from switchboard.ratelimit import RateLimiter, retry_after
 
-from .limits import address_key, client_address
 from .request import Refused, parse_request
 from .service import Full, WebCallbacks
 
@@ -102,14 +102,9 @@ def _limited(seconds: float, what: str) -> ApiError:
     )
 
 
-def _client(request: web.Request, api: CallbackApi) -> str:
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    return client_address(request.remote, forwarded, api.config.trusted_proxies)
-
-
 async def create_callback(request: web.Request) -> web.Response:
     api = request.app[CALLBACK_API]
-    client = _client(request, api)
+    client = client_of(request)  # behind a proxy: api.trusted_proxies
     wait = api.per_ip.take(address_key(client))
     if wait:
         raise _limited(wait, "callback requests from this address")
@@ -154,7 +149,7 @@ def _refused(api: CallbackApi, reason: str, number: object) -> None:
 async def callback_status(request: web.Request) -> web.Response:
     api = request.app[CALLBACK_API]
     callback_id = request.match_info["callback_id"]
-    wait = api.status_reads.take(address_key(_client(request, api)))
+    wait = api.status_reads.take(address_key(client_of(request)))
     if wait:
         raise _limited(wait, "status reads from this address")
     not_found = ApiError(404, "not_found", "no callback request with this id")
