@@ -180,6 +180,20 @@ async def press(fake: FakeAri, channel_id: str, digit: str) -> None:
     )
 
 
+async def asks_for_a_callback(fake: FakeAri, caller_id: str) -> str:
+    """A caller (their channel id) waiting with music who has pressed the callback key."""
+    caller = fake.new_channel(caller=caller_id)
+    await fake.stasis_start(caller)
+    await fake.wait_request("POST", rf"/channels/{caller}/moh")
+    await press(fake, caller, "5")
+    return caller
+
+
+async def hears_the_refusal(fake: FakeAri, caller: str) -> None:
+    refusal = await fake.wait_request("POST", rf"/channels/{caller}/play/[^/]+")
+    assert refusal.query["media"] == "sound:switchboard/callback_refused"
+
+
 @pytest.mark.parametrize(
     ("caller_id", "reason"),
     [
@@ -200,12 +214,8 @@ async def test_a_caller_whose_number_we_must_not_call_hears_so_and_keeps_their_p
     fake.endpoints = lab_endpoints(offline=("agent100",))  # nobody free: the caller waits
     port = free_port()
     async with daemon(fake, tmp_path, schema, api_port=port):
-        caller = fake.new_channel(caller=caller_id)
-        await fake.stasis_start(caller)
-        await fake.wait_request("POST", rf"/channels/{caller}/moh")
-        await press(fake, caller, "5")
-        refusal = await fake.wait_request("POST", rf"/channels/{caller}/play/[^/]+")
-        assert refusal.query["media"] == "sound:switchboard/callback_refused"
+        caller = await asks_for_a_callback(fake, caller_id)
+        await hears_the_refusal(fake, caller)
         await fake.wait_request("POST", rf"/channels/{caller}/moh", count=2)  # music again
         assert await refused_callbacks(port) == {**dict.fromkeys(REASONS, 0.0), reason: 1.0}
         fake.endpoints = lab_endpoints()  # agent100 is back: the caller's place is served
@@ -231,17 +241,10 @@ async def test_the_per_number_limit_counts_queue_callbacks_of_the_same_caller(
     port = free_port()
     async with daemon(fake, tmp_path, schema, api_port=port):
         for caller_id in ("+79161234567", "89161234567"):
-            caller = fake.new_channel(caller=caller_id)
-            await fake.stasis_start(caller)
-            await fake.wait_request("POST", rf"/channels/{caller}/moh")
-            await press(fake, caller, "5")
+            caller = await asks_for_a_callback(fake, caller_id)
             await fake.wait_request("DELETE", rf"/channels/{caller}")  # taken: told, hung up
-        third = fake.new_channel(caller="8 (916) 123-45-67")
-        await fake.stasis_start(third)
-        await fake.wait_request("POST", rf"/channels/{third}/moh")
-        await press(fake, third, "5")
-        refusal = await fake.wait_request("POST", rf"/channels/{third}/play/[^/]+")
-        assert refusal.query["media"] == "sound:switchboard/callback_refused"
+        third = await asks_for_a_callback(fake, "8 (916) 123-45-67")
+        await hears_the_refusal(fake, third)
         assert (await refused_callbacks(port))["rate_limited"] == 1.0
         assert not fake.requested("DELETE", rf"/channels/{third}")
         await fake.caller_hangs_up(third)
@@ -260,12 +263,8 @@ async def test_a_callback_that_cannot_be_stored_is_not_promised(
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "callbacks").write_text("not a directory")  # every write fails
     async with daemon(fake, tmp_path):
-        caller = fake.new_channel(caller="+79161234567")
-        await fake.stasis_start(caller)
-        await fake.wait_request("POST", rf"/channels/{caller}/moh")
-        await press(fake, caller, "5")
-        refusal = await fake.wait_request("POST", rf"/channels/{caller}/play/[^/]+")
-        assert refusal.query["media"] == "sound:switchboard/callback_refused"
+        caller = await asks_for_a_callback(fake, "+79161234567")
+        await hears_the_refusal(fake, caller)
         assert not fake.requested("DELETE", rf"/channels/{caller}")
         await fake.caller_hangs_up(caller)
 
@@ -283,12 +282,8 @@ async def test_web_and_queue_callbacks_of_one_number_share_its_limit(
                 body = {"number": "8 916 123-45-67"}
                 async with session.post(f"http://127.0.0.1:{port}/callbacks", json=body) as r:
                     assert r.status == 202, await r.text()
-        caller = fake.new_channel(caller="+79161234567")
-        await fake.stasis_start(caller)
-        await fake.wait_request("POST", rf"/channels/{caller}/moh")
-        await press(fake, caller, "5")
-        refusal = await fake.wait_request("POST", rf"/channels/{caller}/play/[^/]+")
-        assert refusal.query["media"] == "sound:switchboard/callback_refused"
+        caller = await asks_for_a_callback(fake, "+79161234567")
+        await hears_the_refusal(fake, caller)
         assert (await refused_callbacks(port))["rate_limited"] == 1.0
         await fake.caller_hangs_up(caller)
     assert await callbacks_in(schema) == []  # no queue callback was queued

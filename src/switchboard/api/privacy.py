@@ -11,11 +11,11 @@ import logging
 from aiohttp import web
 
 from switchboard.config import ApiScope
-from switchboard.db import DB_ERRORS
 from switchboard.numbers import BadNumber
 
 from .errors import ApiError, json_object
 from .server import CLIENT, CONTEXT, scoped
+from .store import NO_DATABASE, outage_is_503
 
 log = logging.getLogger("switchboard.api")
 FIELDS = ("number", "dry_run")
@@ -42,22 +42,14 @@ async def _request(request: web.Request) -> tuple[str, bool]:
 async def erase(request: web.Request) -> web.Response:
     """POST /privacy/erase: the counts of what was erased for the number."""
     number, dry_run = await _request(request)
-    context = request.app[CONTEXT]
-    if context.eraser is None:
-        raise ApiError(
-            503, "database_unavailable", "no database is configured (add a database: section)"
-        )
+    eraser = request.app[CONTEXT].eraser
+    if eraser is None:
+        raise ApiError(503, "database_unavailable", NO_DATABASE)
     try:
-        erasure = await context.eraser.erase(number, by=request[CLIENT], via="api", dry_run=dry_run)
+        with outage_is_503(request):
+            erasure = await eraser.erase(number, by=request[CLIENT], via="api", dry_run=dry_run)
     except BadNumber as exc:
         raise _field_error("number", str(exc)) from None
-    except DB_ERRORS as exc:
-        if context.metrics is not None:
-            context.metrics.db_error("api")
-        log.warning("api.database_unavailable", extra={"path": request.path, "error": repr(exc)})
-        raise ApiError(
-            503, "database_unavailable", "the database cannot be reached now; try again later"
-        ) from None
     return web.json_response(erasure.as_json())
 
 

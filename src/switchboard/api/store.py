@@ -9,8 +9,9 @@ a page costs the same wherever it is and rows added meanwhile do not shift it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -29,17 +30,26 @@ DB_TIMEOUT_S = 5.0
 T = TypeVar("T")
 
 
+NO_DATABASE = "no database is configured (add a database: section)"
+
+
 async def run(request: web.Request, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     """``work`` on the daemon's pool, within DB_TIMEOUT_S; an outage is a 503."""
     context = request.app[CONTEXT]
     if context.database is None:
-        raise ApiError(
-            503, "database_unavailable", "no database is configured (add a database: section)"
-        )
-    try:
+        raise ApiError(503, "database_unavailable", NO_DATABASE)
+    with outage_is_503(request):
         async with asyncio.timeout(DB_TIMEOUT_S):
             return await work(await context.database.pool())
+
+
+@contextlib.contextmanager
+def outage_is_503(request: web.Request) -> Iterator[None]:
+    """A database error in the block: counted, logged, and the client's 503."""
+    try:
+        yield
     except DB_ERRORS as exc:
+        context = request.app[CONTEXT]
         if context.metrics is not None:
             context.metrics.db_error("api")
         log.warning("api.database_unavailable", extra={"path": request.path, "error": repr(exc)})
