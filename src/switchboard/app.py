@@ -118,8 +118,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             recorder=recorder,
             callback_gate=gate,
         )
-        for callback in await callbacks.pending():  # requests a restart must not lose
-            supervisor.queues.add_callback(callback)
+        await supervisor.restore_callbacks(await callbacks.pending())
         web_callbacks = _web_callbacks(config, supervisor, database)
         if web_callbacks is not None:
             web_callbacks.store.on_db_error = metrics.db_error_hook("webcallbacks")
@@ -270,7 +269,10 @@ def _web_callbacks(
     if config.callbacks is None:
         return None
     store = WebCallbackStore(config.daemon.state_directory / "web-callbacks", database)
-    service = WebCallbacks(config.callbacks, store, supervisor.clock, supervisor)
+    service = WebCallbacks(
+        config.callbacks, store, supervisor.clock, supervisor, gate=supervisor.callback_gate
+    )
+    service.on_refused = lambda reason: supervisor.metrics.callback_refused("web", reason)
     supervisor.web_callbacks = service
     return service
 
