@@ -28,6 +28,7 @@ from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 from switchboard.recording import RecordingKeeper
 from switchboard.retention import CallerEraser, build_sweeper
+from switchboard.retention.spools import Spools
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
 from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
@@ -79,9 +80,10 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
                 database,
             )
             recorder.on_db_error = metrics.db_error_hook("recording")
-        callbacks = CallbackStore(config.daemon.state_directory / "callbacks", database)
+        spools = Spools.of(config)  # (erasure reads the same folders)
+        callbacks = CallbackStore(spools.callbacks, database)
         callbacks.on_db_error = metrics.db_error_hook("callbacks")
-        call_log = CallLog(config.daemon.state_directory / "calls", database)
+        call_log = CallLog(spools.calls, database)
         call_log.on_db_error = metrics.db_error_hook("calllog")
         live = LiveHub()  # calls as they happen, for the screen pop and wallboard pages
         clock = make_clock(start)
@@ -118,8 +120,7 @@ async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -
             recorder=recorder,
             callback_gate=gate,
         )
-        for callback in await callbacks.pending():  # requests a restart must not lose
-            supervisor.queues.add_callback(callback)
+        await supervisor.restore_callbacks(await callbacks.pending())
         web_callbacks = _web_callbacks(config, supervisor, database)
         if web_callbacks is not None:
             web_callbacks.store.on_db_error = metrics.db_error_hook("webcallbacks")
@@ -269,8 +270,11 @@ def _web_callbacks(
     when the dispatcher starts)."""
     if config.callbacks is None:
         return None
-    store = WebCallbackStore(config.daemon.state_directory / "web-callbacks", database)
-    service = WebCallbacks(config.callbacks, store, supervisor.clock, supervisor)
+    store = WebCallbackStore(Spools.of(config).web_callbacks, database)
+    service = WebCallbacks(
+        config.callbacks, store, supervisor.clock, supervisor, gate=supervisor.callback_gate
+    )
+    service.on_refused = lambda reason: supervisor.metrics.callback_refused("web", reason)
     supervisor.web_callbacks = service
     return service
 

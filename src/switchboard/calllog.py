@@ -20,9 +20,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from switchboard.db import DB_ERRORS, Database
 from switchboard.engine import Outcome, Phase
 from switchboard.files import write_atomically
+from switchboard.text import one_line
 
 log = logging.getLogger("switchboard.calllog")
 MAX_SPOOLED = 100_000  # calls kept on disk while PostgreSQL is away (~1 KB each)
@@ -218,17 +221,28 @@ class CallLog:
         for path in paths:
             call = await asyncio.to_thread(_read, path)
             if call is not None:
-                async with pool.acquire() as conn, conn.transaction():
-                    await conn.execute(_INSERT_CALL, *_call_row(call))
-                    await conn.executemany(_INSERT_LEG, _leg_rows(call))
-                written += 1
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+                try:
+                    async with pool.acquire() as conn, conn.transaction():
+                        await conn.execute(_INSERT_CALL, *_call_row(call))
+                        await conn.executemany(_INSERT_LEG, _leg_rows(call))
+                    written += 1
+                except asyncpg.DataError as exc:  # this call's data, not the database:
+                    await asyncio.to_thread(_set_aside, path, exc)  # the others go on
+            await asyncio.to_thread(path.unlink, missing_ok=True)  # (set aside: gone already)
             if self._spooled_count:
                 self._spooled_count -= 1
         return written
 
     def _spooled(self) -> list[Path]:
         return sorted(self.spool.glob("*.json")) if self.spool.is_dir() else []
+
+
+def _set_aside(path: Path, exc: Exception) -> None:
+    """A call PostgreSQL refuses to store (bad data): kept on disk as ``.rejected`` for
+    the operator, so that it neither blocks the calls after it nor is retried for ever."""
+    log.error("calllog.rejected", extra={"file": str(path), "error": str(exc)})
+    with contextlib.suppress(OSError):
+        path.rename(path.with_suffix(".rejected"))
 
 
 def _read(path: Path) -> CallRecord | None:
@@ -249,6 +263,7 @@ def record_from_json(raw: dict[str, Any]) -> CallRecord:
     result]`` pairs and none of the newer fields: they load with those left empty
     (an external answer is then recognized by its E.164 number)."""
     known = {k: v for k, v in raw.items() if k in _RECORD_FIELDS}
+    known["caller"] = one_line(str(raw["caller"]))  # (spooled before callers were cleaned)
     known["path"] = tuple(raw["path"])
     known["legs"] = tuple(_leg_from_json(leg) for leg in raw["legs"])
     if "answered_external" not in raw:

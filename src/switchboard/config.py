@@ -487,7 +487,17 @@ def _keep_days(sec: _Section, top: _Section) -> int | None:
 def _calls(top: _Section) -> CallsConfig:
     sec = top.section("calls")
     sec.check_keys({"keep_days"})
-    return CallsConfig(keep_days=_keep_days(sec, top))
+    keep_days = _keep_days(sec, top)
+    if keep_days is not None and "recording" in top.items:
+        # A recording is found through its call (an erasure, the call log's link): one
+        # kept longer than its call would be kept for ever, out of anyone's reach.
+        recording = top.section("recording")
+        kept = recording.scalar("keep_days", _days) if "keep_days" in recording.items else None
+        if kept is None or kept > keep_days:
+            raise _err(sec.path, sec.items["keep_days"], f"calls.keep_days: recording.keep_days "
+                       f"must be set and at most {keep_days} too (a recording outliving its "
+                       "call could no longer be found or erased)")  # fmt: skip
+    return CallsConfig(keep_days=keep_days)
 
 
 def _routing(sec: _Section) -> RoutingConfig:

@@ -32,6 +32,8 @@ from switchboard.ratelimit import RateLimiter
 
 NUMBER_CHARS = frozenset("+0123456789 -().")
 PUNCTUATION = frozenset(" -().")
+SHOWN_DIGITS = 2  # a masked number's last digits left visible
+MASKED_MAX_CHARS = 20
 CALLABLE_TYPES = frozenset(
     {PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 )
@@ -92,15 +94,17 @@ def callable_number(text: str, policy: DialPolicy | None) -> str:
 
 
 def masked(number: str) -> str:
-    """A number fit for a log line: ``+79161234567`` -> ``+791******67``. Punctuation is
-    dropped; whatever else the caller sent (letters, control characters) shows as
-    ``?``; the length is bounded."""
+    """A number fit for a log line or an answer: ``+79161234567`` -> ``+7********67``,
+    enough to tell requests apart, not enough to call anyone. Punctuation is dropped;
+    whatever else the caller sent (letters, control characters) shows as ``?``; the
+    length is bounded."""
     kept = (c for c in number if c not in PUNCTUATION)
     shown = "".join(c if c.isascii() and (c.isdigit() or c == "+") else "?" for c in kept)
-    shown = shown[:20]
-    if len(shown) <= 6:
+    shown = shown[:MASKED_MAX_CHARS]
+    head = 2 if shown.startswith("+") else 1
+    if len(shown) <= head + SHOWN_DIGITS:
         return "*" * len(shown)
-    return shown[:4] + "*" * (len(shown) - 6) + shown[-2:]
+    return shown[:head] + "*" * (len(shown) - head - SHOWN_DIGITS) + shown[-SHOWN_DIGITS:]
 
 
 class CallbackGate:
@@ -131,6 +135,11 @@ class CallbackGate:
             raise NumberRefused(
                 "rate_limited", "too many callback requests for this number", retry_after=wait
             )
+
+    def refund(self, number: str) -> None:
+        """The request counted for ``number`` could not be kept (it was not stored): it
+        does not count against the number."""
+        self.per_number.refund(number)
 
     def admit(self, text: str) -> str:
         """``check`` then ``count``: the E.164 number to call, or ``NumberRefused``."""

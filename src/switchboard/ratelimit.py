@@ -58,6 +58,12 @@ class RateLimiter:
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
+    def refund(self, key: str) -> None:
+        """Give back the token a request of ``key`` took (it was not served after all)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(float(self.allowed), bucket.tokens + 1.0)
+
     def check(self, key: str) -> float:
         """Like ``take`` but takes nothing: the seconds to wait (0.0: it may go)."""
         bucket = self._buckets.get(key)

@@ -199,6 +199,33 @@ async def test_a_damaged_spool_file_is_set_aside_not_retried_forever(
     assert [p.name for p in (tmp_path / "calls").iterdir()] == ["0-broken.bad"]
 
 
+async def test_a_caller_spooled_raw_by_an_older_daemon_is_written_cleaned(
+    database: SwitchableDatabase, tmp_path: Path
+) -> None:
+    """Before callers were made one line where they enter, a NUL could reach the spool;
+    PostgreSQL refuses NUL in text, and the call (and every call after it) stayed
+    spooled for ever."""
+    (tmp_path / "calls").mkdir()
+    raw = OLD_SPOOL_FILE.replace(b'"caller": "79161234567"', b'"caller": "7916\\u0000\\r\\n1"')
+    (tmp_path / "calls" / "0-old.json").write_bytes(raw)
+    assert await CallLog(tmp_path / "calls", database).flush() == 1
+    (row,) = await rows(database, "SELECT caller FROM calls")
+    assert row["caller"] == "7916\ufffd1"
+
+
+async def test_a_call_postgresql_refuses_is_set_aside_and_the_others_are_written(
+    database: SwitchableDatabase, tmp_path: Path
+) -> None:
+    log = CallLog(tmp_path / "calls", database)
+    await log.record(replace(call(1), flow="seed\x00.yaml"))  # (text PostgreSQL refuses)
+    await log.record(call(2))
+    assert await log.flush() == 1
+    assert [r["id"] for r in await rows(database, "SELECT id FROM calls")] == ["call-2"]
+    (kept,) = (tmp_path / "calls").iterdir()
+    assert kept.suffix == ".rejected"  # on disk for the operator, not retried for ever
+    assert await log.flush() == 0
+
+
 async def test_the_spool_is_bounded_and_says_when_a_call_cannot_be_kept(
     database: SwitchableDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,

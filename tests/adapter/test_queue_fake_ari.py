@@ -14,6 +14,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from switchboard.callbacks import Callback, CallbackStore
 from switchboard.config import (
     AriConfig,
     CallbacksConfig,
@@ -287,3 +288,34 @@ async def test_web_and_queue_callbacks_of_one_number_share_its_limit(
         assert (await refused_callbacks(port))["rate_limited"] == 1.0
         await fake.caller_hangs_up(caller)
     assert await callbacks_in(schema) == []  # no queue callback was queued
+
+
+async def test_a_stored_callback_the_dial_policy_now_refuses_is_failed_not_dialled(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """Requests a restart reads back (the spool, PostgreSQL) pass the policy again: one
+    an older version took from a premium-rate caller ID is marked failed, never dialled."""
+    spool = CallbackStore(tmp_path / "state" / "callbacks", None)
+    for key, number in (("premium", "+19005551234"), ("good", "+79161234567")):
+        await spool.add(
+            Callback(key, "sales", number, "74951234567", f"call-{key}",
+                     "2026-11-25T10:00:00+00:00", ("PJSIP/agent100",), "ring_all", 15,
+                     "PJSIP/carrier")
+        )  # fmt: skip
+    port = free_port()
+    async with daemon(fake, tmp_path, schema, api_port=port):
+        agent = await fake.wait_request("POST", r"/channels/cb-[^/]+$")
+        assert agent.query["appArgs"] == "callback,good"
+        assert (await refused_callbacks(port))["country_not_allowed"] == 1.0
+        await fake.caller_hangs_up(agent.path.rsplit("/", 1)[-1])
+        async with asyncio.timeout(5):
+            while len(await callbacks_in(schema)) < 2:  # noqa: ASYNC110 - the store's worker
+                await asyncio.sleep(0.05)
+    found = {row["id"]: row for row in await callbacks_in(schema)}
+    assert (found["premium"]["status"], found["premium"]["last_result"]) == (
+        "failed",
+        "refused_country_not_allowed",
+    )
+    assert [r.query["endpoint"] for r in fake.requested("POST", r"/channels/cb-[^/]+-leg\d+$")] == [
+        "PJSIP/+79161234567@carrier"
+    ]

@@ -151,7 +151,7 @@ async def test_refused_numbers_are_counted_and_logged_masked(
     assert refused.labels("queue", "rate_limited")._value.get() == 0
     lines = [r for r in caplog.records if r.getMessage() == "webcallback.refused"]
     assert [r.__dict__["number"] for r in lines] == [
-        "+190******34", "+780******67", "+780******67", "+791******67"
+        "+1********34", "+7********67", "+7********67", "+7********67"
     ]  # fmt: skip
 
 
@@ -674,6 +674,58 @@ async def test_requests_in_postgresql_are_loaded_once_it_answers_after_a_start_w
         assert list(restarted.requests) == [left.id]
     finally:
         await live.close()
+
+
+async def test_a_stored_request_the_dial_policy_now_refuses_is_failed_not_dialled(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """A request an older version accepted (a premium-rate number), or one stored before
+    the policy was narrowed, is read back at start: it fails, it is never dialled."""
+    await add_agents(schema, ("a100", "PJSIP/100", "sales"))
+    conn = await asyncpg.connect(DATABASE_URL, server_settings={"search_path": schema})
+    try:
+        await conn.execute(
+            "INSERT INTO web_callbacks (id, number, skill, requested_at, status)"
+            " VALUES ($1, '+19005551234', 'sales', now(), 'pending'),"
+            " ($2, $3, 'sales', now(), 'pending')",
+            "P" * 22,
+            "G" * 22,
+            CUSTOMER,
+        )
+    finally:
+        await conn.close()
+    async with daemon(fake, tmp_path, schema):
+        agent = await fake.wait_request("POST", r"/channels/cb-[^/]+$")
+        assert agent.query["appArgs"] == f"callback,{'G' * 22}"  # the good one is called
+        await fake.wait_request("POST", r"/bridges/cb-[^/]+-bridge/addChannel")
+        await fake.caller_hangs_up(agent.path.rsplit("/", 1)[-1])
+
+        async def refused() -> bool:
+            found = {r["id"]: r for r in await rows(schema)}
+            return bool(found["P" * 22]["status"] == "failed")
+
+        await until(refused)
+    found = {r["id"]: r for r in await rows(schema)}
+    assert found["P" * 22]["last_result"] == "refused_country_not_allowed"
+    dialled = fake.requested("POST", r"/channels/cb-[^/]+$")
+    assert dialled
+    assert all("G" * 22 in r.path for r in dialled)  # never the +1 900 one
+    assert not [r for r in dialled if "19005551234" in str(r.query)]
+
+
+async def test_a_request_refused_as_busy_does_not_count_against_its_number(
+    tmp_path: Path,
+) -> None:
+    config = replace(CALLBACKS, max_pending=1)
+    async with callback_api(tmp_path, None, config) as (client, _service):
+        first = await client.post("/callbacks", json={"number": "+79161234568"})
+        assert first.status == 202
+        for _ in range(POLICY.per_number + 1):  # each one 503: nothing was taken
+            busy = await client.post("/callbacks", json={"number": CUSTOMER})
+            assert busy.status == 503
+        api = client.app[CALLBACK_API] if client.app is not None else None
+        assert api is not None
+        assert api.gate.per_number.check(CUSTOMER) == 0.0  # the number may still ask
 
 
 @contextlib.asynccontextmanager

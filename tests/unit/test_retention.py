@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from switchboard.config import CallsConfig, ConfigError, load_config
+from switchboard.dialpolicy import masked
 from switchboard.numbers import BadNumber, to_e164
 from switchboard.retention.command import describe
 from switchboard.retention.erase import Erasure
-from switchboard.retention.policy import caller_forms, cutoff, mask_number
+from switchboard.retention.policy import caller_forms, cutoff, valid_e164
 from switchboard.retention.spools import Spooled, is_callers_call
 from switchboard.retention.store import Deleted
 from tests.unit.test_config_and_cli import GOOD, write
@@ -122,16 +123,16 @@ def _dialable(text: str) -> bool:
 
 # -- masking --------------------------------------------------------------------------------
 def test_a_masked_number_shows_its_country_and_last_two_digits() -> None:
-    assert mask_number("+79161234567") == "+7********67"
-    assert mask_number("+491701234567") == "+4*********67"
-    assert mask_number("123") == "***"
+    assert masked("+79161234567") == "+7********67"
+    assert masked("+491701234567") == "+4*********67"
+    assert masked("123") == "***"
 
 
 @given(st.text("0123456789", min_size=8, max_size=15).map(lambda d: "+" + d))
 def test_a_masked_number_never_gives_the_number_away(number: str) -> None:
-    masked = mask_number(number)
-    assert len(masked) == len(number)
-    assert sum(c.isdigit() for c in masked) == 3  # the first digit and the last two
+    shown = masked(number)
+    assert len(shown) == len(number)
+    assert sum(c.isdigit() for c in shown) == 3  # the first digit and the last two
 
 
 # -- spooled calls -----------------------------------------------------------------------
@@ -202,6 +203,20 @@ def test_a_wrong_keep_days_names_its_place_and_the_fix(
 
 
 @pytest.mark.parametrize(
+    "recording", ["recording: {directory: rec}", "recording: {directory: rec, keep_days: 400}"]
+)
+def test_recordings_may_not_outlive_the_calls_that_find_them(
+    tmp_path: Path, recording: str
+) -> None:
+    """A recording is found through its call (erasure, the call log's link): one kept
+    after its call is swept would be kept for ever, and an erasure would miss it."""
+    text = GOOD + DATABASE + "calls: {keep_days: 365}\n" + recording + "\n"
+    with pytest.raises(ConfigError, match=r":8:20: calls.keep_days: recording.keep_days must "
+                       "be set and at most 365 too"):  # fmt: skip
+        load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
     ("section", "where"),
     [
         ("calls: {keep_days: 30}", "7:20: calls.keep_days"),
@@ -263,3 +278,16 @@ def test_the_report_says_what_is_left_and_what_to_do() -> None:
 
 def test_the_crm_record_alone_leaves_the_erasure_complete() -> None:
     assert erasure(crm_customer=42).complete
+
+
+@pytest.mark.parametrize("number", ["0301234567", "+70301234567", "+7 000 000 00 00"])
+def test_a_number_that_is_no_real_number_is_not_erased_as_some_other(number: str) -> None:
+    """A Berlin number written without +49 reads as +7 030 ...: no such number; erasing
+    it would erase nothing and answer "complete", so it is refused instead."""
+    with pytest.raises(BadNumber, match="country code"):
+        valid_e164(number)
+
+
+def test_a_real_number_is_erased_in_e164() -> None:
+    assert valid_e164("8 (916) 123-45-67") == "+79161234567"
+    assert valid_e164("+49 30 12345678") == "+493012345678"

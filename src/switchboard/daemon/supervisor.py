@@ -681,8 +681,26 @@ class Supervisor:
                 await self.callbacks.add(callback)
             except OSError as exc:  # not promised: the caller keeps their place
                 log.error("callback.spool_failed", extra={**extra, "error": str(exc)})
+                self.callback_gate.refund(number)
                 return self._callback_refused(cmd, "unavailable", extra), None
         return CallbackDecided(cmd.request_id), callback
+
+    async def restore_callbacks(self, pending: list[Callback]) -> None:
+        """Requests a restart must not lose go back in line, if the dial policy still
+        lets us call them (one stored by an older version, or before the policy was
+        narrowed, is marked failed instead of dialled)."""
+        for callback in pending:
+            try:
+                self.callback_gate.check(callback.number)
+            except NumberRefused as refused:
+                self.metrics.callback_refused("queue", refused.reason)
+                log.warning("callback.refused", extra={"callback": callback.id,
+                            "number": masked(callback.number), "reason": refused.reason,
+                            "queue": callback.queue, "restored": True})  # fmt: skip
+                if self.callbacks is not None:
+                    await self.callbacks.finish(callback, "failed", f"refused_{refused.reason}", "")
+                continue
+            self.queues.add_callback(callback)
 
     def _callback_refused(
         self, cmd: RequestCallback, reason: str, extra: dict[str, str]

@@ -26,11 +26,11 @@ from pathlib import Path
 
 from switchboard.config import Config
 from switchboard.db import Database
-from switchboard.numbers import to_e164
+from switchboard.dialpolicy import masked
 
 from . import store
 from .audio import FileFate, remove_audio
-from .policy import caller_forms, mask_number
+from .policy import caller_forms, valid_e164
 from .spools import Spooled, Spools, spooled_for
 
 log = logging.getLogger("switchboard.privacy")
@@ -93,7 +93,7 @@ class CallerEraser:
 
     async def erase(self, number: str, *, by: str, via: str, dry_run: bool = False) -> Erasure:
         """Raises ``BadNumber`` (say so to whoever asked) or a database error (DB_ERRORS)."""
-        e164 = to_e164(number)
+        e164 = valid_e164(number)
         forms = caller_forms(e164)
         pool = await self.database.pool()
         data = await store.callers_data(pool, forms, e164)
@@ -103,7 +103,7 @@ class CallerEraser:
             _counted(data, doomed) if dry_run else await store.delete_callers_data(pool, doomed)
         )
         erasure = Erasure(
-            number=mask_number(e164),
+            number=masked(e164),
             dry_run=dry_run,
             deleted=deleted,
             files=sum(f is FileFate.DELETED for f in fates.values()),

@@ -1,4 +1,5 @@
-"""Pure rules of retention and erasure: cutoffs, how a number is stored, masking.
+"""Pure rules of retention and erasure: cutoffs, how a number is stored (masking, as in
+every log line that names a caller: ``dialpolicy.masked``).
 
 No I/O and no clock: the instant arrives as an argument.
 """
@@ -7,10 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from switchboard.numbers import to_e164
+import phonenumbers
+
+from switchboard.dialpolicy import masked
+from switchboard.numbers import BadNumber, to_e164
 
 DEFAULT_COUNTRY_CODE = "7"  # to_e164's: national numbers are Russian (the seed customer)
-SHOWN_DIGITS = 2  # the number's last digits left visible in logs and answers
 
 
 def cutoff(now: datetime, keep_days: int) -> datetime:
@@ -23,6 +26,19 @@ def cutoff(now: datetime, keep_days: int) -> datetime:
     return now.astimezone(UTC) - timedelta(days=keep_days)
 
 
+def valid_e164(number: str) -> str:
+    """The number to erase, in E.164; ``BadNumber`` unless it is a real number (a
+    national number is read as Switchboard reads caller IDs, Russian: a foreign one
+    written without its country code would otherwise be erased as some other number,
+    silently, and the answer say "complete")."""
+    e164 = to_e164(number)
+    if not phonenumbers.is_valid_number(phonenumbers.parse(e164)):
+        raise BadNumber(
+            f"{masked(e164)} is not a valid phone number; write it with its country code (+...)"
+        )
+    return e164
+
+
 def caller_forms(e164: str) -> tuple[str, ...]:
     """Every caller ID without punctuation that ``to_e164`` reads as ``e164``.
 
@@ -30,7 +46,7 @@ def caller_forms(e164: str) -> tuple[str, ...]:
     ``79161234567``, ``89161234567``, ``9161234567``, ``0079161234567``); callback
     requests keep E.164. Matching these forms exactly lets PostgreSQL use an index."""
     if not e164.startswith("+") or to_e164(e164) != e164:
-        raise ValueError(f"{mask_number(e164)} is not in E.164 form")
+        raise ValueError(f"{masked(e164)} is not in E.164 form")
     digits = e164[1:]
     forms = [e164, f"00{digits}"]
     national = digits.removeprefix(DEFAULT_COUNTRY_CODE)
@@ -39,13 +55,3 @@ def caller_forms(e164: str) -> tuple[str, ...]:
         if not national.startswith("00"):  # (that would be the international prefix)
             forms.append(national)
     return tuple(forms)
-
-
-def mask_number(number: str) -> str:
-    """``+79161234567`` -> ``+7*********67``: enough to tell requests apart in a log,
-    not enough to call anyone."""
-    head = 2 if number.startswith("+") else 1
-    if len(number) <= head + SHOWN_DIGITS:
-        return "*" * len(number)
-    hidden = len(number) - head - SHOWN_DIGITS
-    return number[:head] + "*" * hidden + number[-SHOWN_DIGITS:]

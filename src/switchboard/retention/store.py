@@ -14,6 +14,8 @@ from datetime import datetime
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from switchboard.calllog import CALLBACK_VERSION
+
 Key = tuple[datetime, str]  # (time, id): where the last batch ended
 Conn = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy  # what runs a statement
 OPEN = ("pending", "scheduled", "calling")  # callback requests not finished yet
@@ -132,7 +134,7 @@ _CALLERS_CALLS = """
 SELECT id FROM calls WHERE caller = ANY($1::text[])
 UNION
 SELECT l.call_id FROM call_legs l JOIN calls c ON c.id = l.call_id
-WHERE l.target = $2 AND l.target LIKE '+%' AND c.flow_version = 'callback'
+WHERE l.target = $2 AND l.target LIKE '+%' AND c.flow_version = $3
 """
 
 
@@ -152,7 +154,9 @@ class CallersData:
 async def callers_data(pool: asyncpg.Pool, forms: Sequence[str], e164: str) -> CallersData:
     """``forms``: the caller IDs that mean ``e164`` (policy.caller_forms)."""
     async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
-        calls = [r["id"] for r in await conn.fetch(_CALLERS_CALLS, list(forms), e164)]
+        calls = [
+            r["id"] for r in await conn.fetch(_CALLERS_CALLS, list(forms), e164, CALLBACK_VERSION)
+        ]
         legs = await conn.fetch(
             "SELECT call_id, count(*) AS n FROM call_legs WHERE call_id = ANY($1::text[])"
             " GROUP BY call_id",

@@ -123,11 +123,13 @@ async def create_callback(request: web.Request) -> web.Response:
     try:
         callback = await api.service.submit(parsed, client)
     except Full:
+        api.gate.refund(parsed.number)  # (not taken: it does not count against the number)
         raise ApiError(
             503, "busy", "too many callback requests are waiting; try again later",
             headers={"Retry-After": str(BUSY_RETRY_S)},
         ) from None  # fmt: skip
     except OSError as exc:  # the spool cannot be written: nothing was promised
+        api.gate.refund(parsed.number)
         log.error("webcallback.spool_failed", extra={"error": str(exc)})
         raise ApiError(503, "unavailable", "the request could not be stored; try again") from None
     status_url = request.app.router["callbacks.status"].url_for(callback_id=callback.id)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from switchboard.callbacks import MAX_ATTEMPTS, WEB_QUEUE, Callback
 from switchboard.config import CallbacksConfig
 from switchboard.db import DB_ERRORS
+from switchboard.dialpolicy import CallbackGate, NumberRefused, masked
 from switchboard.engine.commands import FindAgent, ReportAgent
 from switchboard.hours import Calendar
 
@@ -62,6 +63,10 @@ class _Offer:
     agent: str
 
 
+def _nothing(reason: str) -> None:
+    pass
+
+
 class WebCallbacks:
     def __init__(
         self,
@@ -70,8 +75,11 @@ class WebCallbacks:
         clock: Callable[[], datetime],
         supervisor: Supervisor | None = None,
         new_id: Callable[[], str] = lambda: secrets.token_urlsafe(ID_BYTES),
+        gate: CallbackGate | None = None,
     ) -> None:
         self.config = config
+        self.gate = gate  # read-back requests are checked against the dial policy again
+        self.on_refused: Callable[[str], None] = _nothing  # metrics (the composition root)
         self.store = store
         self.clock = clock
         self.supervisor = supervisor
@@ -139,11 +147,29 @@ class WebCallbacks:
             self._adopt(found)
             log.info("webcallback.loaded", extra={"open": len(self.requests), "complete": True})
 
+    def _refused_now(self, callback: WebCallback) -> bool:
+        """A request stored by an older version, or before the dial policy was narrowed,
+        that the policy refuses now: failed, not dialled."""
+        if self.gate is None:
+            return False
+        try:
+            self.gate.check(callback.number)
+        except NumberRefused as refused:
+            self.on_refused(refused.reason)
+            log.warning("webcallback.refused", extra={"callback": callback.id,
+                        "number": masked(callback.number), "reason": refused.reason,
+                        "restored": True})  # fmt: skip
+            self._finish(callback, Status.FAILED, f"refused_{refused.reason}")
+            return True
+        return False
+
     def _adopt(self, found: list[WebCallback]) -> None:
         """Open requests read back: those not known yet are kept (one left 'calling' by a
         daemon that stopped is due again)."""
         for callback in found:
             if callback.id in self.requests:
+                continue
+            if self._refused_now(callback):
                 continue
             if callback.status is Status.CALLING:
                 callback = replace(callback, status=Status.PENDING, agent="")
