@@ -280,11 +280,19 @@ nodes:
     assert (caller.state.phase, caller.state.announce_timer) == (Phase.QUEUED, "")
 
 
-def test_a_callback_key_without_what_a_refused_caller_hears_is_an_error() -> None:
-    text = QUEUE_TEXT.replace("    callback_refused_prompt: callback_refused\n", "")
+@pytest.mark.parametrize(
+    ("line", "needs"),
+    [
+        ("    callback_prompt: goodbye\n", "callback_prompt (what the caller hears before "
+         "hanging up: that they will be called back)"),
+        ("    callback_refused_prompt: callback_refused\n", "callback_refused_prompt (what the "
+         "caller hears when their number cannot be called back: they keep their place)"),
+        ("    callback_trunk: carrier\n", "callback_trunk (the PJSIP endpoint the caller is "
+         "called back through, e.g. carrier)"),
+    ],
+)  # fmt: skip
+def test_a_callback_key_without_what_it_needs_is_an_error(line: str, needs: str) -> None:
     with pytest.raises(FlowError) as error:
-        flow(text)
-    assert (
-        "test.yaml:13:5: node 'wait': callback_key needs callback_refused_prompt (what the "
-        "caller hears when their number cannot be called back: they keep their place)"
-    ) in [str(p) for p in error.value.problems]
+        flow(QUEUE_TEXT.replace(line, ""))
+    problems = [str(p) for p in error.value.problems]
+    assert problems == [f"test.yaml:13:5: node 'wait': callback_key needs {needs}"]

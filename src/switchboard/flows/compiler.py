@@ -991,26 +991,22 @@ def _queue(n: _NodeReader) -> NodeKind:
         )
     callback_key = n.key("callback_key")
     callback_prompt = n.optional_prompt("callback_prompt")
-    if callback_key and not callback_prompt:
-        n.reader.error(
-            n.items["callback_key"][0],
-            f"node {n.node_id!r}: callback_key needs callback_prompt (what the caller hears "
-            "before hanging up: that they will be called back)",
-        )
     callback_refused_prompt = n.optional_prompt("callback_refused_prompt")
-    if callback_key and not callback_refused_prompt:
-        n.reader.error(
-            n.items["callback_key"][0],
-            f"node {n.node_id!r}: callback_key needs callback_refused_prompt (what the caller "
-            "hears when their number cannot be called back: they keep their place)",
-        )
     callback_trunk = _trunk(n, "callback_trunk")
-    if callback_key and not callback_trunk:
-        n.reader.error(
-            n.items["callback_key"][0],
-            f"node {n.node_id!r}: callback_key needs callback_trunk (the PJSIP endpoint "
-            "the caller is called back through, e.g. carrier)",
-        )
+    needed = (
+        ("callback_prompt", callback_prompt,
+         "what the caller hears before hanging up: that they will be called back"),
+        ("callback_refused_prompt", callback_refused_prompt,
+         "what the caller hears when their number cannot be called back: they keep their place"),
+        ("callback_trunk", callback_trunk,
+         "the PJSIP endpoint the caller is called back through, e.g. carrier"),
+    )  # fmt: skip
+    for field_name, value, what in needed if callback_key else ():
+        if not value:
+            n.reader.error(
+                n.items["callback_key"][0],
+                f"node {n.node_id!r}: callback_key needs {field_name} ({what})",
+            )
     moh = "default"
     if "moh" in n.items:
         moh = n.reader.text(n.items["moh"][1], n.what("moh"), NODE_ID) or moh
