@@ -112,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "stats":
         return stats_command.run(args)
     if args.command == "erase":
-        return erase_command.run(args)
+        config = _config_with_database(args.config)
+        return erase_command.run(args, config) if config is not None else EXIT_USAGE
     if args.command == "doctor":
         from switchboard import doctor
 

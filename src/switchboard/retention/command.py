@@ -10,7 +10,7 @@ import os
 import sys
 
 from switchboard import logs
-from switchboard.config import Config, ConfigError, load_config
+from switchboard.config import Config
 from switchboard.db import DB_ERRORS, Database
 from switchboard.numbers import BadNumber
 
@@ -35,15 +35,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"switchboard: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if config.database is None:
-        print(f"switchboard: erase: {args.config}: no database section", file=sys.stderr)
-        return EXIT_USAGE
+def run(args: argparse.Namespace, config: Config) -> int:
+    """``config`` has a database section (the CLI checked it, as for its other commands)."""
     if not logging.getLogger().handlers:  # the audit line (a test runner catches it itself)
         logs.configure("info")
     try:
