@@ -108,7 +108,9 @@ async def lifespan(service: Service, workers: Workers | None = None) -> AsyncIte
     try:
         yield
     finally:
-        if service.flush is not None:
-            await flush(service.flush)
-        if own:
-            await pool.stop()
+        try:
+            if service.flush is not None:
+                await flush(service.flush)
+        finally:  # (a flush that raised still stops the worker)
+            if own:
+                await pool.stop()
