@@ -1,4 +1,11 @@
-"""The composition root: builds the adapters and the supervisor and runs them."""
+"""The composition root: builds the adapters and the supervisor and runs them.
+
+``run_daemon`` = ``build_services`` (every service constructed, one function or
+block each; nothing started) + ``serve`` (their lifespans entered in one
+``AsyncExitStack`` by ``start``, in dependency order, so they stop in reverse:
+the order is written down in ``start``'s docstring and tested in
+tests/unit/test_app_root.py).
+"""
 
 from __future__ import annotations
 
@@ -115,28 +122,9 @@ async def build_services(
         spooled_voicemails=lambda: [j.id for j in keeper.pending()] if keeper else [],
         spooled_recordings=lambda: [j.id for j in recorder.pending()] if recorder else [],
     )
-    supervisor = Supervisor(
-        client,
-        executor,
-        ari_cfg.app,
-        lambda: flows.current,
-        config.daemon.stall_guard,
-        book=TargetBook(),
-        voicemail=keeper,
-        callbacks=callbacks,
-        clock=clock,
-        database=(
-            Database(config.database.url, config.database.schema, ROUTING_SETTINGS)
-            if config.database
-            else None
-        ),
-        routing=config.routing,
-        call_log=call_log,
-        metrics=metrics,
-        live=live,
-        recorder=recorder,
-        callback_gate=gate,
-    )
+    supervisor = _supervisor(config, flows, client, executor, keeper=keeper, callbacks=callbacks,
+                             clock=clock, call_log=call_log, metrics=metrics, live=live,
+                             recorder=recorder, gate=gate)  # fmt: skip
     web_callbacks = _web_callbacks(config, supervisor, database)
     _wire(metrics, supervisor, keeper, recorder, callbacks, call_log, sweeper, web_callbacks)
     await supervisor.restore_callbacks(await callbacks.pending())
@@ -174,6 +162,45 @@ async def build_services(
         sweeper=sweeper,
         web_callbacks=web_callbacks,
         agi=agi,
+    )
+
+
+def _supervisor(
+    config: Config,
+    flows: FlowRegistry,
+    client: AriClient,
+    executor: Executor,
+    *,
+    keeper: VoicemailKeeper | None,
+    callbacks: CallbackStore,
+    clock: Callable[[], datetime],
+    call_log: CallLog,
+    metrics: Metrics,
+    live: LiveHub,
+    recorder: RecordingKeeper | None,
+    gate: CallbackGate,
+) -> Supervisor:
+    return Supervisor(
+        client,
+        executor,
+        config.ari.app,
+        lambda: flows.current,
+        config.daemon.stall_guard,
+        book=TargetBook(),
+        voicemail=keeper,
+        callbacks=callbacks,
+        clock=clock,
+        database=(
+            Database(config.database.url, config.database.schema, ROUTING_SETTINGS)
+            if config.database
+            else None
+        ),
+        routing=config.routing,
+        call_log=call_log,
+        metrics=metrics,
+        live=live,
+        recorder=recorder,
+        callback_gate=gate,
     )
 
 
