@@ -43,6 +43,8 @@ class Workers:
         self.tasks.extend(tasks)
 
     async def stop(self) -> None:
+        """Cancel and await every task (a cancel of this wait itself is swallowed, as
+        the hand-written stop did: what follows in the stack still runs)."""
         for task in self.tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
