@@ -1,12 +1,21 @@
-"""The composition root: builds the adapters and the supervisor and runs them."""
+"""The composition root: builds the adapters and the supervisor and runs them.
+
+``run_daemon`` = ``build_services`` (every service constructed, one function or
+block each; nothing started) + ``serve`` (their lifespans entered in one
+``AsyncExitStack`` by ``start``, in dependency order, so they stop in reverse:
+the order is written down in ``start``'s docstring and tested in
+tests/unit/test_app_root.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -21,13 +30,14 @@ from switchboard.config import Config
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
 from switchboard.daemon.targets import TargetBook
-from switchboard.db import DB_ERRORS, Database
+from switchboard.db import Database
 from switchboard.dialpolicy import CallbackGate
 from switchboard.flows.registry import FlowRegistry
+from switchboard.lifespan import Flush, Service, Workers, lifespan
 from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 from switchboard.recording import RecordingKeeper
-from switchboard.retention import CallerEraser, build_sweeper
+from switchboard.retention import CallerEraser, Sweeper, build_sweeper
 from switchboard.retention.spools import Spools
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
@@ -47,204 +57,365 @@ def make_clock(start: datetime | None) -> Callable[[], datetime]:
     return lambda: start + timedelta(seconds=time.monotonic() - origin)
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the daemon is made of (``build_services``), for ``serve`` to run."""
+
+    config: Config
+    flows: FlowRegistry
+    supervisor: Supervisor
+    stream: EventStream
+    callbacks: CallbackStore
+    call_log: CallLog
+    database: Database | None = None
+    api: ApiServer | None = None
+    voicemail: VoicemailKeeper | None = None
+    recorder: RecordingKeeper | None = None
+    sweeper: Sweeper | None = None
+    web_callbacks: WebCallbacks | None = None
+    agi: Callable[[], list[asyncio.Task[None]]] | None = None  # starts FastAGI's tasks
+
+
+class PortInUse(Exception):
+    """The API could not listen (logged as ``api.listen_failed``): exit code 2."""
+
+
 async def run_daemon(config: Config, flows: FlowRegistry, stop: asyncio.Event) -> int:
-    """Run until ``stop`` is set (then drain and return 0) or the app is taken over (1)."""
+    """Run until ``stop`` is set (then drain and return 0) or the event stream ends
+    (the app taken over, or the stream failed: 1); 2 if the API port is in use."""
     async with aiohttp.ClientSession() as session:
-        ari_cfg = config.ari
-        client = AriClient(session, ari_cfg.url, ari_cfg.username, ari_cfg.password)
-        executor = Executor(client, ari_cfg.app)
-        start = config.daemon.clock_start
-        if start is not None:
-            log.warning("daemon.clock_set", extra={"starts_at": start.isoformat()})
-        database = (
-            Database(config.database.url, config.database.schema) if config.database else None
-        )
-        metrics = Metrics()
-        keeper = None
-        if config.voicemail is not None:
-            keeper = VoicemailKeeper(
-                config.voicemail,
-                config.smtp,
-                client.stored_recording_file,
-                client.delete_stored_recording,
-                database,
-            )
-            keeper.on_db_error = metrics.db_error_hook("voicemail")
-        recorder = None
-        if config.recording is not None:
-            recorder = RecordingKeeper(
-                config.recording,
-                client.live_recording_state,
-                client.stored_recording_file,
-                client.delete_stored_recording,
-                database,
-            )
-            recorder.on_db_error = metrics.db_error_hook("recording")
-        spools = Spools.of(config)  # (erasure reads the same folders)
-        callbacks = CallbackStore(spools.callbacks, database)
-        callbacks.on_db_error = metrics.db_error_hook("callbacks")
-        call_log = CallLog(spools.calls, database)
-        call_log.on_db_error = metrics.db_error_hook("calllog")
-        live = LiveHub()  # calls as they happen, for the screen pop and wallboard pages
-        clock = make_clock(start)
-        # One number policy and one per-number limit for queue and web callbacks.
-        gate = CallbackGate(config.dial_policy)
-        sweeper = build_sweeper(  # keep_days: what is older is deleted (docs/deploy.md)
-            config,
-            database,
-            clock,
-            spooled_voicemails=lambda: [j.id for j in keeper.pending()] if keeper else [],
-            spooled_recordings=lambda: [j.id for j in recorder.pending()] if recorder else [],
-        )
-        if sweeper is not None:
-            sweeper.on_db_error = metrics.db_error_hook("retention")
-        supervisor = Supervisor(
-            client,
-            executor,
-            ari_cfg.app,
-            lambda: flows.current,
-            config.daemon.stall_guard,
-            book=TargetBook(),
-            voicemail=keeper,
-            callbacks=callbacks,
-            clock=clock,
-            database=(
-                Database(config.database.url, config.database.schema, ROUTING_SETTINGS)
-                if config.database
-                else None
-            ),
-            routing=config.routing,
-            call_log=call_log,
-            metrics=metrics,
-            live=live,
-            recorder=recorder,
-            callback_gate=gate,
-        )
-        await supervisor.restore_callbacks(await callbacks.pending())
-        web_callbacks = _web_callbacks(config, supervisor, database)
-        if web_callbacks is not None:
-            web_callbacks.store.on_db_error = metrics.db_error_hook("webcallbacks")
-        stream = EventStream(
-            session,
-            ari_cfg.url,
-            ari_cfg.username,
-            ari_cfg.password,
-            ari_cfg.app,
-            on_event=supervisor.on_event,
-            on_connect=supervisor.reconcile,
-        )
-        metrics.read_at_scrape(
-            calls_in_progress=lambda: supervisor.calls_in_progress,
-            ari_reconnects=lambda: stream.reconnects,
-        )
-        api = None
-        if config.api is not None:
-            context = ApiContext(
-                config.api,
-                ari_connected=lambda: stream.connected,
-                supervisor=supervisor,
-                flows=flows,
-                database=database,
-                metrics=metrics,
-                voicemail_directory=config.voicemail.directory if config.voicemail else None,
-                recording_directory=config.recording.directory if config.recording else None,
-                live=live,
-                clock=clock,
-                eraser=CallerEraser.of(config, database) if database is not None else None,
-            )
-            app = make_app(context)
-            if web_callbacks is not None:
-                add_callback_routes(app, CallbackApi.build(web_callbacks, gate, metrics=metrics))
-            api = ApiServer(app, config.api.host, config.api.port, _api_connections(config))
-            try:
-                await api.start()
-            except OSError as exc:  # a port in use: say so and stop before taking any call
-                log.error("api.listen_failed", extra={"listen": f"{api.host}:{api.port}",
-                                                      "error": str(exc)})  # fmt: skip
-                await supervisor.agents.close()
-                if database is not None:
-                    await database.close()
-                return 2
-        stream_task = asyncio.create_task(stream.run(), name="ari-stream")
-        stop_task = asyncio.create_task(stop.wait(), name="stop")
-        helpers = [stream_task, stop_task]
-        if config.flows.watch_interval > 0:
-            helpers.append(asyncio.create_task(flows.watch(config.flows.watch_interval)))
-        if keeper is not None:
-            helpers.append(asyncio.create_task(keeper.run(), name="voicemail"))
-        helpers.append(asyncio.create_task(callbacks.run(), name="callbacks"))
-        helpers.append(asyncio.create_task(supervisor.queues.run(), name="queues"))
-        helpers.append(asyncio.create_task(supervisor.watch_endpoints(), name="endpoints"))
-        helpers.append(asyncio.create_task(supervisor.agents.run(), name="routing"))
-        helpers.append(asyncio.create_task(call_log.run(), name="call-log"))
-        # What hands out agents besides calls; stopped before agents are released at stop.
-        dispatchers: list[asyncio.Task[None]] = []
-        if config.agi is not None:  # FastAGI (docs/agi.md); its failures stay its own
-            dispatchers += start_agi(config.agi, supervisor, client, flows)
-        if recorder is not None:
-            helpers.append(asyncio.create_task(recorder.run(), name="recordings"))
-        if sweeper is not None:
-            helpers.append(asyncio.create_task(sweeper.run(), name="retention"))
-        if web_callbacks is not None:
-            helpers.append(
-                asyncio.create_task(web_callbacks.store.run(), name="web-callbacks-store")
-            )
-            dispatchers.append(asyncio.create_task(web_callbacks.run(), name="web-callbacks"))
-        log.info(
-            "daemon.started",
-            extra={"app": ari_cfg.app, "ari": ari_cfg.url, "flows_version": flows.current.version},
-        )
-        await asyncio.wait({stream_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        code = 0
-        if stream_task.done():
-            code = _stream_ended(stream_task)
-            if code == 1 and not isinstance(stream_task.exception(), ApplicationTakenOver):
-                # Deaf to events: hand back every call not yet connected.
-                await supervisor.drain(HANDBACK_GRACE_S)
-        else:
-            log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
-            left = await supervisor.drain(config.daemon.drain_timeout)
-            log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
-        for dispatcher in dispatchers:  # nothing new reserved from here on
-            dispatcher.cancel()
-        await asyncio.gather(*dispatchers, return_exceptions=True)
-        if web_callbacks is not None:
-            web_callbacks.release_all()
-        try:  # agents reserved by calls that ended are freed now, not when leases expire
-            async with asyncio.timeout(HANDBACK_GRACE_S):
-                await supervisor.agents.flush()
-        except (TimeoutError, *DB_ERRORS) as exc:
-            log.warning("routing.flush_failed", extra={"error": repr(exc)})
-        try:  # the calls that ended meanwhile; what is left stays spooled for the next start
-            async with asyncio.timeout(HANDBACK_GRACE_S):
-                await call_log.flush()
-        except (TimeoutError, *DB_ERRORS) as exc:
-            log.warning("calllog.flush_failed", extra={"error": repr(exc)})
-        if web_callbacks is not None:  # status changes; new requests stay spooled anyway
-            try:
-                async with asyncio.timeout(HANDBACK_GRACE_S):
-                    await web_callbacks.store.flush()
-            except (TimeoutError, *DB_ERRORS) as exc:
-                log.warning("webcallback.flush_failed", extra={"error": repr(exc)})
-        if keeper is not None:  # one last pass: what is left stays in the spool
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(VOICEMAIL_FLUSH_S):
-                    await keeper.flush()
-        if recorder is not None:  # calls that ended just now: what is left stays spooled
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(VOICEMAIL_FLUSH_S):
-                    await recorder.flush()
-        for task in helpers:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*helpers, return_exceptions=True)
-        if api is not None:
-            await api.stop()
-        if database is not None:
-            await database.close()
-        await supervisor.agents.close()
+        services = await build_services(config, flows, session)
+        try:
+            code = await serve(services, stop)
+        except PortInUse:  # said so, and stopped before taking any call
+            return 2
         log.info("daemon.stopped", extra={"exit_code": code})
         return code
+
+
+async def build_services(
+    config: Config, flows: FlowRegistry, session: aiohttp.ClientSession
+) -> Services:
+    """Every service, built (nothing started; the callbacks spooled at the last stop
+    are back in their queues)."""
+    ari_cfg = config.ari
+    client = AriClient(session, ari_cfg.url, ari_cfg.username, ari_cfg.password)
+    executor = Executor(client, ari_cfg.app)
+    start = config.daemon.clock_start
+    if start is not None:
+        log.warning("daemon.clock_set", extra={"starts_at": start.isoformat()})
+    database = Database(config.database.url, config.database.schema) if config.database else None
+    metrics = Metrics()
+    keeper = _voicemail(config, client, database)
+    recorder = _recorder(config, client, database)
+    spools = Spools.of(config)  # (erasure reads the same folders)
+    callbacks = CallbackStore(spools.callbacks, database)
+    call_log = CallLog(spools.calls, database)
+    live = LiveHub()  # calls as they happen, for the screen pop and wallboard pages
+    clock = make_clock(start)
+    # One number policy and one per-number limit for queue and web callbacks.
+    gate = CallbackGate(config.dial_policy)
+    sweeper = build_sweeper(  # keep_days: what is older is deleted (docs/deploy.md)
+        config,
+        database,
+        clock,
+        spooled_voicemails=lambda: [j.id for j in keeper.pending()] if keeper else [],
+        spooled_recordings=lambda: [j.id for j in recorder.pending()] if recorder else [],
+    )
+    supervisor = _supervisor(config, flows, client, executor, keeper=keeper, callbacks=callbacks,
+                             clock=clock, call_log=call_log, metrics=metrics, live=live,
+                             recorder=recorder, gate=gate)  # fmt: skip
+    web_callbacks = _web_callbacks(config, supervisor, database)
+    _wire(metrics, supervisor, keeper, recorder, callbacks, call_log, sweeper, web_callbacks)
+    await supervisor.restore_callbacks(await callbacks.pending())
+    stream = EventStream(
+        session,
+        ari_cfg.url,
+        ari_cfg.username,
+        ari_cfg.password,
+        ari_cfg.app,
+        on_event=supervisor.on_event,
+        on_connect=supervisor.reconcile,
+    )
+    metrics.read_at_scrape(
+        calls_in_progress=lambda: supervisor.calls_in_progress,
+        ari_reconnects=lambda: stream.reconnects,
+    )
+    api = None
+    if config.api is not None:
+        api = _api(config, flows, supervisor, stream, database, web_callbacks,
+                   metrics=metrics, live=live, clock=clock, gate=gate)  # fmt: skip
+    agi = None
+    if config.agi is not None:  # FastAGI (docs/agi.md); its failures stay its own
+        agi = functools.partial(start_agi, config.agi, supervisor, client, flows)
+    return Services(
+        config,
+        flows,
+        supervisor,
+        stream,
+        callbacks,
+        call_log,
+        database=database,
+        api=api,
+        voicemail=keeper,
+        recorder=recorder,
+        sweeper=sweeper,
+        web_callbacks=web_callbacks,
+        agi=agi,
+    )
+
+
+def _supervisor(
+    config: Config,
+    flows: FlowRegistry,
+    client: AriClient,
+    executor: Executor,
+    *,
+    keeper: VoicemailKeeper | None,
+    callbacks: CallbackStore,
+    clock: Callable[[], datetime],
+    call_log: CallLog,
+    metrics: Metrics,
+    live: LiveHub,
+    recorder: RecordingKeeper | None,
+    gate: CallbackGate,
+) -> Supervisor:
+    return Supervisor(
+        client,
+        executor,
+        config.ari.app,
+        lambda: flows.current,
+        config.daemon.stall_guard,
+        book=TargetBook(),
+        voicemail=keeper,
+        callbacks=callbacks,
+        clock=clock,
+        database=(
+            Database(config.database.url, config.database.schema, ROUTING_SETTINGS)
+            if config.database
+            else None
+        ),
+        routing=config.routing,
+        call_log=call_log,
+        metrics=metrics,
+        live=live,
+        recorder=recorder,
+        callback_gate=gate,
+    )
+
+
+def _voicemail(
+    config: Config, client: AriClient, database: Database | None
+) -> VoicemailKeeper | None:
+    if config.voicemail is None:
+        return None
+    return VoicemailKeeper(
+        config.voicemail,
+        config.smtp,
+        client.stored_recording_file,
+        client.delete_stored_recording,
+        database,
+    )
+
+
+def _recorder(
+    config: Config, client: AriClient, database: Database | None
+) -> RecordingKeeper | None:
+    if config.recording is None:
+        return None
+    return RecordingKeeper(
+        config.recording,
+        client.live_recording_state,
+        client.stored_recording_file,
+        client.delete_stored_recording,
+        database,
+    )
+
+
+def _wire(
+    metrics: Metrics,
+    supervisor: Supervisor,
+    keeper: VoicemailKeeper | None,
+    recorder: RecordingKeeper | None,
+    callbacks: CallbackStore,
+    call_log: CallLog,
+    sweeper: Sweeper | None,
+    web_callbacks: WebCallbacks | None,
+) -> None:
+    """TO BE REPLACED (issue 14): the attributes still set after construction, all here
+    (database errors counted by component; the supervisor told of web callbacks)."""
+    if keeper is not None:
+        keeper.on_db_error = metrics.db_error_hook("voicemail")
+    if recorder is not None:
+        recorder.on_db_error = metrics.db_error_hook("recording")
+    callbacks.on_db_error = metrics.db_error_hook("callbacks")
+    call_log.on_db_error = metrics.db_error_hook("calllog")
+    if sweeper is not None:
+        sweeper.on_db_error = metrics.db_error_hook("retention")
+    if web_callbacks is not None:
+        web_callbacks.store.on_db_error = metrics.db_error_hook("webcallbacks")
+        supervisor.web_callbacks = web_callbacks
+
+
+def _api(
+    config: Config,
+    flows: FlowRegistry,
+    supervisor: Supervisor,
+    stream: EventStream,
+    database: Database | None,
+    web_callbacks: WebCallbacks | None,
+    *,
+    metrics: Metrics,
+    live: LiveHub,
+    clock: Callable[[], datetime],
+    gate: CallbackGate,
+) -> ApiServer:
+    """The HTTP API (``api:``), not listening yet."""
+    assert config.api is not None
+    context = ApiContext(
+        config.api,
+        ari_connected=lambda: stream.connected,
+        supervisor=supervisor,
+        flows=flows,
+        database=database,
+        metrics=metrics,
+        voicemail_directory=config.voicemail.directory if config.voicemail else None,
+        recording_directory=config.recording.directory if config.recording else None,
+        live=live,
+        clock=clock,
+        eraser=CallerEraser.of(config, database) if database is not None else None,
+    )
+    app = make_app(context)
+    if web_callbacks is not None:
+        add_callback_routes(app, CallbackApi.build(web_callbacks, gate, metrics=metrics))
+    return ApiServer(app, config.api.host, config.api.port, _api_connections(config))
+
+
+async def serve(services: Services, stop: asyncio.Event) -> int:
+    """Start the services (``start``), run until ``stop`` is set or the event stream
+    ends, drain the calls; then the services stop (in reverse) and the exit code is
+    returned. Raises ``PortInUse`` (nothing started, what was opened closed)."""
+    async with contextlib.AsyncExitStack() as stack:
+        stream_task, stop_task = await start(stack, services, stop)
+        config = services.config
+        log.info(
+            "daemon.started",
+            extra={"app": config.ari.app, "ari": config.ari.url,
+                   "flows_version": services.flows.current.version},
+        )  # fmt: skip
+        await asyncio.wait({stream_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        return await _drain(services, stream_task)
+
+
+async def start(
+    stack: contextlib.AsyncExitStack, services: Services, stop: asyncio.Event
+) -> tuple[asyncio.Task[None], asyncio.Task[bool]]:
+    """Enter the services' lifespans in ``stack``, in dependency order; returns the
+    event stream's task and the one that waits for ``stop``.
+
+    At its exit, after ``serve`` drained the calls, they stop in reverse:
+
+    1. what hands out agents besides calls (cancelled): FastAGI, the web-callback
+       dispatcher -- nothing new is reserved from here on;
+    2. web callbacks release every agent reserved or searched for;
+    3. the flushes, each within its timeout: routing (agents of calls that ended
+       are freed now, not when leases expire), the call log, the web callbacks'
+       store, voicemail, recordings (what is left stays spooled for the next start);
+    4. every other worker, cancelled together: the event stream, flows watch,
+       callbacks, queues, endpoints, retention and the workers of 3;
+    5. the API stops listening;
+    6. the database is closed;
+    7. the agent router is closed.
+    """
+    supervisor = services.supervisor
+    stack.push_async_callback(supervisor.agents.close)  # 7
+    if services.database is not None:  # 6
+        stack.push_async_callback(services.database.close)
+    if services.api is not None:  # 5
+        await stack.enter_async_context(_listening(services.api))
+    workers = await stack.enter_async_context(Workers())  # 4
+    stream_task = workers.start(services.stream.run(), name="ari-stream")
+    stop_task = workers.start(stop.wait(), name="stop")
+    watch = services.config.flows.watch_interval
+    if watch > 0:
+        workers.start(services.flows.watch(watch))
+    workers.start(services.callbacks.run(), name="callbacks")
+    workers.start(supervisor.queues.run(), name="queues")
+    workers.start(supervisor.watch_endpoints(), name="endpoints")
+    if services.sweeper is not None:
+        workers.start(services.sweeper.run(), name="retention")
+    for service in reversed(_flushed(services)):  # 3 (flushed last: entered first)
+        await stack.enter_async_context(lifespan(service, workers))
+    if services.web_callbacks is not None:  # 2
+        stack.callback(services.web_callbacks.release_all)
+    dispatchers = await stack.enter_async_context(Workers())  # 1
+    if services.agi is not None:
+        dispatchers.adopt(services.agi())
+    if services.web_callbacks is not None:
+        dispatchers.start(services.web_callbacks.run(), name="web-callbacks")
+    return stream_task, stop_task
+
+
+def _flushed(services: Services) -> list[Service]:
+    """The services with something to hand over at the stop, in the order they flush."""
+    agents = services.supervisor.agents
+    flushed = [
+        Service(
+            "routing", agents.run, Flush(agents.flush, HANDBACK_GRACE_S, "routing.flush_failed")
+        ),
+        Service(
+            "call-log",
+            services.call_log.run,
+            Flush(services.call_log.flush, HANDBACK_GRACE_S, "calllog.flush_failed"),
+        ),
+    ]
+    if services.web_callbacks is not None:  # status changes; new requests stay spooled anyway
+        store = services.web_callbacks.store
+        flushed.append(
+            Service(
+                "web-callbacks-store",
+                store.run,
+                Flush(store.flush, HANDBACK_GRACE_S, "webcallback.flush_failed"),
+            )
+        )
+    if services.voicemail is not None:  # one last pass: what is left stays in the spool
+        keeper = services.voicemail
+        flushed.append(Service("voicemail", keeper.run, Flush(keeper.flush, VOICEMAIL_FLUSH_S)))
+    if services.recorder is not None:  # calls that ended just now: what is left stays spooled
+        recorder = services.recorder
+        flushed.append(
+            Service("recordings", recorder.run, Flush(recorder.flush, VOICEMAIL_FLUSH_S))
+        )
+    return flushed
+
+
+@contextlib.asynccontextmanager
+async def _listening(api: ApiServer) -> AsyncIterator[None]:
+    try:
+        await api.start()
+    except OSError as exc:  # a port in use: say so and stop before taking any call
+        log.error("api.listen_failed", extra={"listen": f"{api.host}:{api.port}",
+                                              "error": str(exc)})  # fmt: skip
+        raise PortInUse from exc
+    try:
+        yield
+    finally:
+        await api.stop()
+
+
+async def _drain(services: Services, stream_task: asyncio.Task[None]) -> int:
+    """The calls at the stop: drained (``stop``); handed back if the stream failed."""
+    supervisor = services.supervisor
+    if stream_task.done():
+        code = _stream_ended(stream_task)
+        if code == 1 and not isinstance(stream_task.exception(), ApplicationTakenOver):
+            # Deaf to events: hand back every call not yet connected.
+            await supervisor.drain(HANDBACK_GRACE_S)
+        return code
+    log.info("daemon.draining", extra={"calls": supervisor.calls_in_progress})
+    left = await supervisor.drain(services.config.daemon.drain_timeout)
+    log.info("daemon.drained", extra={"calls_left_in_asterisk": left})
+    return 0
 
 
 def _api_connections(config: Config) -> int:
@@ -266,17 +437,19 @@ def _api_connections(config: Config) -> int:
 def _web_callbacks(
     config: Config, supervisor: Supervisor, database: Database | None
 ) -> WebCallbacks | None:
-    """Web callbacks (``callbacks:``), the supervisor told (their open requests are loaded
-    when the dispatcher starts)."""
+    """Web callbacks (``callbacks:``); their open requests are loaded when the dispatcher
+    starts. (The supervisor is told of them in ``_wire``.)"""
     if config.callbacks is None:
         return None
     store = WebCallbackStore(Spools.of(config).web_callbacks, database)
-    service = WebCallbacks(
-        config.callbacks, store, supervisor.clock, supervisor, gate=supervisor.callback_gate
+    return WebCallbacks(
+        config.callbacks,
+        store,
+        supervisor.clock,
+        supervisor,
+        gate=supervisor.callback_gate,
+        on_refused=lambda reason: supervisor.metrics.callback_refused("web", reason),
     )
-    service.on_refused = lambda reason: supervisor.metrics.callback_refused("web", reason)
-    supervisor.web_callbacks = service
-    return service
 
 
 def _stream_ended(task: asyncio.Task[None]) -> int:

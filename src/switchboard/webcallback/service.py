@@ -76,10 +76,11 @@ class WebCallbacks:
         supervisor: Supervisor | None = None,
         new_id: Callable[[], str] = lambda: secrets.token_urlsafe(ID_BYTES),
         gate: CallbackGate | None = None,
+        on_refused: Callable[[str], None] = _nothing,  # metrics (the composition root)
     ) -> None:
         self.config = config
         self.gate = gate  # read-back requests are checked against the dial policy again
-        self.on_refused: Callable[[str], None] = _nothing  # metrics (the composition root)
+        self.on_refused = on_refused
         self.store = store
         self.clock = clock
         self.supervisor = supervisor
