@@ -29,6 +29,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from switchboard.config import RoutingConfig
 from switchboard.db import DB_ERRORS, Database
@@ -36,14 +37,13 @@ from switchboard.engine.commands import FindAgent, ReportAgent, StopAgentSearch
 from switchboard.engine.events import AgentFound, EngineEvent
 from switchboard.hours import Calendar, DayState, state_at
 from switchboard.metrics import Metrics
-from switchboard.routing.rank import Candidate, Customer, Needs, Segment, effective_needs, rank
-from switchboard.routing.repository import (
-    LEASE_S,
-    AgentDirectory,
-    AgentRepository,
-)
 
-from .targets import TargetBook
+from .directory import AgentDirectory
+from .rank import Candidate, Customer, Needs, Segment, effective_needs, rank
+from .repository import LEASE_S, AgentRepository
+
+if TYPE_CHECKING:  # (the daemon's package imports this module: no import at run time)
+    from switchboard.daemon.targets import TargetBook
 
 log = logging.getLogger("switchboard.routing")
 
