@@ -13,7 +13,8 @@ An agent is offered a call (``OFFERABLE``) when logged in and not paused, below
 ``max_calls`` and past ``not_before`` (the end of their wrap-up after a call, or of
 the penalty after a missed offer). Each change of state is one statement.
 
-The agents in memory are ``directory``.
+The agents in memory are ``directory``; the agents as the import, the CLI, the
+API, the pages and the statistics read and write them are ``agents_store``.
 """
 
 from __future__ import annotations
