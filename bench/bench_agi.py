@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from switchboard.agi import AgiHandlers, AgiServer
 from switchboard.ari import events as ari
 from switchboard.config import AgiConfig, RoutingConfig
-from switchboard.daemon.agents import AgentRouter
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import Database
 from switchboard.engine.events import EngineEvent
 from switchboard.routing.repository import ROUTING_SETTINGS
+from switchboard.routing.service import AgentRouter
 from tests.adapter.test_agi_server import MAIN, NOON_IN_MOSCOW
 from tests.agikit import agi_call
 from tests.pgkit import DATABASE_URL, fresh_schema

@@ -27,12 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 
 from switchboard import db
+from switchboard.routing.directory import AgentDirectory
 from switchboard.routing.rank import Needs, Segment, rank
-from switchboard.routing.repository import (
-    ROUTING_SETTINGS,
-    AgentDirectory,
-    AgentRepository,
-)
+from switchboard.routing.repository import ROUTING_SETTINGS, AgentRepository
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SCHEMA = "bench_routing"

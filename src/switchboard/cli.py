@@ -28,6 +28,7 @@ from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
 from switchboard.flows.model import Queue, Route, records
 from switchboard.flows.registry import FlowRegistry
 from switchboard.retention import command as erase_command
+from switchboard.routing import agents_store
 from switchboard.routing.repository import AGENT_ACTIONS, AgentRepository
 from switchboard.stats import command as stats_command
 
@@ -235,14 +236,7 @@ async def _missing_in_database(flows: FlowSet, database: DatabaseConfig) -> list
         database.url, timeout=10, server_settings={"search_path": database.schema}
     )
     try:
-        if not await conn.fetchval("SELECT to_regclass('agents') IS NOT NULL"):
-            skills, languages, sites = set(), set(), set()
-        else:
-            skills = {r[0] for r in await conn.fetch("SELECT DISTINCT skill FROM agent_skills")}
-            languages = {
-                r[0] for r in await conn.fetch("SELECT DISTINCT unnest(languages) FROM agents")
-            }
-            sites = {r[0] for r in await conn.fetch("SELECT id FROM sites")}
+        skills, languages, sites = await agents_store.vocabulary(conn)
     finally:
         await conn.close()
     lines = []

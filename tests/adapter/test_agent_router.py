@@ -17,7 +17,6 @@ import pytest
 
 from switchboard.ari import events as ari
 from switchboard.config import RoutingConfig
-from switchboard.daemon.agents import AgentRouter
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import Database
 from switchboard.engine.commands import FindAgent, ReportAgent, StopAgentSearch
@@ -25,6 +24,7 @@ from switchboard.engine.events import AgentFound, EngineEvent
 from switchboard.hours import Calendar, Hours
 from switchboard.routing.rank import Segment
 from switchboard.routing.repository import AgentRepository
+from switchboard.routing.service import AgentRouter
 from tests.pgkit import DATABASE_URL, fresh_schema
 
 # id, endpoints, languages, level, {skill: proficiency}

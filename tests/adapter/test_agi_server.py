@@ -28,11 +28,11 @@ from switchboard.agi.server import AgiSession
 from switchboard.ari import AriClient
 from switchboard.ari import events as ari
 from switchboard.config import AgiConfig, RoutingConfig
-from switchboard.daemon.agents import AgentRouter
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import Database
 from switchboard.engine.events import EngineEvent
 from switchboard.hours import Calendar, Hours
+from switchboard.routing.service import AgentRouter
 from tests.agikit import agi_call
 from tests.fake_ari import PASSWORD, USER, FakeAri
 from tests.pgkit import DATABASE_URL, fresh_schema

@@ -13,8 +13,9 @@ import asyncpg
 import pytest
 
 from switchboard import db
+from switchboard.routing.directory import AgentDirectory
 from switchboard.routing.rank import UNKNOWN, Candidate, Customer, Needs, Segment, rank
-from switchboard.routing.repository import AgentDirectory, AgentRepository
+from switchboard.routing.repository import AgentRepository
 from tests.pgkit import DATABASE_URL, fresh_schema
 
 AGENTS = [f"a{i:02d}" for i in range(10)]

@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
 from switchboard.config import AgiConfig
-from switchboard.daemon.agents import AgentRouter
 from switchboard.engine.commands import FindAgent
 from switchboard.engine.events import AgentFound
 from switchboard.hours import Calendar, DayState, next_change, state_at
+from switchboard.routing.service import AgentRouter
 
 from .holds import Holds, sweeps_per_check
 from .params import BadParams, RouteAsk, done_status, hours_ask, route_ask

@@ -1,4 +1,4 @@
-"""What the API reads and changes in PostgreSQL: agents and voicemails.
+"""What the API reads and changes in PostgreSQL: agents (``routing.agents_store``), voicemails.
 
 Rows become frozen dataclasses here; every value is a bound parameter. Lists
 are keyset-paged: ``limit + 1`` rows after the previous page's last sort key, so
@@ -20,6 +20,7 @@ import asyncpg
 from aiohttp import web
 
 from switchboard.db import DB_ERRORS
+from switchboard.routing import agents_store
 
 from .errors import ApiError
 from .query import Page, timestamp
@@ -76,21 +77,6 @@ class AgentRow:
     skills: tuple[tuple[str, int], ...]
 
 
-_AGENTS = """
-SELECT a.id, a.name, coalesce(a.site, '') AS site, a.state, a.pause_reason, a.state_since,
-       a.endpoints, a.languages, a.level, a.max_calls, a.active,
-       CASE WHEN a.calls_day = (now() AT TIME ZONE coalesce(
-                 (SELECT zone FROM sites WHERE id = a.site), 'UTC'))::date
-            THEN a.calls_today ELSE 0 END AS calls_today,
-       ARRAY(SELECT skill FROM agent_skills s WHERE s.agent = a.id ORDER BY skill) AS skill_names,
-       ARRAY(SELECT proficiency FROM agent_skills s WHERE s.agent = a.id ORDER BY skill) AS levels
-FROM agents a
-WHERE ($1::text IS NULL OR a.id > $1) AND ($2::text IS NULL OR a.state = $2)
-ORDER BY a.id
-LIMIT $3
-"""
-
-
 def _agent(row: asyncpg.Record) -> AgentRow:
     return AgentRow(
         id=row["id"],
@@ -111,7 +97,7 @@ def _agent(row: asyncpg.Record) -> AgentRow:
 
 async def agents(pool: asyncpg.Pool, page: Page, state: str | None) -> list[AgentRow]:
     after = page.after[0] if page.after else None
-    rows = await pool.fetch(_AGENTS, after, state, page.limit + 1)
+    rows = await agents_store.listing(pool, after, state, page.limit + 1)
     return [_agent(r) for r in rows]
 
 

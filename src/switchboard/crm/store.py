@@ -4,7 +4,8 @@ What the file cannot know (owner agents, phones already taken, sites, calls in
 progress) is fetched inside that transaction, under locks that keep it true until
 the commit, and judged by the pure ``importer.*_conflicts``: any problem raises
 :class:`RejectedImport` and the transaction rolls back. Values travel as bound
-parameters or COPY data, never as SQL text.
+parameters or COPY data, never as SQL text. The statements on agents and sites are
+``routing.agents_store``'s (routing owns every read and write of the agents).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from switchboard.crm.importer import (
     agent_conflicts,
     customer_conflicts,
 )
+from switchboard.routing import agents_store
 
 CUSTOMER_COLUMNS = (
     "id",
@@ -77,16 +79,14 @@ async def import_customers(
         # (readers, such as the router's caller lookup, do not wait).
         await conn.execute("LOCK TABLE customer_phones IN SHARE ROW EXCLUSIVE MODE")
         owners = sorted({c.owner_agent for c in customers if c.owner_agent is not None})
-        known = await conn.fetch(
-            "SELECT id FROM agents WHERE id = ANY($1::text[]) FOR KEY SHARE", owners
-        )
+        known = await agents_store.known_agents(conn, owners)
         taken = await conn.fetch(
             "SELECT phone, customer FROM customer_phones WHERE phone = ANY($1::text[])", phones
         )
         problems = customer_conflicts(
             file,
             customers,
-            {row["id"] for row in known},
+            known,
             {row["phone"]: row["customer"] for row in taken},
         )
         if problems:
@@ -128,58 +128,16 @@ def _phone_rows(ids: list[int], customers: Sequence[Customer]) -> Iterator[tuple
             yield phone, customer_id
 
 
-_UPSERT_SITE = """
-INSERT INTO sites (id, name, zone, calendar) VALUES ($1, $2, $3, $4)
-ON CONFLICT (id) DO UPDATE
-SET name = EXCLUDED.name, zone = EXCLUDED.zone, calendar = EXCLUDED.calendar
-"""
-# The runtime columns (state, active, last_call_ended_at, ...) are not touched;
-# profile_at tells the daemons to read who the agent is (skills too) again.
-_UPSERT_AGENT = """
-INSERT INTO agents (id, name, site, endpoints, languages, level, max_calls, wrap_up_s)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (id) DO UPDATE
-SET name = EXCLUDED.name, site = EXCLUDED.site, endpoints = EXCLUDED.endpoints,
-    languages = EXCLUDED.languages, level = EXCLUDED.level,
-    max_calls = EXCLUDED.max_calls, wrap_up_s = EXCLUDED.wrap_up_s,
-    profile_at = clock_timestamp()
-"""
-
-
 async def import_agents(conn: asyncpg.Connection, file: str, agents: AgentFile) -> AgentsImported:
     """Sites and agents upserted by id, each agent's skills replaced by the file's."""
     ids = [agent.id for agent in agents.agents]
     named_sites = sorted({a.site for a in agents.agents if a.site is not None})
     async with conn.transaction():
         # Locked until the commit: a reservation cannot raise `active` meanwhile.
-        active = await conn.fetch(
-            "SELECT id, active FROM agents WHERE id = ANY($1::text[]) FOR UPDATE", ids
-        )
-        known = await conn.fetch(
-            "SELECT id FROM sites WHERE id = ANY($1::text[]) FOR KEY SHARE", named_sites
-        )
-        problems = agent_conflicts(
-            file,
-            agents,
-            {row["id"] for row in known},
-            {row["id"]: row["active"] for row in active},
-        )
+        active = await agents_store.lock_agents(conn, ids)
+        known = await agents_store.known_sites(conn, named_sites)
+        problems = agent_conflicts(file, agents, known, active)
         if problems:
             raise RejectedImport(problems)
-        await conn.executemany(
-            _UPSERT_SITE, [(s.id, s.name, s.zone, s.calendar) for s in agents.sites]
-        )
-        await conn.executemany(
-            _UPSERT_AGENT,
-            [
-                (a.id, a.name, a.site, a.endpoints, a.languages, a.level, a.max_calls, a.wrap_up_s)
-                for a in agents.agents
-            ],
-        )
-        await conn.execute("DELETE FROM agent_skills WHERE agent = ANY($1::text[])", ids)
-        await conn.copy_records_to_table(
-            "agent_skills",
-            records=[(a.id, skill, level) for a in agents.agents for skill, level in a.skills],
-            columns=("agent", "skill", "proficiency"),
-        )
+        await agents_store.save_agents(conn, agents.sites, agents.agents)
     return AgentsImported(len(agents.agents), len(agents.sites))

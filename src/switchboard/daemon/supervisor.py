@@ -71,9 +71,9 @@ from switchboard.hours import Calendar
 from switchboard.live import AgentsChanged, Kind, LiveEvent, LiveHub, call_changes, call_event
 from switchboard.metrics import Metrics
 from switchboard.recording import RecordingKeeper
+from switchboard.routing.service import AgentRouter
 from switchboard.voicemail import VoicemailKeeper
 
-from .agents import AgentRouter
 from .calltimes import CallTimes
 from .executor import Executor
 from .queues import QueueManager

@@ -17,6 +17,7 @@ import asyncpg
 
 from switchboard.calllog import CALLBACK_VERSION
 from switchboard.db import DB_ERRORS, Database
+from switchboard.routing import agents_store
 from switchboard.stats.repository import ANSWERED_IN_TIME, IN_PERIOD
 
 READ_TIMEOUT_S = 1.0
@@ -91,29 +92,27 @@ async def bounded(database: Database | None, read: Callable[[Database], Awaitabl
 
 async def agent_profile(database: Database, agent: str) -> AgentProfile | None:
     pool = await database.pool()
-    row = await pool.fetchrow("SELECT id, name, endpoints FROM agents WHERE id = $1", agent)
+    row = await agents_store.profile(pool, agent)
     return AgentProfile(row["id"], row["name"], tuple(row["endpoints"])) if row else None
 
 
 async def customer_card(database: Database, customer: int) -> CustomerCard | None:
     pool = await database.pool()
-    row = await pool.fetchrow(
-        "SELECT c.*, coalesce(a.name, '') AS owner_name FROM customers c"
-        " LEFT JOIN agents a ON a.id = c.owner_agent WHERE c.id = $1",
-        customer,
-    )
+    row = await pool.fetchrow("SELECT c.* FROM customers c WHERE c.id = $1", customer)
     if row is None:
         return None
+    owner = row["owner_agent"] or ""
+    owner_name = (await agents_store.names(pool, [owner])).get(owner, "") if owner else ""
     calls = await pool.fetch(
         "SELECT started_at, outcome, agent, talk_s FROM calls WHERE customer = $1"
         " ORDER BY started_at DESC, id DESC LIMIT $2",
         customer,
         LAST_CONTACTS,
     )
-    return _card(row, calls)
+    return _card(row, owner_name, calls)
 
 
-def _card(row: asyncpg.Record, calls: list[asyncpg.Record]) -> CustomerCard:
+def _card(row: asyncpg.Record, owner_name: str, calls: list[asyncpg.Record]) -> CustomerCard:
     return CustomerCard(
         id=row["id"],
         name=row["name"],
@@ -121,7 +120,7 @@ def _card(row: asyncpg.Record, calls: list[asyncpg.Record]) -> CustomerCard:
         language=row["language"],
         products=tuple(row["products"]),
         owner=row["owner_agent"] or "",
-        owner_name=row["owner_name"],
+        owner_name=owner_name,
         notes=row["notes"],
         churn_score=float(row["churn_score"]),
         lifetime_value=str(row["lifetime_value"]),
@@ -133,7 +132,7 @@ def _card(row: asyncpg.Record, calls: list[asyncpg.Record]) -> CustomerCard:
 
 async def agents(database: Database) -> list[AgentRow]:
     pool = await database.pool()
-    rows = await pool.fetch("SELECT id, name, state FROM agents ORDER BY id")
+    rows = await agents_store.states(pool)
     return [AgentRow(r["id"], r["name"], r["state"]) for r in rows]
 
 

@@ -14,6 +14,8 @@ from datetime import datetime
 
 import asyncpg
 
+from switchboard.routing import agents_store
+
 from .model import (
     AgentFigures,
     CallPage,
@@ -50,12 +52,11 @@ WITH handled AS (
     WHERE {IN_PERIOD} AND l.agent <> ''
     GROUP BY l.agent
 )
-SELECT coalesce(h.agent, r.agent) AS agent, coalesce(a.name, '') AS name,
+SELECT coalesce(h.agent, r.agent) AS agent,
        coalesce(h.handled, 0) AS handled, h.avg_talk_s,
        coalesce(r.rung, 0) AS rung, coalesce(r.missed, 0) AS missed
 FROM handled h
 FULL JOIN rung r ON r.agent = h.agent
-LEFT JOIN agents a ON a.id = coalesce(h.agent, r.agent)
 ORDER BY 1
 """
 
@@ -106,8 +107,11 @@ ORDER BY 1
 
 
 async def agent_figures(pool: asyncpg.Pool, period: Period) -> tuple[AgentFigures, ...]:
+    """Each agent's figures, by agent; their names are the agents' records' ("" for
+    an agent no longer there)."""
     rows = await pool.fetch(_AGENTS, period.start, period.end)
-    return tuple(AgentFigures(**dict(row)) for row in rows)
+    named = await agents_store.names(pool, (row["agent"] for row in rows))
+    return tuple(AgentFigures(name=named.get(row["agent"], ""), **dict(row)) for row in rows)
 
 
 async def queue_figures(pool: asyncpg.Pool, period: Period) -> tuple[QueueFigures, ...]:

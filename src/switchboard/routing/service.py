@@ -29,21 +29,22 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from switchboard.config import RoutingConfig
 from switchboard.db import DB_ERRORS, Database
+from switchboard.durable import periodic
 from switchboard.engine.commands import FindAgent, ReportAgent, StopAgentSearch
 from switchboard.engine.events import AgentFound, EngineEvent
 from switchboard.hours import Calendar, DayState, state_at
 from switchboard.metrics import Metrics
-from switchboard.routing.rank import Candidate, Customer, Needs, Segment, effective_needs, rank
-from switchboard.routing.repository import (
-    LEASE_S,
-    AgentDirectory,
-    AgentRepository,
-)
 
-from .targets import TargetBook
+from .directory import AgentDirectory
+from .rank import Candidate, Customer, Needs, Segment, effective_needs, rank
+from .repository import LEASE_S, AgentRepository
+
+if TYPE_CHECKING:  # (the daemon's package imports this module: no import at run time)
+    from switchboard.daemon.targets import TargetBook
 
 log = logging.getLogger("switchboard.routing")
 
@@ -101,6 +102,10 @@ class AgentRouter:
         self._line: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.stats: Counter[str] = Counter()  # decisions, errors (for metrics)
+        # housekeeping: when each part last ran (monotonic; 0: not yet this run), and
+        # whether the database was failing at the last pass
+        self._last_refresh = self._last_renew = self._last_sweep = 0.0
+        self._database_failing = False
 
     # -- the database --------------------------------------------------------------------
     async def _repository(self) -> AgentRepository:
@@ -455,36 +460,45 @@ class AgentRouter:
             await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _housekeeping(self) -> None:
-        last_refresh = last_renew = last_sweep = 0.0
-        failing = False
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_S)
-            now = time.monotonic()
-            try:
-                if self.database is None:
-                    continue
-                repo = await self._repository()
-                if await repo.finish_wrap_up():
-                    last_refresh = 0.0  # they are free again: read them now
-                    self.wake()
-                if now - last_refresh >= self.config.refresh_interval:
-                    await self.directory.refresh(repo.pool)
-                    self.sites = await repo.sites()
-                    last_refresh = now
-                if now - last_renew >= RENEW_EVERY_S:
-                    await repo.renew_daemon(list(self._held))
-                    last_renew = now
-                if now - last_sweep >= SWEEP_EVERY_S:
-                    await repo.sweep()
-                    last_sweep = now
-                if failing:
-                    log.info("routing.database_back")
-                failing = False
-            except DB_ERRORS as exc:
-                self.metrics.db_error("routing")
-                if not failing:  # once per outage, not every second
-                    log.warning("routing.database_unavailable", extra={"error": str(exc)})
-                failing = True
-                continue
-            except Exception:
-                log.exception("routing.housekeeping_crashed")
+        """Every HOUSEKEEPING_S: ``_housekeep`` (a crash in one pass is logged, the next
+        pass tries again)."""
+        self._last_refresh = self._last_renew = self._last_sweep = 0.0
+        self._database_failing = False
+        await periodic(
+            "routing",
+            HOUSEKEEPING_S,
+            self._housekeep,
+            failed_event="routing.housekeeping_crashed",
+            logger=log,
+        )
+
+    async def _housekeep(self) -> None:
+        """Wrap-ups that ended; the directory and the sites read again every
+        ``refresh_interval`` (at once after a wrap-up ended); this daemon's leases
+        renewed; expired leases swept. A database outage is logged once, not every pass."""
+        now = time.monotonic()
+        if self.database is None:
+            return
+        try:
+            repo = await self._repository()
+            if await repo.finish_wrap_up():
+                self._last_refresh = 0.0  # they are free again: read them now
+                self.wake()
+            if now - self._last_refresh >= self.config.refresh_interval:
+                await self.directory.refresh(repo.pool)
+                self.sites = await repo.sites()
+                self._last_refresh = now
+            if now - self._last_renew >= RENEW_EVERY_S:
+                await repo.renew_daemon(list(self._held))
+                self._last_renew = now
+            if now - self._last_sweep >= SWEEP_EVERY_S:
+                await repo.sweep()
+                self._last_sweep = now
+            if self._database_failing:
+                log.info("routing.database_back")
+            self._database_failing = False
+        except DB_ERRORS as exc:
+            self.metrics.db_error("routing")
+            if not self._database_failing:  # once per outage, not every second
+                log.warning("routing.database_unavailable", extra={"error": str(exc)})
+            self._database_failing = True
