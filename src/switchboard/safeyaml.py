@@ -78,6 +78,7 @@ class Rules:
     bad_byte_line: bool = False  # a byte that is not UTF-8 is reported on its line, not at 1
     deep_alone: bool = True  # too deep: that problem alone, not the anchors seen before it
     whole_file: bool = False  # size, decoding, syntax, empty: the file is named, no position
+    field: str = ""  # what these problems are about (import files: "file")
     loader: type[yaml.SafeLoader] = FAST_LOADER
 
 
@@ -86,7 +87,7 @@ def compose(file: str, raw: bytes, rules: Rules) -> tuple[yaml.Node | None, list
     start = (0, 0) if rules.whole_file else (1, 1 if rules.columns else 0)
 
     def at(position: tuple[int, int], message: str) -> Problem:
-        return Problem(file, position[0], message, col=position[1])
+        return Problem(file, position[0], message, col=position[1], field=rules.field)
 
     def marked(mark: _Mark | None) -> tuple[int, int]:
         if mark is None:

@@ -14,13 +14,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from switchboard.crm.importer import (
-    AgentFile,
-    Customer,
-    RejectedImport,
-    agent_conflicts,
-    customer_conflicts,
-)
+from switchboard.crm.importer import agent_conflicts, customer_conflicts
+from switchboard.crm.rows import AgentFile, Customer, RejectedImport
 
 CUSTOMER_COLUMNS = (
     "id",

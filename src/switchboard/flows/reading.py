@@ -32,8 +32,8 @@ VAR_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 ENDPOINT = re.compile(r"[A-Za-z]+/[^\s,&]+")
 MAILBOX = re.compile(r"[0-9]{1,32}")  # [switchboard-voicemail] matches digits
 TRUNK = re.compile(r"(PJSIP/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-SITE = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as agents' sites are imported (crm.importer)
-SKILL = re.compile(r"[a-z][a-z0-9_]{0,39}")  # as agents' skills are imported (crm.importer)
+SITE = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as agents' sites are imported (crm.values.ID)
+SKILL = re.compile(r"[a-z][a-z0-9_]{0,39}")  # as agents' skills are imported (crm.values)
 
 FLOW_FILES = safeyaml.Rules(
     max_bytes=MAX_FLOW_BYTES,
