@@ -522,6 +522,7 @@ office:
 """
     reader = FlowReader("f.yaml")
     node = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert node is not None
     [(name, key, calendar)] = parse_calendars(reader, node)
     assert (name, key.start_mark.line) == ("office", 0)
     assert calendar == Calendar(
