@@ -57,13 +57,12 @@ class Section:
         if not isinstance(node, yaml.MappingNode):
             raise err(path, node, f"{name} must be a mapping of keys to values")
         self.path, self.node, self.name = path, node, name
-        self.items: dict[str, yaml.Node] = {}
-        for key, value in node.value:
-            if not isinstance(key, yaml.ScalarNode):
-                raise err(path, key, f"{name}: keys must be plain words")
-            if key.value in self.items:
-                raise err(path, key, f"{name}: duplicate key {key.value!r}")
-            self.items[key.value] = value
+        entries, issues = safeyaml.entries(node)
+        for issue in issues[:1]:  # the first, in file order
+            if issue.first is None:
+                raise err(path, issue.key, f"{name}: keys must be plain words")
+            raise err(path, issue.key, f"{name}: duplicate key {issue.key.value!r}")
+        self.items: dict[str, yaml.Node] = {key: value for key, (_, value) in entries.items()}
 
     def check_keys(self, allowed: set[str]) -> None:
         for key, value in self.items.items():
@@ -116,14 +115,14 @@ def words(
             raise err(sec.path, sec.node, f"{sec.name}: missing key {key!r}")
         return ()
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-    words = []
+    converted = []
     for item in items:
         if not isinstance(item, yaml.ScalarNode) or item.value == "":
             raise err(sec.path, item, f"{sec.name}.{key}: expected a list of single values")
         try:
-            words.append(convert(str(item.value)))
+            converted.append(convert(str(item.value)))
         except ValueError as exc:
             raise err(sec.path, item, f"{sec.name}.{key}: {exc}") from None
-    if required and not words:
+    if required and not converted:
         raise err(sec.path, node, f"{sec.name}.{key}: list at least one")
-    return tuple(words)
+    return tuple(converted)
