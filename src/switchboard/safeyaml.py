@@ -92,7 +92,7 @@ def compose(file: str, raw: bytes, rules: Rules) -> tuple[yaml.Node | None, list
     def marked(mark: _Mark | None) -> tuple[int, int]:
         if mark is None:
             return start
-        return mark.line + 1, mark.column + 1 if rules.columns else 0
+        return mark.line + 1, (mark.column + 1 if rules.columns else 0)
 
     if len(raw) > rules.max_bytes:
         return None, [at(start, rules.too_big.format(size=len(raw), limit=rules.max_bytes))]
