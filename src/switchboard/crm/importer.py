@@ -250,3 +250,18 @@ def agent_conflicts(
                 "(import again when they end)",
             )
     return check.problems
+
+
+# What the readers return and raise (defined in .rows), importable with them from here.
+__all__ = [
+    "Agent",
+    "AgentFile",
+    "Customer",
+    "RejectedImport",
+    "Site",
+    "agent_conflicts",
+    "customer_conflicts",
+    "read_agents_csv",
+    "read_agents_yaml",
+    "read_customers",
+]

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from switchboard.crm.importer import agent_conflicts, customer_conflicts
-from switchboard.crm.rows import AgentFile, Customer, RejectedImport
+from switchboard.crm.importer import (
+    AgentFile,
+    Customer,
+    RejectedImport,
+    agent_conflicts,
+    customer_conflicts,
+)
 
 CUSTOMER_COLUMNS = (
     "id",
