@@ -8,10 +8,13 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from switchboard.flows.reading import FlowReader
 from switchboard.hours import Calendar, DayState, Hours, is_open, next_change, state_at
+from switchboard.hours.parse import parse_calendars
 
 WORKDAY = (Hours.parse("09:00-18:00"),)
 MOSCOW = Calendar(
@@ -506,3 +509,33 @@ def test_the_state_holds_until_next_change_and_differs_there(
     for probe in probes:
         assert state_at(calendar, probe) == now, probe
         assert is_open(calendar, probe) is (now is DayState.OPEN)
+
+
+def test_calendars_are_parsed_from_their_yaml_nodes() -> None:
+    text = """\
+office:
+  zone: Europe/Moscow
+  weekly: {mon-fri: "09:00-18:00", sat: ["10:00-12:00", "13:00-15:00"]}
+  holidays: [2026-01-01..2026-01-03, 2026-05-01]
+  exceptions: {"2026-12-31": "09:00-14:00", "2026-06-12": closed}
+9bad: {zone: UTC, weekly: {}}
+"""
+    reader = FlowReader("f.yaml")
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert node is not None
+    [(name, key, calendar)] = parse_calendars(reader, node)
+    assert (name, key.start_mark.line) == ("office", 0)
+    assert calendar == Calendar(
+        name="office",
+        zone="Europe/Moscow",
+        weekly=(WORKDAY,) * 5 + ((Hours.parse("10:00-12:00"), Hours.parse("13:00-15:00")), ()),
+        holidays=frozenset(
+            {date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3), date(2026, 5, 1)}
+        ),
+        exceptions=MappingProxyType(
+            {date(2026, 12, 31): (Hours.parse("09:00-14:00"),), date(2026, 6, 12): ()}
+        ),
+    )
+    assert [str(p) for p in reader.problems] == [
+        "f.yaml:6:1: calendar name '9bad' is not valid (a letter, then letters, digits, _ or -)"
+    ]

@@ -83,6 +83,25 @@ def test_config_errors_name_file_line_and_what_is_wrong(
     assert message in str(caught.value)
 
 
+def test_the_config_file_is_bounded_and_utf8_and_may_use_aliases(tmp_path: Path) -> None:
+    path = tmp_path / "switchboard.yaml"
+    path.write_bytes(GOOD.encode() + b"#" * (256 * 1024))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: config larger than 262144 bytes"
+    path.write_bytes(GOOD.encode() + b"# \xff\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: not valid YAML: 'utf-8' codec can't decode byte 0xff in position "
+        f"{len(GOOD) + 2}: invalid start byte"
+    )
+    # The operator's own file: an anchor and an alias are allowed, as they always were.
+    aliased = GOOD.replace("  username: switchboard", "  username: &user switchboard")
+    config = load_config(write(tmp_path, aliased + "  prompts: *user\n"))
+    assert config.flows.prompts == tmp_path / "switchboard"
+
+
 def test_run_with_a_missing_config_prints_one_line_and_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

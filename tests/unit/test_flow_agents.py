@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.crm import importer
+from switchboard.crm import values as crm_values
 from switchboard.flows import FlowError, compile_flow
-from switchboard.flows import compiler as flow_compiler
+from switchboard.flows import reading as flow_reading
 from switchboard.flows.model import Agents, Route, Target
 from tests.flowkit import CATALOG
 
@@ -295,7 +295,7 @@ def test_an_agents_route_is_still_checked_for_loops_and_missing_nodes() -> None:
 
 
 def test_skill_names_follow_the_rule_agents_are_imported_with() -> None:
-    assert flow_compiler.SKILL.pattern == importer.SKILL.pattern
+    assert flow_reading.SKILL.pattern == crm_values.SKILL.pattern
 
 
 def test_a_home_site_is_kept_and_a_bad_site_id_is_reported() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from switchboard.flows.compiler import LANGUAGE, SITE, SKILL, TRUNK
+from switchboard.flows.reading import LANGUAGE, SITE, SKILL, TRUNK
 from switchboard.numbers import BadNumber, to_e164
 
 from .protocol import AgiRequest

@@ -14,9 +14,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compiler import FlowError, compile_files
+from .compiler import compile_files
 from .model import FlowSet
 from .prompts import PromptCatalog
+from .reading import FlowError
 
 log = logging.getLogger("switchboard.flows")
 
