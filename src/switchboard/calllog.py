@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from switchboard.db import Database
-from switchboard.durable import Backoff, Outbox, Rejected, Spool
+from switchboard.durable import Backoff, Outbox, Rejected, Spool, nothing
 from switchboard.engine import Outcome, Phase
 from switchboard.text import one_line
 
@@ -130,10 +130,6 @@ def category_of(call: CallRecord) -> Category:
         return Category.FAILED
 
 
-def _nothing() -> None:
-    pass
-
-
 def _seconds(start: str, end: str) -> float | None:
     if not start or not end:
         return None
@@ -163,7 +159,7 @@ class CallLog:
         database: Database | None,
         retry_s: float = 5.0,
         *,
-        on_db_error: Callable[[], None] = _nothing,  # metrics (given by the composition root)
+        on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
     ) -> None:
         self.spool = spool
         self.database = database

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from switchboard.db import DB_ERRORS, Database
-from switchboard.durable import Backoff, Outbox, Spool
+from switchboard.durable import Backoff, Outbox, Spool, nothing
 
 from .model import Callback
 
@@ -34,10 +34,6 @@ _INSERT = (
 )
 
 
-def _nothing() -> None:
-    pass
-
-
 class CallbackStore:
     def __init__(
         self,
@@ -45,7 +41,7 @@ class CallbackStore:
         database: Database | None,
         retry_s: float = 5.0,
         *,
-        on_db_error: Callable[[], None] = _nothing,  # metrics (given by the composition root)
+        on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
     ) -> None:
         self.spool = spool
         self.database = database

@@ -25,4 +25,4 @@ class Backoff:
 
     def delay(self, attempt: int = 1) -> float:
         """The wait after the ``attempt``-th failure in a row (1: the first)."""
-        return min(self.most, self.first * 2 ** (attempt - 1))
+        return min(self.most, self.first * (1 << (attempt - 1)))

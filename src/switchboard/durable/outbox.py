@@ -28,8 +28,8 @@ from .spool import REJECTED, Spool
 T = TypeVar("T")
 
 
-def _nothing() -> None:
-    pass
+def nothing() -> None:
+    """The hook that does nothing (no metrics to count into)."""
 
 
 class Retry(Exception):
@@ -70,7 +70,7 @@ class Outbox(Generic[T]):
         deliver: Callable[[T], Awaitable[None]],
         *,
         backoff: Backoff,
-        on_error: Callable[[], None] = _nothing,
+        on_error: Callable[[], None] = nothing,
         retry_on: tuple[type[Exception], ...] = DB_ERRORS,
         after: Callable[[T | None], None] | None = None,
         then: Callable[[], Awaitable[None]] | None = None,
@@ -158,8 +158,9 @@ async def last_flush(
 ) -> None:
     """The pass at shutdown: at most ``grace_s`` seconds; what is left stays spooled for
     the next start (a failure is logged as ``event``, a warning)."""
+    failures: tuple[type[Exception], ...] = (TimeoutError, Retry, *errors)
     try:
         async with asyncio.timeout(grace_s):
             await flush()
-    except (TimeoutError, Retry, *errors) as exc:
+    except failures as exc:
         log.warning(event, extra={"error": repr(exc)})

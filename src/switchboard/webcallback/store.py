@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from switchboard.db import DB_ERRORS, Database
-from switchboard.durable import Backoff, Outbox, Spool
+from switchboard.durable import Backoff, Outbox, Spool, nothing
 
 from .model import Status, WebCallback
 
@@ -69,10 +69,6 @@ def _from_row(row: asyncpg.Record) -> WebCallback:
     return WebCallback(**values)
 
 
-def _nothing() -> None:
-    pass
-
-
 class WebCallbackStore:
     def __init__(
         self,
@@ -80,7 +76,7 @@ class WebCallbackStore:
         database: Database | None,
         retry_s: float = 5.0,
         *,
-        on_db_error: Callable[[], None] = _nothing,  # metrics (given by the composition root)
+        on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
     ) -> None:
         self.spool = spool
         self.database = database
