@@ -1,5 +1,5 @@
 """durable.Outbox: delivers spooled items oldest first, retries after a delay, sets
-aside what is rejected, calls its error hook; ``last_flush`` is bounded."""
+aside what is rejected, calls its error hook."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.durable import Backoff, Outbox, Rejected, Retry, Spool, last_flush
+from switchboard.durable import Backoff, Outbox, Rejected, Retry, Spool
 
 log = logging.getLogger("test.outbox")
 
@@ -200,26 +200,3 @@ async def test_the_worker_is_woken_by_add_and_retries_after_the_delay(tmp_path: 
     finally:
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
-
-
-async def test_last_flush_gives_up_after_its_grace_and_logs_it(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    async def slow() -> None:
-        await asyncio.sleep(10)
-
-    async def away() -> None:
-        raise Away("down")
-
-    await last_flush(slow, 0.02, log, "thing.flush_failed", (Away,))
-    await last_flush(away, 1.0, log, "thing.flush_failed", (Away,))
-    failed = [r for r in caplog.records if r.getMessage() == "thing.flush_failed"]
-    assert [r.error for r in failed] == ["TimeoutError()", "Away('down')"]  # type: ignore[attr-defined]
-
-
-async def test_last_flush_lets_a_bug_through() -> None:
-    async def bug() -> None:
-        raise RuntimeError("a bug")
-
-    with pytest.raises(RuntimeError):
-        await last_flush(bug, 1.0, log, "thing.flush_failed", (Away,))

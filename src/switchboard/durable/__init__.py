@@ -7,7 +7,7 @@
 """
 
 from switchboard.durable.backoff import MAX_BACKOFF_S, Backoff
-from switchboard.durable.outbox import Outbox, Rejected, Retry, last_flush, nothing, wake_loop
+from switchboard.durable.outbox import Outbox, Rejected, Retry, nothing, wake_loop
 from switchboard.durable.periodic import periodic
 from switchboard.durable.spool import Spool, write_atomically
 
@@ -18,7 +18,6 @@ __all__ = [
     "Rejected",
     "Retry",
     "Spool",
-    "last_flush",
     "nothing",
     "periodic",
     "wake_loop",

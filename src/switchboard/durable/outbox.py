@@ -8,14 +8,14 @@ after it spooled; it raises :class:`Rejected` when this item's content is refuse
 which sets the file aside (``.rejected``) and goes on with the others. Any other
 error is logged (``<prefix>.store_failed``) and retried after ``backoff.crashed``.
 Every retry calls ``on_error`` (the metrics hook) once. ``wake_loop`` is the loop
-itself, also used by the job spool (``switchboard.jobspool``).
+itself, also used by the job spool (``switchboard.jobspool``). At the stop, the
+composition root bounds one last ``flush`` (``switchboard.lifespan.Flush``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -147,20 +147,3 @@ class Outbox(Generic[T]):
             self.spool.log.warning(f"{self.spool.prefix}.store_retry", extra={"error": error})
         self._failing = True
         return delay
-
-
-async def last_flush(
-    flush: Callable[[], Awaitable[object]],
-    grace_s: float,
-    log: logging.Logger,
-    event: str,
-    errors: tuple[type[Exception], ...] = DB_ERRORS,
-) -> None:
-    """The pass at shutdown: at most ``grace_s`` seconds; what is left stays spooled for
-    the next start (a failure is logged as ``event``, a warning)."""
-    failures: tuple[type[Exception], ...] = (TimeoutError, Retry, *errors)
-    try:
-        async with asyncio.timeout(grace_s):
-            await flush()
-    except failures as exc:
-        log.warning(event, extra={"error": repr(exc)})
