@@ -106,11 +106,13 @@ async def build_services(
         log.warning("daemon.clock_set", extra={"starts_at": start.isoformat()})
     database = Database(config.database.url, config.database.schema) if config.database else None
     metrics = Metrics()
-    keeper = _voicemail(config, client, database)
-    recorder = _recorder(config, client, database)
+    keeper = _voicemail(config, client, database, metrics)
+    recorder = _recorder(config, client, database, metrics)
     spools = Spools.of(config)  # (erasure reads the same folders)
-    callbacks = CallbackStore(spools.callbacks, database)
-    call_log = CallLog(spools.calls, database)
+    callbacks = CallbackStore(
+        spools.callbacks, database, on_db_error=metrics.db_error_hook("callbacks")
+    )
+    call_log = CallLog(spools.calls, database, on_db_error=metrics.db_error_hook("calllog"))
     live = LiveHub()  # calls as they happen, for the screen pop and wallboard pages
     clock = make_clock(start)
     # One number policy and one per-number limit for queue and web callbacks.
@@ -121,12 +123,13 @@ async def build_services(
         clock,
         spooled_voicemails=lambda: [j.id for j in keeper.pending()] if keeper else [],
         spooled_recordings=lambda: [j.id for j in recorder.pending()] if recorder else [],
+        on_db_error=metrics.db_error_hook("retention"),
     )
     supervisor = _supervisor(config, flows, client, executor, keeper=keeper, callbacks=callbacks,
                              clock=clock, call_log=call_log, metrics=metrics, live=live,
                              recorder=recorder, gate=gate)  # fmt: skip
     web_callbacks = _web_callbacks(config, supervisor, database)
-    _wire(metrics, supervisor, keeper, recorder, callbacks, call_log, sweeper, web_callbacks)
+    _wire(supervisor, web_callbacks)
     await supervisor.restore_callbacks(await callbacks.pending())
     stream = EventStream(
         session,
@@ -205,7 +208,7 @@ def _supervisor(
 
 
 def _voicemail(
-    config: Config, client: AriClient, database: Database | None
+    config: Config, client: AriClient, database: Database | None, metrics: Metrics
 ) -> VoicemailKeeper | None:
     if config.voicemail is None:
         return None
@@ -215,11 +218,12 @@ def _voicemail(
         client.stored_recording_file,
         client.delete_stored_recording,
         database,
+        on_db_error=metrics.db_error_hook("voicemail"),
     )
 
 
 def _recorder(
-    config: Config, client: AriClient, database: Database | None
+    config: Config, client: AriClient, database: Database | None, metrics: Metrics
 ) -> RecordingKeeper | None:
     if config.recording is None:
         return None
@@ -229,31 +233,14 @@ def _recorder(
         client.stored_recording_file,
         client.delete_stored_recording,
         database,
+        on_db_error=metrics.db_error_hook("recording"),
     )
 
 
-def _wire(
-    metrics: Metrics,
-    supervisor: Supervisor,
-    keeper: VoicemailKeeper | None,
-    recorder: RecordingKeeper | None,
-    callbacks: CallbackStore,
-    call_log: CallLog,
-    sweeper: Sweeper | None,
-    web_callbacks: WebCallbacks | None,
-) -> None:
-    """TO BE REPLACED (issue 14): the attributes still set after construction, all here
-    (database errors counted by component; the supervisor told of web callbacks)."""
-    if keeper is not None:
-        keeper.on_db_error = metrics.db_error_hook("voicemail")
-    if recorder is not None:
-        recorder.on_db_error = metrics.db_error_hook("recording")
-    callbacks.on_db_error = metrics.db_error_hook("callbacks")
-    call_log.on_db_error = metrics.db_error_hook("calllog")
-    if sweeper is not None:
-        sweeper.on_db_error = metrics.db_error_hook("retention")
+def _wire(supervisor: Supervisor, web_callbacks: WebCallbacks | None) -> None:
+    """TO BE REPLACED (issue 14): the attribute still set after construction (the
+    supervisor told of web callbacks). Database error hooks are constructor keywords."""
     if web_callbacks is not None:
-        web_callbacks.store.on_db_error = metrics.db_error_hook("webcallbacks")
         supervisor.web_callbacks = web_callbacks
 
 
@@ -441,7 +428,11 @@ def _web_callbacks(
     starts. (The supervisor is told of them in ``_wire``.)"""
     if config.callbacks is None:
         return None
-    store = WebCallbackStore(Spools.of(config).web_callbacks, database)
+    store = WebCallbackStore(
+        Spools.of(config).web_callbacks,
+        database,
+        on_db_error=supervisor.metrics.db_error_hook("webcallbacks"),
+    )
     return WebCallbacks(
         config.callbacks,
         store,

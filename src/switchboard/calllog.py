@@ -10,7 +10,6 @@ that stops flushes what it can; what is left stays spooled for the next start.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -22,9 +21,9 @@ from typing import Any
 
 import asyncpg
 
-from switchboard.db import DB_ERRORS, Database
+from switchboard.db import Database
+from switchboard.durable import Backoff, Outbox, Rejected, Spool, nothing
 from switchboard.engine import Outcome, Phase
-from switchboard.files import write_atomically
 from switchboard.text import one_line
 
 log = logging.getLogger("switchboard.calllog")
@@ -131,10 +130,6 @@ def category_of(call: CallRecord) -> Category:
         return Category.FAILED
 
 
-def _nothing() -> None:
-    pass
-
-
 def _seconds(start: str, end: str) -> float | None:
     if not start or not end:
         return None
@@ -158,101 +153,75 @@ ON CONFLICT DO NOTHING
 
 
 class CallLog:
-    def __init__(self, spool: Path, database: Database | None, retry_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        spool: Path,
+        database: Database | None,
+        retry_s: float = 5.0,
+        *,
+        on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
+    ) -> None:
         self.spool = spool
         self.database = database
         self.retry_s = retry_s
-        self._wake = asyncio.Event()
         self._spooled_count: int | None = None  # counted once, then kept (no listing per call)
-        self.on_db_error: Callable[[], None] = _nothing  # metrics (set by the composition root)
+        self.on_db_error = on_db_error
+        unreadable = (OSError, ValueError, TypeError, KeyError, AttributeError)
+        self._outbox = Outbox(
+            Spool(spool, log, "calllog", unreadable=unreadable),
+            _parse,
+            self._store,
+            backoff=Backoff.steady(retry_s),
+            on_error=lambda: self.on_db_error(),
+            after=self._gone,
+            active=database is not None,
+            back_event="calllog.database_back",
+        )
 
     async def record(self, call: CallRecord) -> None:
         """Durable on local disk when this returns (unless the spool is full)."""
         if self.database is None:
             return  # nowhere to keep it: the call.end log line is the record
         if self._spooled_count is None:
-            self._spooled_count = len(await asyncio.to_thread(self._spooled))
+            self._spooled_count = len(await asyncio.to_thread(self._outbox.spool.paths))
         if self._spooled_count >= MAX_SPOOLED:
             log.error("calllog.spool_full", extra={"call_id": call.id, "limit": MAX_SPOOLED})
             return
         data = json.dumps(asdict(call), sort_keys=True).encode()
-        name = f"{call.ended_at.replace(':', '')}-{call.id}.json"  # oldest first
+        name = f"{call.ended_at.replace(':', '')}-{call.id}"  # oldest first
         try:
-            await asyncio.to_thread(write_atomically, self.spool / name, data)
+            await self._outbox.add(name, data)
         except OSError as exc:
             log.error("calllog.spool_failed", extra={"call_id": call.id, "error": str(exc)})
             return
         self._spooled_count += 1
-        self._wake.set()
 
     async def run(self) -> None:
         """Move spooled calls into PostgreSQL, retrying while it is away."""
-        failing = False
-        while True:
-            self._wake.clear()
-            timeout: float | None = None
-            try:
-                await self.flush()
-                if failing:
-                    log.info("calllog.database_back")
-                failing = False
-            except DB_ERRORS as exc:
-                self.on_db_error()
-                if not failing:
-                    log.warning("calllog.store_retry", extra={"error": str(exc)})
-                failing, timeout = True, self.retry_s
-            except Exception:  # keep the worker alive: the calls stay in the spool
-                log.exception("calllog.store_failed")
-                timeout = self.retry_s * 10
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+        await self._outbox.run()
 
     async def flush(self) -> int:
         """Write every spooled call; returns how many. Raises on a database error
         (what is not written stays spooled)."""
-        if self.database is None:
-            return 0
-        paths = await asyncio.to_thread(self._spooled)
-        if not paths:
-            return 0
+        return await self._outbox.flush()
+
+    async def _store(self, call: CallRecord) -> None:
+        assert self.database is not None  # (the outbox is active only with one)
         pool = await self.database.pool()
-        written = 0
-        for path in paths:
-            call = await asyncio.to_thread(_read, path)
-            if call is not None:
-                try:
-                    async with pool.acquire() as conn, conn.transaction():
-                        await conn.execute(_INSERT_CALL, *_call_row(call))
-                        await conn.executemany(_INSERT_LEG, _leg_rows(call))
-                    written += 1
-                except asyncpg.DataError as exc:  # this call's data, not the database:
-                    await asyncio.to_thread(_set_aside, path, exc)  # the others go on
-            await asyncio.to_thread(path.unlink, missing_ok=True)  # (set aside: gone already)
-            if self._spooled_count:
-                self._spooled_count -= 1
-        return written
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(_INSERT_CALL, *_call_row(call))
+                await conn.executemany(_INSERT_LEG, _leg_rows(call))
+        except asyncpg.DataError as exc:  # this call's data, not the database: kept on
+            raise Rejected(str(exc)) from exc  # disk as .rejected for the operator
 
-    def _spooled(self) -> list[Path]:
-        return sorted(self.spool.glob("*.json")) if self.spool.is_dir() else []
+    def _gone(self, _call: CallRecord | None) -> None:
+        if self._spooled_count:
+            self._spooled_count -= 1
 
 
-def _set_aside(path: Path, exc: Exception) -> None:
-    """A call PostgreSQL refuses to store (bad data): kept on disk as ``.rejected`` for
-    the operator, so that it neither blocks the calls after it nor is retried for ever."""
-    log.error("calllog.rejected", extra={"file": str(path), "error": str(exc)})
-    with contextlib.suppress(OSError):
-        path.rename(path.with_suffix(".rejected"))
-
-
-def _read(path: Path) -> CallRecord | None:
-    try:
-        return record_from_json(json.loads(path.read_bytes()))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        log.error("calllog.bad_spool_file", extra={"file": str(path), "error": str(exc)})
-        with contextlib.suppress(OSError):
-            path.rename(path.with_suffix(".bad"))
-        return None
+def _parse(raw: bytes) -> CallRecord:
+    return record_from_json(json.loads(raw))
 
 
 _RECORD_FIELDS = frozenset(f.name for f in fields(CallRecord))

@@ -10,6 +10,10 @@ after every stage, so a restart goes on where the last run stopped.
 
 Used by the voicemail keeper and the call recording keeper; also the download of a
 finished ARI recording to ``directory/YYYY/MM/<name>.wav`` that both do.
+
+Built on ``switchboard.durable`` (its spool, backoff policy and wake loop), but not
+an outbox: a job is not delivered in one go and removed, it stays spooled stage by
+stage, each job with its own due time and retry count.
 """
 
 from __future__ import annotations
@@ -27,14 +31,9 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from switchboard.ari import AriError
-from switchboard.files import write_atomically
+from switchboard.durable import MAX_BACKOFF_S, Backoff, Spool, nothing, wake_loop, write_atomically
 
-MAX_BACKOFF_S = 600.0
 MISSING_ATTEMPTS = 5  # Asterisk says "no such recording" this often: give up on it
-
-
-def _nothing() -> None:
-    pass
 
 
 class StepFailed(Exception):
@@ -75,9 +74,11 @@ class JobSpool(Generic[J]):
         self._job_type = job_type
         self._step = step
         self.retry_seconds = retry_seconds
+        self._backoff = Backoff(retry_seconds, MAX_BACKOFF_S, crashed=MAX_BACKOFF_S)
         self._clock = clock
         self._log = log
         self._what = what
+        self._spool = Spool(directory, log, what)
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self._nudged: set[str] = set()  # due now, whatever their next_at says
@@ -94,31 +95,30 @@ class JobSpool(Generic[J]):
         self._wake.set()
 
     async def drop(self, job_id: str) -> None:
-        await asyncio.to_thread(self.path(job_id).unlink, missing_ok=True)
+        await asyncio.to_thread(self._spool.remove, self.path(job_id))
 
     def pending(self) -> list[J]:
         return self._load_all()
 
     def path(self, job_id: str) -> Path:
-        return self.directory / f"{job_id}.json"
+        return self._spool.path(job_id)
 
     def save(self, job: J) -> None:
         data = json.dumps(asdict(job), sort_keys=True).encode()  # type: ignore[call-overload]
-        write_atomically(self.path(job.id), data)
+        self._spool.write(job.id, data)
 
     # -- the worker ---------------------------------------------------------------------
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                due = await self.flush()
-            except Exception:  # e.g. the spool folder unreadable: try again later
-                self._log.exception(f"{self._what}.flush_failed")
-                due = self._clock() + MAX_BACKOFF_S
-            timeout = None if due is None else max(0.05, due - self._clock())
-            with contextlib.suppress(TimeoutError):  # (asyncio.timeout: see QueueManager.run)
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+        await wake_loop(self._wake, self._pass)
+
+    async def _pass(self) -> float | None:
+        """One flush; how long until the next job is due (None: none is)."""
+        try:
+            due = await self.flush()
+        except Exception:  # e.g. the spool folder unreadable: try again later
+            self._log.exception(f"{self._what}.flush_failed")
+            due = self._clock() + self._backoff.crashed
+        return None if due is None else max(0.05, due - self._clock())
 
     async def flush(self) -> float | None:
         """Work on every job that is due; returns when the next one is due (or None).
@@ -143,7 +143,7 @@ class JobSpool(Generic[J]):
             retry = replace(  # type: ignore[type-var]
                 job,
                 attempts=job.attempts + 1,
-                next_at=self._clock() + MAX_BACKOFF_S,
+                next_at=self._clock() + self._backoff.crashed,
                 error=f"{type(exc).__name__}: {exc}"[:500],
             )
             with contextlib.suppress(OSError):
@@ -164,7 +164,7 @@ class JobSpool(Generic[J]):
     # -- the spool (blocking file work: called in a thread) ------------------------------
     def _save_or_drop(self, job: J) -> None:
         if job.stage == "done":
-            self.path(job.id).unlink(missing_ok=True)
+            self._spool.remove(self.path(job.id))
             extra = {self._what: job.id, "call_id": getattr(job, "call_id", "")}
             self._log.info(f"{self._what}.done", extra=extra)
         else:
@@ -172,7 +172,7 @@ class JobSpool(Generic[J]):
 
     def _failed(self, job: J, error: str) -> J:
         attempts = job.attempts + 1
-        backoff = min(MAX_BACKOFF_S, self.retry_seconds * 2 ** (attempts - 1))
+        backoff = self._backoff.delay(attempts)
         job = replace(  # type: ignore[type-var]
             job, attempts=attempts, next_at=self._clock() + backoff, error=error[:500]
         )
@@ -191,23 +191,12 @@ class JobSpool(Generic[J]):
         return job
 
     def _load_all(self) -> list[J]:
-        if not self.directory.is_dir():
-            return []
-        jobs = [self._read(path) for path in sorted(self.directory.glob("*.json"))]
-        return [job for job in jobs if job is not None]
+        # Never delete what we cannot read: set it aside for a human.
+        return self._spool.read_all(self._parse)
 
-    def _read(self, path: Path) -> J | None:
-        try:
-            raw: dict[str, Any] = json.loads(path.read_bytes())
-            return self._job_type(**raw)
-        except (OSError, ValueError, TypeError) as exc:
-            # Never delete what we cannot read: set it aside for a human.
-            self._log.error(
-                f"{self._what}.bad_spool_file", extra={"file": str(path), "error": str(exc)}
-            )
-            with contextlib.suppress(OSError):
-                path.rename(path.with_suffix(".bad"))
-            return None
+    def _parse(self, data: bytes) -> J:
+        raw: dict[str, Any] = json.loads(data)
+        return self._job_type(**raw)
 
 
 class KeeperConfig(Protocol):
@@ -228,10 +217,11 @@ class SpoolKeeper(Generic[J]):
         log: logging.Logger,
         what: str,  # "voicemail": the prefix of log events and the job's key in them
         clock: Callable[[], float],
+        on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
     ) -> None:
         self._clock = clock
         self.spool = config.directory / "spool"
-        self.on_db_error: Callable[[], None] = _nothing  # metrics (set by the composition root)
+        self.on_db_error = on_db_error
         self._jobs = JobSpool(
             self.spool,
             job_type,

@@ -33,6 +33,7 @@ import aiosmtplib
 
 from switchboard.config import SmtpConfig, VoicemailConfig
 from switchboard.db import DB_ERRORS, Database
+from switchboard.durable import nothing
 from switchboard.engine.commands import KeepVoicemail
 from switchboard.jobspool import (
     MISSING_ATTEMPTS,
@@ -76,8 +77,10 @@ class VoicemailKeeper(SpoolKeeper[Job]):
         delete: Callable[[str], Awaitable[None]],
         database: Database | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
     ) -> None:
-        super().__init__(config, Job, log, "voicemail", clock)
+        super().__init__(config, Job, log, "voicemail", clock, on_db_error)
         self.config = config
         self.smtp = smtp
         self._fetch = fetch

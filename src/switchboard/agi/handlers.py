@@ -8,7 +8,6 @@ lingers. The dialplan always goes on: nothing here waits for the caller.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import time
@@ -17,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
 from switchboard.config import AgiConfig
+from switchboard.durable import periodic
 from switchboard.engine.commands import FindAgent
 from switchboard.engine.events import AgentFound
 from switchboard.hours import Calendar, DayState, next_change, state_at
@@ -226,16 +226,18 @@ class AgiHandlers:
         release holds older than ``hold_limit`` and forget idle channels without an
         agent."""
         ticks = sweeps_per_check(self.config.check_interval)
+        count = itertools.count(1)
         failing = False
-        for tick in itertools.count(1):
-            await asyncio.sleep(self.config.check_interval / ticks)
+
+        async def tick() -> None:  # (a crash is logged; the next tick sweeps again)
+            nonlocal failing
             live: set[str] | None = None
-            if tick % ticks == 0 and self.live_channels is not None and self.holds.old():
+            if next(count) % ticks == 0 and self.live_channels is not None and self.holds.old():
                 live, failing = await self._live(self.live_channels, failing)
-            try:
-                self.holds.sweep(live)
-            except Exception:  # keep sweeping whatever went wrong this time
-                log.exception("agi.sweep_crashed")
+            self.holds.sweep(live)
+
+        every = self.config.check_interval / ticks
+        await periodic("agi.holds", every, tick, failed_event="agi.sweep_crashed", logger=log)
 
     @staticmethod
     async def _live(live_channels: LiveChannels, failing: bool) -> tuple[set[str] | None, bool]:

@@ -11,10 +11,11 @@ the task that ends one every ``SUMMARY_INTERVAL_S``.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import logging
 from dataclasses import dataclass
+
+from switchboard.durable import periodic
 
 log = logging.getLogger("switchboard.api")
 SUMMARY_INTERVAL_S = 60.0
@@ -80,8 +81,6 @@ def log_summary(refusals: RefusalLog, what: str) -> None:
 async def summarise(refusals: RefusalLog, what: str, every: float = SUMMARY_INTERVAL_S) -> None:
     """Log a summary every ``every`` seconds until cancelled (then the last one)."""
     try:
-        while True:
-            await asyncio.sleep(every)
-            log_summary(refusals, what)
+        await periodic("api.refusals", every, lambda: log_summary(refusals, what), logger=log)
     finally:
         log_summary(refusals, what)

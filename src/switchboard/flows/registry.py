@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from switchboard.durable import periodic
+
 from .compiler import compile_files
 from .model import FlowSet
 from .prompts import PromptCatalog
@@ -108,9 +110,10 @@ class FlowRegistry:
             self._pending = asyncio.get_running_loop().create_task(self.reload_async())
 
     async def watch(self, interval: float) -> None:
-        """Reload when a file's content changes."""
-        while True:
-            await asyncio.sleep(interval)
-            changed = await asyncio.to_thread(self._fingerprint)
-            if changed != self._signature:
-                await self.reload_async()
+        """Reload when a file's content changes (looked at every ``interval`` seconds)."""
+        await periodic("flows.watch", interval, self._look, logger=log)
+
+    async def _look(self) -> None:
+        changed = await asyncio.to_thread(self._fingerprint)
+        if changed != self._signature:
+            await self.reload_async()

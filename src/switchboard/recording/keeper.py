@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from switchboard.ari import AriError
 from switchboard.config import RecordingConfig
 from switchboard.db import DB_ERRORS, Database
+from switchboard.durable import nothing
 from switchboard.engine.commands import KeepCallRecording
 from switchboard.jobspool import (
     SpoolKeeper,
@@ -73,8 +74,10 @@ class RecordingKeeper(SpoolKeeper[Job]):
         delete: Callable[[str], Awaitable[None]],
         database: Database | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
     ) -> None:
-        super().__init__(config, Job, log, "recording", clock)
+        super().__init__(config, Job, log, "recording", clock, on_db_error)
         self.config = config
         self._is_live = is_live  # the live recording's state; AriError 404 once finished
         self._fetch = fetch

@@ -26,6 +26,7 @@ import asyncpg
 
 from switchboard.config import Config
 from switchboard.db import DB_ERRORS, Database
+from switchboard.durable import nothing, periodic
 
 from . import store
 from .audio import FileFate, remove_audio
@@ -35,10 +36,6 @@ log = logging.getLogger("switchboard.retention")
 FIRST_SWEEP_S = 60.0  # after start: the daemon has settled (and spools are flushed)
 SWEEP_EVERY_S = 3600.0
 BATCH_ROWS = 500  # rows per transaction
-
-
-def _nothing() -> None:
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +77,19 @@ class Sweeper:
     batch: int = BATCH_ROWS
     first_after: float = FIRST_SWEEP_S
     every: float = SWEEP_EVERY_S
-    on_db_error: Callable[[], None] = field(default=_nothing)  # metrics (the composition root)
+    on_db_error: Callable[[], None] = field(default=nothing)  # metrics (the composition root)
 
     async def run(self) -> None:
-        await asyncio.sleep(self.first_after)
-        while True:
-            try:
-                await self.sweep()
-            except Exception:  # a bug must not end the worker: the next sweep tries again
-                log.exception("retention.sweep_crashed")
-            await asyncio.sleep(self.every)
+        """Sweep after ``first_after``, then every ``every`` (a bug in one sweep is
+        logged as ``retention.sweep_crashed``: the next sweep tries again)."""
+        await periodic(
+            "retention",
+            self.every,
+            self.sweep,
+            first_after=self.first_after,
+            failed_event="retention.sweep_crashed",
+            logger=log,
+        )
 
     async def sweep(self) -> Swept:
         """One pass over every kind; logs ``retention.swept`` (or ``sweep_failed``)."""
@@ -182,6 +182,7 @@ def build_sweeper(
     *,
     spooled_voicemails: Callable[[], Collection[str]],
     spooled_recordings: Callable[[], Collection[str]],
+    on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
 ) -> Sweeper | None:
     """The daemon's sweeper, if any section sets ``keep_days`` (config.py makes those
     need a database)."""
@@ -195,4 +196,12 @@ def build_sweeper(
     calls_days = config.calls.keep_days
     if database is None or (voicemails is None and recordings is None and calls_days is None):
         return None
-    return Sweeper(database, clock, calls_days, voicemails, recordings, first_after=FIRST_SWEEP_S)
+    return Sweeper(
+        database,
+        clock,
+        calls_days,
+        voicemails,
+        recordings,
+        first_after=FIRST_SWEEP_S,
+        on_db_error=on_db_error,
+    )

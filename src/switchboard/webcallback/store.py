@@ -11,7 +11,6 @@ loses no request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from switchboard.db import DB_ERRORS, Database
-from switchboard.files import write_atomically
+from switchboard.durable import Backoff, Outbox, Spool, nothing
 
 from .model import Status, WebCallback
 
@@ -71,26 +70,41 @@ def _from_row(row: asyncpg.Record) -> WebCallback:
 
 
 class WebCallbackStore:
-    def __init__(self, spool: Path, database: Database | None, retry_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        spool: Path,
+        database: Database | None,
+        retry_s: float = 5.0,
+        *,
+        on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
+    ) -> None:
         self.spool = spool
         self.database = database
         self.retry_s = retry_s
         self.on_stored: Callable[[str], None] = lambda _id: None  # (the dispatcher listens)
-        self.on_db_error: Callable[[], None] = lambda: None  # metrics (the composition root)
+        self.on_db_error = on_db_error
         self._dirty: dict[str, WebCallback] = {}  # status changes not yet written
-        self._wake = asyncio.Event()
+        unreadable = (OSError, ValueError, TypeError, KeyError, AttributeError)
+        self._outbox = Outbox(
+            Spool(spool, log, "webcallback", unreadable=unreadable, strict=True),
+            from_json,
+            self._store,
+            backoff=Backoff.steady(retry_s),
+            on_error=lambda: self.on_db_error(),
+            after=self._stored,
+            then=self._write_dirty,
+            active=database is not None,
+        )
 
     async def add(self, callback: WebCallback) -> None:
         """Durable on local disk when this returns; in PostgreSQL soon after."""
-        path = self.spool / f"{callback.id}.json"
-        await asyncio.to_thread(write_atomically, path, to_json(callback))
-        self._wake.set()
+        await self._outbox.add(callback.id, to_json(callback))
 
     def update(self, callback: WebCallback) -> None:
         """Write this state of the request (soon; again and again while the database
         is away; a later state replaces one not yet written)."""
         self._dirty[callback.id] = callback
-        self._wake.set()
+        self._outbox.wake()
 
     def unwritten(self, callback_id: str) -> WebCallback | None:
         return self._dirty.get(callback_id)
@@ -152,36 +166,25 @@ class WebCallbackStore:
     async def run(self) -> None:
         """Move spooled requests into PostgreSQL and write status changes, retrying
         while it is away."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.flush()
-                timeout: float | None = None
-            except DB_ERRORS as exc:
-                self.on_db_error()
-                log.warning("webcallback.store_retry", extra={"error": str(exc)})
-                timeout = self.retry_s
-            except Exception:  # keep the worker alive: the requests stay in the spool
-                log.exception("webcallback.store_failed")
-                timeout = self.retry_s * 10
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+        await self._outbox.run()
 
     async def flush(self) -> None:
         """Spooled requests first, then status changes. Raises DB_ERRORS."""
-        if self.database is None:
-            return
-        spooled = await asyncio.to_thread(self._spooled)
-        if not spooled and not self._dirty:
-            return
+        await self._outbox.flush()
+
+    async def _store(self, callback: WebCallback) -> None:
+        assert self.database is not None  # (the outbox is active only with one)
         pool = await self.database.pool()
-        for callback in spooled:
-            await pool.execute(INSERT, *(getattr(callback, c) for c in COLUMNS))
-            await asyncio.to_thread(self._unspool, callback.id)
+        await pool.execute(INSERT, *(getattr(callback, c) for c in COLUMNS))
+
+    def _stored(self, callback: WebCallback | None) -> None:
+        if callback is not None:
             log.info("webcallback.stored", extra={"callback": callback.id})
             self.on_stored(callback.id)
-        await self._write_changes(pool)
+
+    async def _write_dirty(self) -> None:
+        if self._dirty and self.database is not None:
+            await self._write_changes(await self.database.pool())
 
     async def _write_changes(self, pool: asyncpg.Pool) -> None:
         for callback_id, callback in list(self._dirty.items()):
@@ -190,18 +193,4 @@ class WebCallbackStore:
                 del self._dirty[callback_id]
 
     def _spooled(self) -> list[WebCallback]:
-        if not self.spool.is_dir():
-            return []
-        found = []
-        for path in sorted(self.spool.glob("*.json")):
-            try:
-                found.append(from_json(path.read_bytes()))
-            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-                log.error(
-                    "webcallback.bad_spool_file", extra={"file": str(path), "error": str(exc)}
-                )
-                path.rename(path.with_suffix(".bad"))
-        return found
-
-    def _unspool(self, callback_id: str) -> None:
-        (self.spool / f"{callback_id}.json").unlink(missing_ok=True)
+        return self._outbox.spool.read_all(from_json)
