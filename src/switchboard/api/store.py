@@ -21,9 +21,9 @@ from aiohttp import web
 
 from switchboard.db import DB_ERRORS
 
+from .context import CONTEXT
 from .errors import ApiError
 from .query import Page, timestamp
-from .server import CONTEXT
 
 log = logging.getLogger("switchboard.api")
 DB_TIMEOUT_S = 5.0
