@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from switchboard.api import ApiContext, make_app
+from switchboard.app import route_groups
 from switchboard.config import ApiConfig, ApiScope, ApiToken
 
 TOKEN = "test-token-0123456789"
@@ -46,4 +47,5 @@ async def api_client(app: web.Application) -> AsyncIterator[Client]:
 
 
 def bare_app(context: ApiContext | None = None) -> web.Application:
-    return make_app(context or ApiContext(api_config()))
+    """The app a daemon without web callbacks serves (every other route group)."""
+    return make_app(context or ApiContext(api_config()), route_groups())

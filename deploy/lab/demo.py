@@ -14,13 +14,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-
-from switchboard.trace import format_call  # noqa: E402
-from tests.e2e.daemon import SWITCHBOARD, DaemonProcess, IsolatedDaemon, seed_config  # noqa: E402
-from tests.e2e.lab import (  # noqa: E402
+from labkit.daemon import (  # (deploy/lab, this script's directory, is on the path)
+    DATABASE_URL,
+    REPO,
+    SWITCHBOARD,
+    DaemonProcess,
+    IsolatedDaemon,
+    seed_config,
+)
+from labkit.lab import (
     AGENT_PORTS,
     COMPANY_NUMBER,
     SCENARIOS,
@@ -33,7 +35,7 @@ from tests.e2e.lab import (  # noqa: E402
     wait_for_channel_count,
     wait_for_endpoints,
 )
-from tests.e2e.sipp_scenarios import (  # noqa: E402
+from labkit.sipp_scenarios import (
     CARRIER_PORT,
     DESK_PHONE_PORTS,
     call_pressing_keys,
@@ -42,8 +44,8 @@ from tests.e2e.sipp_scenarios import (  # noqa: E402
     start_desk_phones,
     voicemail_caller,
 )
-from tests.pgkit import DATABASE_URL  # noqa: E402
-from tests.smtpkit import ThreadedSmtpSink, attachments  # noqa: E402
+from labkit.smtp import ThreadedSmtpSink, attachments
+from switchboard.trace import format_call
 
 NO_ANSWER = SCENARIOS / "agent_ring_no_answer.xml"
 IVR_NUMBER = "74951234568"

@@ -20,8 +20,21 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from switchboard import pages
 from switchboard.agi import start_agi
-from switchboard.api import ApiContext, ApiServer, make_app
+from switchboard.api import (
+    ApiContext,
+    ApiServer,
+    Mount,
+    activity,
+    agents,
+    history,
+    make_app,
+    ops,
+    privacy,
+    recordings,
+    voicemails,
+)
 from switchboard.api.connections import connection_cap, fd_reserve, raise_open_files_limit
 from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
 from switchboard.callbacks import CallbackStore
@@ -41,8 +54,7 @@ from switchboard.retention import CallerEraser, Sweeper, build_sweeper
 from switchboard.retention.spools import Spools
 from switchboard.routing.repository import ROUTING_SETTINGS
 from switchboard.voicemail import VoicemailKeeper
-from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
-from switchboard.webcallback.routes import CallbackApi
+from switchboard.webcallback import CallbackApi, WebCallbacks, WebCallbackStore, callback_routes
 
 log = logging.getLogger("switchboard.daemon")
 HANDBACK_GRACE_S = 5.0
@@ -272,10 +284,21 @@ def _api(
         clock=clock,
         eraser=CallerEraser.of(config, database) if database is not None else None,
     )
-    app = make_app(context)
+    callback_api = None
     if web_callbacks is not None:
-        add_callback_routes(app, CallbackApi.build(web_callbacks, gate, metrics=metrics))
+        callback_api = CallbackApi.build(web_callbacks, gate, metrics=metrics)
+    app = make_app(context, route_groups(callback_api))
     return ApiServer(app, config.api.host, config.api.port, _api_connections(config))
+
+
+def route_groups(callbacks: CallbackApi | None = None) -> list[Mount]:
+    """Every route group the API application serves, in order (the tests build their
+    apps from this list too): the API's own, the pages, the web callbacks if any."""
+    features = (ops, activity, agents, history, recordings, voicemails, privacy)
+    groups: list[Mount] = [*(feature.mount for feature in features), pages.mount]
+    if callbacks is not None:
+        groups.append(callback_routes(callbacks))
+    return groups
 
 
 async def serve(services: Services, stop: asyncio.Event) -> int:

@@ -15,8 +15,8 @@ from aiohttp import web
 
 from switchboard.api import ApiContext, ApiError, errors
 from switchboard.api.auth import COOKIE
+from switchboard.api.context import CLIENT, scoped
 from switchboard.api.errors import json_object
-from switchboard.api.server import CLIENT, scoped
 from switchboard.app import run_daemon
 from switchboard.config import ApiScope
 from switchboard.flows.registry import FlowRegistry

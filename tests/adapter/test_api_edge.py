@@ -40,11 +40,12 @@ from switchboard.api import ApiContext, ApiServer, make_app, public
 from switchboard.api.auth import AUTH_FAILURES, COOKIE
 from switchboard.api.clients import client_of
 from switchboard.api.connections import FD_RESERVE
+from switchboard.api.context import CLIENT, scoped
 from switchboard.api.refusals import log_summary
-from switchboard.api.server import CLIENT, scoped
+from switchboard.app import route_groups
 from switchboard.config import ApiConfig, ApiScope, AuthFailureLimits, DatabaseConfig
 from switchboard.dialpolicy import CallbackGate
-from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
+from switchboard.webcallback import WebCallbacks, WebCallbackStore
 from switchboard.webcallback.routes import CallbackApi
 from tests.adapter.test_daemon_fake_ari import connected_call, lab_config, leg
 from tests.adapter.test_web_callbacks import CALLBACKS, POLICY, free_port
@@ -69,7 +70,7 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 def edge_app(config: ApiConfig) -> web.Application:
-    app = make_app(ApiContext(config))
+    app = make_app(ApiContext(config), route_groups())
     app.router.add_get("/client", where_from, name="client")
     app.router.add_get("/whoami", whoami, name="whoami")
     public(app, "client")
@@ -112,8 +113,10 @@ async def test_a_forged_first_header_line_neither_escapes_the_limit_nor_is_store
     service = WebCallbacks(
         CALLBACKS, WebCallbackStore(tmp_path / "spool", None), lambda: datetime.now(UTC)
     )
-    app = make_app(ApiContext(replace(api_config(), trusted_proxies=PROXY)))
-    add_callback_routes(app, CallbackApi.build(service, CallbackGate(POLICY)))
+    callbacks = CallbackApi.build(service, CallbackGate(POLICY))
+    app = make_app(
+        ApiContext(replace(api_config(), trusted_proxies=PROXY)), route_groups(callbacks)
+    )
     statuses = []
     async with api_client(app) as http:
         for i in range(12):  # HAProxy's shape: the client's forged line, then the proxy's

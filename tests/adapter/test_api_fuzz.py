@@ -31,6 +31,7 @@ from schemathesis.core.result import Ok
 
 from switchboard.api import ApiContext, make_app
 from switchboard.api.ops import spec_text
+from switchboard.app import route_groups
 from switchboard.ari import AriClient
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
@@ -41,7 +42,7 @@ from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 from switchboard.retention import CallerEraser
 from switchboard.retention.spools import Spools
-from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
+from switchboard.webcallback import WebCallbacks, WebCallbackStore
 from switchboard.webcallback.routes import CallbackApi
 from tests.apikit import AUTH, api_config
 from tests.flowkit import SPINE
@@ -123,10 +124,10 @@ class ServedApp:
                 self.directory,
             ),
         )
-        app = make_app(context)  # with the web callbacks, as a daemon with callbacks: serves
         store = WebCallbackStore(self.directory / "callbacks", self.database)
         service = WebCallbacks(CALLBACKS, store, lambda: datetime.now(UTC), supervisor)
-        add_callback_routes(app, CallbackApi.build(service, CallbackGate(POLICY)))
+        # with the web callbacks, as a daemon with callbacks: serves
+        app = make_app(context, route_groups(CallbackApi.build(service, CallbackGate(POLICY))))
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from switchboard.api import ApiContext, make_app
+from switchboard.app import route_groups
 from switchboard.db import Database
 from tests.adapter.test_stats import database  # noqa: F401 - the fixture
 from tests.apikit import AUTH, api_client, api_config
@@ -20,7 +21,7 @@ NUL_CURSOR = base64.urlsafe_b64encode(b"2026-11-25T10:00:00+00:00|c\x001").decod
 
 
 def app_with(db: Database | None) -> web.Application:
-    return make_app(ApiContext(api_config(), database=db))
+    return make_app(ApiContext(api_config(), database=db), route_groups())
 
 
 async def test_the_call_log_pages_newest_first_with_a_cursor(database: Database) -> None:  # noqa: F811

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from switchboard.api import ApiContext, make_app
-from switchboard.app import run_daemon
+from switchboard.app import route_groups, run_daemon
 from switchboard.config import DatabaseConfig, RoutingConfig, VoicemailConfig
 from switchboard.db import Database
 from switchboard.flows.registry import FlowRegistry
@@ -173,7 +173,7 @@ async def test_not_ready_when_the_database_or_ari_is_away(fake: FakeAri, tmp_pat
         flows=registry,
         database=Database(unreachable.database.url, unreachable.database.schema),
     )
-    async with api_client(make_app(context)) as client:
+    async with api_client(make_app(context, route_groups())) as client:
         started = asyncio.get_running_loop().time()
         response = await client.get("/ready")
         assert asyncio.get_running_loop().time() - started < 2.5  # bounded, not a hang
@@ -386,7 +386,7 @@ async def test_the_database_away_is_503_and_counted(fake: FakeAri, tmp_path: Pat
     context = ApiContext(
         api_config(), database=Database(down.database.url, "nowhere"), metrics=counted
     )
-    async with api_client(make_app(context)) as client:
+    async with api_client(make_app(context, route_groups())) as client:
         response = await client.get("/voicemails", headers=AUTH)
         body = await response.json()
         assert response.status == 503

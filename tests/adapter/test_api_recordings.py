@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from switchboard.api import ApiContext, make_app
+from switchboard.app import route_groups
 from switchboard.calllog import CallLog
 from switchboard.db import Database
 from tests.adapter.test_stats import logged
@@ -48,7 +49,7 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
                     name, name.split("-")[0], str(file),
                 )  # fmt: skip
             context = ApiContext(api_config(), database=database, recording_directory=recordings)
-            async with api_client(make_app(context)) as client:
+            async with api_client(make_app(context, route_groups())) as client:
                 yield client
         finally:
             await database.close()

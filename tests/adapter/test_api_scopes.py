@@ -13,7 +13,9 @@ from aiohttp import web
 
 from switchboard.api import ApiContext, make_app
 from switchboard.api.auth import COOKIE
-from switchboard.api.server import PUBLIC, SCOPES, refuse_unguarded, scoped
+from switchboard.api.context import PUBLIC, SCOPES, scoped
+from switchboard.api.server import refuse_unguarded
+from switchboard.app import route_groups
 from switchboard.config import ApiScope, ApiToken
 from switchboard.pages.views import NOT_FOR_PAGES
 from tests.apikit import ALL_SCOPES, AUTH, api_client, api_config, bearer, scoped_token
@@ -27,7 +29,7 @@ ALL_BUT = {scope: scoped_token(f"all-but-{scope}", *(ALL_SCOPES - {scope})) for 
 
 def app_with_tokens() -> web.Application:
     tokens = (WALLBOARD, READER, *ONLY.values(), *ALL_BUT.values())
-    return make_app(ApiContext(api_config(*tokens)))
+    return make_app(ApiContext(api_config(*tokens)), route_groups())
 
 
 def scoped_routes() -> list[tuple[str, str, ApiScope]]:
@@ -126,7 +128,7 @@ async def forgotten(request: web.Request) -> web.Response:
 
 
 async def test_an_app_with_a_route_that_declares_no_scope_does_not_start() -> None:
-    app = make_app(ApiContext(api_config()))
+    app = make_app(ApiContext(api_config()), route_groups())
     app.router.add_get("/forgotten", forgotten, name="forgotten")
     app.router.add_get("/nameless", forgotten)
     runner = web.AppRunner(app)
@@ -140,7 +142,7 @@ async def test_an_app_with_a_route_that_declares_no_scope_does_not_start() -> No
 async def test_without_the_start_check_a_route_without_a_scope_is_refused_to_all(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = make_app(ApiContext(api_config()))
+    app = make_app(ApiContext(api_config()), route_groups())
     app.on_startup.remove(refuse_unguarded)
     app.router.add_get("/forgotten", forgotten, name="forgotten")
     async with api_client(app) as client:
@@ -153,7 +155,7 @@ async def test_without_the_start_check_a_route_without_a_scope_is_refused_to_all
 
 
 def test_a_route_is_declared_once_either_public_or_scoped() -> None:
-    app = make_app(ApiContext(api_config()))
+    app = make_app(ApiContext(api_config()), route_groups())
     with pytest.raises(ValueError, match="'stats' is declared twice"):
         scoped(app, ApiScope.ADMIN, "stats")
     with pytest.raises(ValueError, match="'health' is declared twice"):

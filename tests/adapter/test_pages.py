@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient
 
 from switchboard.api import ApiContext, make_app
 from switchboard.api.auth import COOKIE
-from switchboard.app import run_daemon
+from switchboard.app import route_groups, run_daemon
 from switchboard.db import Database
 from switchboard.engine import Phase
 from switchboard.flows.registry import FlowRegistry
@@ -121,7 +121,7 @@ async def site(database_url: str = DATABASE_URL) -> AsyncIterator[Site]:
         hub = LiveHub()
         context = ApiContext(api_config(), database=database, live=hub, clock=lambda: NOW)
         try:
-            async with api_client(make_app(context)) as client:
+            async with api_client(make_app(context, route_groups())) as client:
                 yield Site(client, hub, customer)
         finally:
             await database.close()
@@ -358,7 +358,7 @@ async def test_with_the_database_away_the_pages_still_answer_within_a_second() -
 async def test_stopping_the_server_closes_open_pages_at_once() -> None:
     hub = LiveHub()
     context = ApiContext(api_config(), live=hub)
-    client = TestClient(aiohttp.test_utils.TestServer(make_app(context)))
+    client = TestClient(aiohttp.test_utils.TestServer(make_app(context, route_groups())))
     await client.start_server()
     origin = f"http://{client.host}:{client.port}"
     ws = await client.ws_connect("/live?wallboard=1", headers={"Origin": origin, **AUTH})
@@ -420,7 +420,7 @@ async def test_a_page_that_falls_behind_is_disconnected_and_calls_never_wait_for
         database = Database(url, schema)
         hub = LiveHub(queue_size=3)
         context = ApiContext(api_config(), database=database, live=hub)
-        async with api_client(make_app(context)) as client:
+        async with api_client(make_app(context, route_groups())) as client:
             origin = f"http://{client.host}:{client.port}"
             headers = {"Origin": origin, **AUTH}
             async with client.ws_connect("/live?wallboard=1", headers=headers) as ws:

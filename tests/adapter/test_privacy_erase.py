@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from switchboard.api import ApiContext, make_app
+from switchboard.app import route_groups
 from switchboard.calllog import CallLog
 from switchboard.cli import main
 from switchboard.db import Database
@@ -238,7 +239,7 @@ async def test_the_api_erases_that_callers_data_and_names_the_token(
     site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
     context = ApiContext(api_config(), database=site.database, eraser=site.eraser())
-    async with api_client(make_app(context)) as client:
+    async with api_client(make_app(context, route_groups())) as client:
         response = await client.post("/privacy/erase", json={"number": THEIRS}, headers=AUTH)
         body = await response.json()
     assert response.status == 200
@@ -276,7 +277,7 @@ async def test_the_api_refuses_a_wrong_body_and_erases_nothing(
 ) -> None:
     before = await site.everything()
     context = ApiContext(api_config(), database=site.database, eraser=site.eraser())
-    async with api_client(make_app(context)) as client:
+    async with api_client(make_app(context, route_groups())) as client:
         response = await client.post("/privacy/erase", json=body, headers=AUTH)
         error = await response.json()
     assert (response.status, error["error"]["id"], error["error"]["field"]) == (
@@ -288,11 +289,11 @@ async def test_the_api_refuses_a_wrong_body_and_erases_nothing(
 
 async def test_the_api_needs_a_token_and_a_database(site: Site) -> None:
     context = ApiContext(api_config(), database=site.database, eraser=site.eraser())
-    async with api_client(make_app(context)) as client:
+    async with api_client(make_app(context, route_groups())) as client:
         response = await client.post("/privacy/erase", json={"number": THEIRS})
         assert response.status == 401
         check_response("POST", "/privacy/erase", 401, await response.json())
-    async with api_client(make_app(ApiContext(api_config()))) as client:
+    async with api_client(make_app(ApiContext(api_config()), route_groups())) as client:
         response = await client.post("/privacy/erase", json={"number": THEIRS}, headers=AUTH)
         body = await response.json()
         assert (response.status, body["error"]["id"]) == (503, "database_unavailable")

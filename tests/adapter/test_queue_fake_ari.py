@@ -14,6 +14,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from labkit.daemon import free_port
 from switchboard.callbacks import Callback, CallbackStore
 from switchboard.config import (
     AriConfig,
@@ -28,7 +29,6 @@ from switchboard.dialpolicy import REASONS
 from tests.adapter.test_web_callbacks import CALLBACKS as WEB_CALLBACKS
 from tests.apikit import AUTH, api_config
 from tests.daemonkit import running_daemon
-from tests.e2e.daemon import free_port
 from tests.fake_ari import PASSWORD, USER, FakeAri, lab_endpoints
 from tests.pgkit import DATABASE_URL, fresh_schema
 

@@ -16,13 +16,13 @@ from types import MappingProxyType
 import asyncpg
 import pytest
 
+from labkit.smtp import SmtpSink, attachments, smtp_sink
 from switchboard.ari import AriError, AriUnavailable
 from switchboard.config import Mailbox, SmtpConfig, VoicemailConfig
 from switchboard.db import Database
 from switchboard.engine.commands import KeepVoicemail
 from switchboard.voicemail import MISSING_ATTEMPTS, VoicemailKeeper, wav_seconds
 from tests.pgkit import DATABASE_URL, fresh_schema
-from tests.smtpkit import SmtpSink, attachments, smtp_sink
 
 DEAD_PORT = 9  # "discard": nothing listens there on loopback
 

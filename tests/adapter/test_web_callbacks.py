@@ -31,7 +31,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from switchboard.api import ApiContext, make_app
-from switchboard.app import run_daemon
+from switchboard.app import route_groups, run_daemon
 from switchboard.config import (
     AriConfig,
     CallbacksConfig,
@@ -48,7 +48,7 @@ from switchboard.db import Database
 from switchboard.dialpolicy import CallbackGate
 from switchboard.flows.registry import FlowRegistry
 from switchboard.metrics import Metrics
-from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
+from switchboard.webcallback import WebCallbacks, WebCallbackStore
 from switchboard.webcallback.model import Status, WebCallback
 from switchboard.webcallback.request import CallbackRequest
 from switchboard.webcallback.routes import CALLBACK_API, CallbackApi
@@ -92,9 +92,9 @@ async def callback_api(
     """The API with the web-callback routes, no daemon (nothing is dispatched)."""
     store = WebCallbackStore(tmp_path / "spool", database)
     service = WebCallbacks(config, store, lambda: datetime.now(UTC))
-    app = make_app(ApiContext(replace(api_config(), trusted_proxies=trusted)))
     api = CallbackApi.build(service, gate or CallbackGate(POLICY), metrics=metrics)
-    add_callback_routes(app, api)
+    context = ApiContext(replace(api_config(), trusted_proxies=trusted))
+    app = make_app(context, route_groups(api))
     async with api_client(app) as client:
         yield client, service
 

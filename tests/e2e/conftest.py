@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.daemon import REPO, DaemonProcess
-from tests.e2e.lab import start_lab, stop_lab
+from labkit.daemon import REPO, DaemonProcess
+from labkit.lab import start_lab, stop_lab
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.daemon import REPO, SWITCHBOARD, IsolatedDaemon, stop_and_drop, when
-from tests.e2e.lab import finish_sipp, run_caller, wait_for_channel_count
-from tests.e2e.sipp_scenarios import call_pressing_keys, start_desk_phones
+from labkit.daemon import REPO, SWITCHBOARD, IsolatedDaemon, stop_and_drop, when
+from labkit.lab import finish_sipp, run_caller, wait_for_channel_count
+from labkit.sipp_scenarios import call_pressing_keys, start_desk_phones
 from tests.pgkit import DATABASE_URL
 
 pytestmark = pytest.mark.e2e

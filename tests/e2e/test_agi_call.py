@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.daemon import stop_and_drop
-from tests.e2e.lab import (
+from labkit.daemon import stop_and_drop
+from labkit.lab import (
     AsteriskLog,
     finish_sipp,
     get_global,
@@ -38,7 +38,7 @@ from tests.e2e.lab import (
     start_agent_uas,
     wait_for_channel_count,
 )
-from tests.e2e.sipp_scenarios import CARRIER_PORT, carrier_answer, start_desk_phones
+from labkit.sipp_scenarios import CARRIER_PORT, carrier_answer, start_desk_phones
 from tests.e2e.test_agents_call import Office
 
 pytestmark = pytest.mark.e2e

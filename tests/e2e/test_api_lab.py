@@ -15,9 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.apispec import check_response
-from tests.e2e.daemon import DaemonProcess
-from tests.e2e.lab import (
+from labkit.daemon import DaemonProcess
+from labkit.lab import (
     AGENT_PORTS,
     COMPANY_NUMBER,
     finish_sipp,
@@ -25,6 +24,7 @@ from tests.e2e.lab import (
     start_agent_uas,
     wait_for_channel_count,
 )
+from tests.apispec import check_response
 
 pytestmark = pytest.mark.e2e
 API = "http://127.0.0.1:8090"

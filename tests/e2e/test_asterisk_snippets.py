@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from labkit.lab import lab_cli, lab_root, start_lab
 from switchboard import doctor
 from switchboard.config import load_config
 from switchboard.doctor import Verdict
-from tests.e2e.lab import lab_cli, lab_root, start_lab
 
 REPO = Path(__file__).resolve().parents[2]
 SNIPPETS = REPO / "deploy" / "asterisk-snippets"

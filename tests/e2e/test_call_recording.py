@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.daemon import IsolatedDaemon, stop_and_drop
-from tests.e2e.lab import (
+from labkit.daemon import IsolatedDaemon, stop_and_drop
+from labkit.lab import (
     ari_get,
     finish_sipp,
     run_caller,
     wait_for_channel_count,
     wait_for_endpoints,
 )
-from tests.e2e.sipp_scenarios import DESK_PHONE_PORTS, agent_phone, dtmf_caller, start_phone
+from labkit.sipp_scenarios import DESK_PHONE_PORTS, agent_phone, dtmf_caller, start_phone
 
 pytestmark = pytest.mark.e2e
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from labkit.daemon import REPO, SWITCHBOARD, IsolatedDaemon, stop_and_drop
+from labkit.lab import get_global, set_global, wait_for_channel_count
 from switchboard import doctor
 from switchboard.config import load_config
 from switchboard.doctor import Verdict
-from tests.e2e.daemon import REPO, SWITCHBOARD, IsolatedDaemon, stop_and_drop
-from tests.e2e.lab import get_global, set_global, wait_for_channel_count
 
 CHECKS = ["config", "flows", "ARI", "ARI app", "dialplan", "endpoints", "database"]
 

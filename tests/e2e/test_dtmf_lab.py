@@ -5,7 +5,7 @@ takes the `switchboard` app name, so what is checked is Asterisk and the shipped
 configs (deploy/asterisk/pjsip.conf, dialplan/extensions_switchboard.conf)
 as the daemon will find them.
 
-Callers press keys with SIP INFO (tests/e2e/sipp_scenarios.py).
+Callers press keys with SIP INFO (deploy/lab/labkit/sipp_scenarios.py).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from switchboard.ari.client import basic_auth_header
-from tests.e2e.lab import (
+from labkit.lab import (
     AGENT_PORTS,
     SCENARIOS,
     AsteriskLog,
@@ -31,7 +30,8 @@ from tests.e2e.lab import (
     start_agent_uas,
     wait_for_channel_count,
 )
-from tests.e2e.sipp_scenarios import call_pressing_keys
+from labkit.sipp_scenarios import call_pressing_keys
+from switchboard.ari.client import basic_auth_header
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from tests.e2e.lab import (
+from labkit.lab import (
     AGENT_PORTS,
     COMPANY_NUMBER,
     SCENARIOS,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.daemon import REPO, DaemonProcess
-from tests.e2e.lab import (
+from labkit.daemon import REPO, DaemonProcess
+from labkit.lab import (
     AGENT_PORTS,
     SCENARIOS,
     finish_sipp,
@@ -23,8 +23,8 @@ from tests.e2e.lab import (
     start_agent_uas,
     wait_for_channel_count,
 )
+from labkit.sipp_scenarios import call_pressing_keys
 from tests.e2e.observer import observe
-from tests.e2e.sipp_scenarios import call_pressing_keys
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ import time
 import asyncpg
 import pytest
 
-from tests.e2e.daemon import DaemonProcess
-from tests.e2e.lab import (
+from labkit.daemon import DaemonProcess
+from labkit.lab import (
     AGENT_PORTS,
     SCENARIOS,
     finish_sipp,
@@ -21,7 +21,7 @@ from tests.e2e.lab import (
     start_agent_uas,
     wait_for_channel_count,
 )
-from tests.e2e.sipp_scenarios import CARRIER_PORT, call_pressing_keys, carrier_answer
+from labkit.sipp_scenarios import CARRIER_PORT, call_pressing_keys, carrier_answer
 from tests.pgkit import DATABASE_URL
 
 pytestmark = pytest.mark.e2e

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect
 
+from labkit.daemon import free_port, stop_and_drop
+from labkit.lab import finish_sipp, run_caller, wait_for_channel_count
+from labkit.sipp_scenarios import start_desk_phones
 from tests.browserkit import screenshot_path, sync_browser
-from tests.e2e.daemon import free_port, stop_and_drop
-from tests.e2e.lab import finish_sipp, run_caller, wait_for_channel_count
-from tests.e2e.sipp_scenarios import start_desk_phones
 from tests.e2e.test_agents_call import LAB_AGENTS, LAB_CUSTOMERS, Office
 
 pytestmark = pytest.mark.e2e

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.daemon import DaemonProcess
-from tests.e2e.lab import (
+from labkit.daemon import DaemonProcess
+from labkit.lab import (
     AGENT_PORTS,
     SCENARIOS,
     finish_sipp,

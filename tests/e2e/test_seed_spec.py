@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.daemon import IsolatedDaemon, stop_and_drop, when
-from tests.e2e.lab import (
+from labkit.daemon import IsolatedDaemon, stop_and_drop, when
+from labkit.lab import (
     finish_sipp,
     run_caller,
     start_agent_uas,
     wait_for_channel_count,
     wait_for_endpoints,
 )
-from tests.e2e.sipp_scenarios import (
+from labkit.sipp_scenarios import (
     CARRIER_PORT,
     carrier_answer,
     carrier_reject,
@@ -36,7 +36,7 @@ from tests.e2e.sipp_scenarios import (
     start_desk_phones,
     voicemail_caller,
 )
-from tests.smtpkit import ThreadedSmtpSink, attachments
+from labkit.smtp import ThreadedSmtpSink, attachments
 
 pytestmark = pytest.mark.e2e
 

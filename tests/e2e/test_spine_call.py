@@ -12,8 +12,8 @@ import asyncio
 
 import pytest
 
-from tests.e2e.daemon import DaemonProcess
-from tests.e2e.lab import (
+from labkit.daemon import DaemonProcess
+from labkit.lab import (
     AGENT_PORTS,
     COMPANY_NUMBER,
     SCENARIOS,

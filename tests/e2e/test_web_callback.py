@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.daemon import SWITCHBOARD, IsolatedDaemon, free_port, stop_and_drop, when
-from tests.e2e.lab import finish_sipp, start_agent_uas, wait_for_channel_count
-from tests.e2e.sipp_scenarios import CARRIER_PORT, carrier_answer, start_desk_phones
+from labkit.daemon import SWITCHBOARD, IsolatedDaemon, free_port, stop_and_drop, when
+from labkit.lab import finish_sipp, start_agent_uas, wait_for_channel_count
+from labkit.sipp_scenarios import CARRIER_PORT, carrier_answer, start_desk_phones
 from tests.e2e.test_agents_call import LAB_AGENTS
 
 pytestmark = pytest.mark.e2e

@@ -9,13 +9,16 @@ import pytest
 from aiohttp import web
 from openapi_spec_validator import validate
 
+from switchboard.api import ApiContext, make_app
+from switchboard.api.context import PUBLIC, SCOPES
 from switchboard.api.ops import spec_text
-from switchboard.api.server import PUBLIC, SCOPES, unguarded_routes
+from switchboard.api.server import unguarded_routes
+from switchboard.app import route_groups
 from switchboard.config import ApiScope
 from switchboard.dialpolicy import CallbackGate
-from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
+from switchboard.webcallback import WebCallbacks, WebCallbackStore
 from switchboard.webcallback.routes import CallbackApi
-from tests.apikit import bare_app
+from tests.apikit import api_config
 from tests.apispec import check_response, spec, spec_routes, spec_security
 from tests.unit.test_webcallback import CONFIG, NOW, POLICY
 
@@ -31,11 +34,10 @@ def test_the_spec_ships_in_the_package() -> None:
 
 def full_app() -> web.Application:
     """The app a daemon serves, with every route (web callbacks too)."""
-    app = bare_app()
     service = WebCallbacks(CONFIG, WebCallbackStore(Path("/nonexistent"), None), lambda: NOW)
     # (served with a callbacks: section)
-    add_callback_routes(app, CallbackApi.build(service, CallbackGate(POLICY)))
-    return app
+    callbacks = CallbackApi.build(service, CallbackGate(POLICY))
+    return make_app(ApiContext(api_config()), route_groups(callbacks))
 
 
 def named_routes(app: web.Application) -> dict[tuple[str, str], str]:

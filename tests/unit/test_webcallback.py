@@ -16,12 +16,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard.api.clients import address_key
-from switchboard.api.server import PUBLIC, SCOPES
+from switchboard.api.context import PUBLIC, SCOPES
 from switchboard.config import CallbacksConfig, ConfigError, DialPolicy, load_config
 from switchboard.dialpolicy import CallbackGate
 from switchboard.hours import Calendar, Hours
 from switchboard.ratelimit import RateLimiter, retry_after
-from switchboard.webcallback import WebCallbacks, WebCallbackStore, add_callback_routes
+from switchboard.webcallback import WebCallbacks, WebCallbackStore, callback_routes
 from switchboard.webcallback.model import Status, WebCallback, due_at, next_opening
 from switchboard.webcallback.request import Refused, parse_request
 from switchboard.webcallback.routes import CallbackApi
@@ -381,7 +381,7 @@ def test_the_openapi_fragment_describes_exactly_the_routes() -> None:
     app = web.Application()
     app[PUBLIC], app[SCOPES] = set(), {}
     service = WebCallbacks(CONFIG, WebCallbackStore(Path("/nonexistent"), None), lambda: NOW)
-    add_callback_routes(app, CallbackApi.build(service, CallbackGate(POLICY)))
+    callback_routes(CallbackApi.build(service, CallbackGate(POLICY)))(app)
     routed = {
         (route.method, route.resource.canonical)
         for route in app.router.routes()

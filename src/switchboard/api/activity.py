@@ -5,15 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from switchboard.config import ApiScope
-from switchboard.daemon import Supervisor
 
+from .context import CONTEXT, CallsView, scoped
 from .errors import ApiError
 from .query import params
 from .render import jsonable
-from .server import CONTEXT, scoped
 
 
-def supervisor_of(request: web.Request) -> Supervisor:
+def supervisor_of(request: web.Request) -> CallsView:
     supervisor = request.app[CONTEXT].supervisor
     if supervisor is None:
         raise ApiError(503, "not_running", "no call supervisor in this process")
@@ -37,7 +36,7 @@ async def queues(request: web.Request) -> web.Response:
     return web.json_response({"queues": body})
 
 
-def add_routes(app: web.Application) -> None:
+def mount(app: web.Application) -> None:
     app.router.add_get("/calls/live", live_calls, name="calls_live")
     app.router.add_get("/queues", queues, name="queues")
     scoped(app, ApiScope.READ, "calls_live", "queues")

@@ -16,10 +16,10 @@ from switchboard.daemon.targets import TargetBook
 from switchboard.routing.repository import AGENT_ACTIONS, AgentRepository, AgentState
 
 from . import store
+from .context import CLIENT, CONTEXT, scoped
 from .errors import ApiError, json_object
 from .query import identifier, invalid, next_cursor, page, params
 from .render import jsonable
-from .server import CLIENT, CONTEXT, scoped
 
 log = logging.getLogger("switchboard.api")
 MAX_REASON_CHARS = 200
@@ -93,7 +93,7 @@ def action_handler(action: str) -> Callable[[web.Request], Awaitable[web.Respons
     return set_state
 
 
-def add_routes(app: web.Application) -> None:
+def mount(app: web.Application) -> None:
     app.router.add_get("/agents", list_agents, name="agents")
     for action in AGENT_ACTIONS:
         app.router.add_post(f"/agents/{{agent_id}}/{action}", action_handler(action),

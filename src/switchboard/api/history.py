@@ -21,8 +21,8 @@ from switchboard.stats.command import StatsUsageError, parse_period
 from switchboard.stats.format import report_json
 
 from . import store
+from .context import CONTEXT, scoped
 from .query import invalid, limit, params
-from .server import CONTEXT, scoped
 
 PERIOD_PARAMS = ("from", "to", "tz", "service_level")
 _OPTION = re.compile(r"--([a-z-]+)")
@@ -97,7 +97,7 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(report_json(found))
 
 
-def add_routes(app: web.Application) -> None:
+def mount(app: web.Application) -> None:
     app.router.add_get("/calls", calls, name="calls")
     app.router.add_get("/stats", stats, name="stats")
     scoped(app, ApiScope.READ, "calls", "stats")

@@ -18,9 +18,9 @@ from switchboard.config import ApiScope
 from switchboard.db import DB_ERRORS, Database
 from switchboard.metrics import CONTENT_TYPE
 
+from .context import CLIENT, CONTEXT, public, scoped
 from .errors import ApiError
 from .query import params
-from .server import CLIENT, CONTEXT, public, scoped
 
 log = logging.getLogger("switchboard.api")
 READY_DB_TIMEOUT_S = 1.0
@@ -121,7 +121,7 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(text=spec_text(), content_type="application/yaml")
 
 
-def add_routes(app: web.Application) -> None:
+def mount(app: web.Application) -> None:
     app[PROBE] = DatabaseProbe()
     app.router.add_get("/ready", ready, name="ready")
     app.router.add_get("/metrics", metrics, name="metrics")

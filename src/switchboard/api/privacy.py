@@ -13,8 +13,8 @@ from aiohttp import web
 from switchboard.config import ApiScope
 from switchboard.numbers import BadNumber
 
+from .context import CLIENT, CONTEXT, scoped
 from .errors import ApiError, json_object
-from .server import CLIENT, CONTEXT, scoped
 from .store import NO_DATABASE, outage_is_503
 
 log = logging.getLogger("switchboard.api")
@@ -53,6 +53,6 @@ async def erase(request: web.Request) -> web.Response:
     return web.json_response(erasure.as_json())
 
 
-def add_routes(app: web.Application) -> None:
+def mount(app: web.Application) -> None:
     app.router.add_post("/privacy/erase", erase, name="privacy_erase")
     scoped(app, ApiScope.ADMIN, "privacy_erase")

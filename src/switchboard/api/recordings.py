@@ -15,9 +15,9 @@ from aiohttp import web
 from switchboard.config import ApiScope
 
 from . import store
+from .context import CONTEXT, scoped
 from .errors import ApiError
 from .query import identifier
-from .server import CONTEXT, scoped
 from .voicemails import MAX_ID_CHARS, servable
 
 log = logging.getLogger("switchboard.api")
@@ -41,6 +41,6 @@ async def audio(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def add_routes(app: web.Application) -> None:
+def mount(app: web.Application) -> None:
     app.router.add_get("/recordings/{recording_id}/audio", audio, name="recording_audio")
     scoped(app, ApiScope.AUDIO, "recording_audio")

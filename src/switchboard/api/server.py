@@ -1,10 +1,11 @@
 """The API application: built once by the composition root, served on
-``api.listen``; feature modules add routes to it.
+``api.listen``; the route groups the root lists (``context.Mount``) add routes to it.
 
 Every route is either public (``public(app, name)``: health, readiness, the
 spec, the login form, the web-callback form and its POST) or needs a token with
-one scope (``scoped(app, scope, name)``, next to where the route is added). A
-route that is neither is refused to everyone, and the app refuses to start.
+one scope (``scoped(app, scope, name)``, next to where the route is added; both in
+``context``). A route that is neither is refused to everyone, and the app refuses
+to start.
 ``ApiServer`` serves the app through the guarded edge (``connections``).
 """
 
@@ -13,77 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterable
 from urllib.parse import quote
 
 from aiohttp import web
 
-from switchboard.config import ApiConfig, ApiScope
-from switchboard.daemon import Supervisor
-from switchboard.db import Database
-from switchboard.flows.registry import FlowRegistry
-from switchboard.live import LiveHub
-from switchboard.metrics import Metrics
-from switchboard.retention import CallerEraser
-
 from .auth import AUTH_FAILURES, AuthFailures, authenticate, authorize
 from .clients import TRUSTED_PROXIES
 from .connections import Edge
+from .context import CLIENT, CONTEXT, LOGIN_FIRST, PUBLIC, SCOPES, ApiContext, Mount, public
 from .errors import ApiError, Handler, errors_middleware
 from .refusals import summarise
 
 log = logging.getLogger("switchboard.api")
-
-
-@dataclass(frozen=True, slots=True)
-class ApiContext:
-    """What the handlers may use, handed in by the composition root."""
-
-    config: ApiConfig
-    ari_connected: Callable[[], bool] = lambda: False
-    supervisor: Supervisor | None = None  # calls, queues, the agent router
-    flows: FlowRegistry | None = None
-    database: Database | None = None
-    metrics: Metrics | None = None
-    voicemail_directory: Path | None = None  # audio is served only from under it
-    recording_directory: Path | None = None  # (call recordings: the same)
-    live: LiveHub | None = None  # call events as they happen (the pages)
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the daemon's ("today")
-    eraser: CallerEraser | None = None  # POST /privacy/erase (needs a database)
-
-
-CONTEXT = web.AppKey("context", ApiContext)
-PUBLIC = web.AppKey("public_routes", set[str])
-SCOPES = web.AppKey("route_scopes", dict[str, ApiScope])
-LOGIN_FIRST = web.AppKey("login_first_routes", set[str])
-CLIENT = web.RequestKey("api_client", str)  # the name of the token used ("" for public routes)
 LOGIN_PATH = "/login"
-
-
-def public(app: web.Application, *route_names: str) -> None:
-    """Mark routes (by name) as open without a token."""
-    _undeclared(app, route_names)
-    app[PUBLIC].update(route_names)
-
-
-def scoped(app: web.Application, scope: ApiScope, *route_names: str) -> None:
-    """Mark routes (by name) as needing a token with ``scope``."""
-    _undeclared(app, route_names)
-    app[SCOPES].update(dict.fromkeys(route_names, scope))
-
-
-def login_first(app: web.Application, *route_names: str) -> None:
-    """Browser pages among the scoped routes: without a (right) token, to the login page."""
-    app[LOGIN_FIRST].update(route_names)
-
-
-def _undeclared(app: web.Application, route_names: tuple[str, ...]) -> None:
-    for name in route_names:
-        if name in app[PUBLIC] or name in app[SCOPES]:
-            raise ValueError(f"route {name!r} is declared twice (public or scoped)")
 
 
 def unguarded_routes(app: web.Application) -> list[str]:
@@ -132,7 +76,9 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def make_app(context: ApiContext) -> web.Application:
+def make_app(context: ApiContext, mounts: Iterable[Mount]) -> web.Application:
+    """The application: its guards, ``/health``, then each route group in order (the
+    composition root lists them: ``switchboard.app.route_groups``)."""
     app = web.Application(
         middlewares=[errors_middleware, auth_middleware],
         client_max_size=context.config.max_body_bytes,
@@ -145,13 +91,8 @@ def make_app(context: ApiContext) -> web.Application:
     app.cleanup_ctx.append(refusal_summaries)
     app.router.add_get("/health", health, name="health")
     public(app, "health")
-    from switchboard.pages import add_pages  # (they use this module's keys)
-
-    from . import activity, agents, history, ops, privacy, recordings, voicemails
-
-    for feature in (ops, activity, agents, history, recordings, voicemails, privacy):
-        feature.add_routes(app)
-    add_pages(app)
+    for mount in mounts:
+        mount(app)
     return app
 
 

@@ -22,9 +22,9 @@ from aiohttp import web
 from switchboard.db import DB_ERRORS
 from switchboard.routing import agents_store
 
+from .context import CONTEXT
 from .errors import ApiError
 from .query import Page, timestamp
-from .server import CONTEXT
 
 log = logging.getLogger("switchboard.api")
 DB_TIMEOUT_S = 5.0

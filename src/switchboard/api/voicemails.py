@@ -14,10 +14,10 @@ from aiohttp import web
 from switchboard.config import ApiScope
 
 from . import store
+from .context import CONTEXT, scoped
 from .errors import ApiError
 from .query import boolean, identifier, next_cursor, page, params, text
 from .render import jsonable
-from .server import CONTEXT, scoped
 
 log = logging.getLogger("switchboard.api")
 MAX_ID_CHARS = 200
@@ -84,7 +84,7 @@ async def mark_heard(request: web.Request) -> web.Response:
     return web.json_response(_public(row))
 
 
-def add_routes(app: web.Application) -> None:
+def mount(app: web.Application) -> None:
     app.router.add_get("/voicemails", list_voicemails, name="voicemails")
     app.router.add_get("/voicemails/{voicemail_id}/audio", audio, name="voicemail_audio")
     app.router.add_post("/voicemails/{voicemail_id}/heard", mark_heard, name="voicemail_heard")

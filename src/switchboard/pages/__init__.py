@@ -1,11 +1,11 @@
 """Screen pop and wallboard pages, live over a websocket (issue 7).
 
-``add_pages(app)`` adds them to the API application: ``/login``, ``/pages/screen/
-{agent}``, ``/pages/wallboard``, the websocket ``/live`` and the pages' scripts
-under ``/pages/static/``. What they show comes from the live hub (calls as they
-happen, kept in memory by ``board.CallBoard``) and from PostgreSQL (the
-customer's card, agents' states, today's figures), read by the pages themselves,
-bounded in time, never in a call's path. See docs/pages.md.
+``mount(app)`` (a route group, listed by the composition root) adds them to the
+API application: ``/login``, ``/pages/screen/{agent}``, ``/pages/wallboard``, the
+websocket ``/live`` and the pages' scripts under ``/pages/static/``. What they show
+comes from the live hub (calls as they happen, kept in memory by ``board.CallBoard``)
+and from PostgreSQL (the customer's card, agents' states, today's figures), read by
+the pages themselves, bounded in time, never in a call's path. See docs/pages.md.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 import jinja2
 from aiohttp import WSCloseCode, web
 
+from switchboard.api.context import CONTEXT, login_first, public, scoped
 from switchboard.api.errors import ApiError
-from switchboard.api.server import CONTEXT, login_first, public, scoped
 from switchboard.config import ApiScope
 from switchboard.live import LiveEvent
 
@@ -32,7 +32,7 @@ from .views import (
     wallboard_page,
 )
 
-__all__ = ["add_pages"]
+__all__ = ["mount"]
 
 
 # The pages' scripts and style sheets, by name: only these files are ever served.
@@ -48,7 +48,7 @@ async def static_file(request: web.Request) -> web.FileResponse:
     return web.FileResponse(path)
 
 
-def add_pages(app: web.Application) -> None:
+def mount(app: web.Application) -> None:
     """The pages, their websocket and scripts, on an app made by ``make_app``."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("switchboard.pages", "templates"),

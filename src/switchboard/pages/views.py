@@ -28,7 +28,7 @@ from switchboard.api.auth import (
     refused,
 )
 from switchboard.api.clients import client_of
-from switchboard.api.server import ApiContext
+from switchboard.api.context import ApiContext
 from switchboard.config import ApiScope
 from switchboard.ratelimit import retry_after
 

@@ -4,11 +4,11 @@
 (``switchboard.ratelimit``) keep floods out, ``model`` says when a request is due,
 ``store`` makes it durable, ``service`` dispatches it to an agent and the customer,
 ``routes`` serves it (``POST /callbacks``, ``GET /callbacks/{id}``,
-``GET /callbacks/form``).
+``GET /callbacks/form``: the route group ``callback_routes(api)``).
 """
 
-from .routes import add_callback_routes
+from .routes import CallbackApi, callback_routes
 from .service import WebCallbacks
 from .store import WebCallbackStore
 
-__all__ = ["WebCallbackStore", "WebCallbacks", "add_callback_routes"]
+__all__ = ["CallbackApi", "WebCallbackStore", "WebCallbacks", "callback_routes"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import jinja2
 from aiohttp import web
 
-from switchboard.api import ApiError, public
+from switchboard.api import ApiError, Mount, public
 from switchboard.api.clients import address_key, client_of
 from switchboard.api.errors import json_object
 from switchboard.config import CallbacksConfig
@@ -85,12 +85,17 @@ class CallbackApi:
 CALLBACK_API = web.AppKey("web_callbacks", CallbackApi)
 
 
-def add_callback_routes(app: web.Application, api: CallbackApi) -> None:
-    app[CALLBACK_API] = api
-    app.router.add_post("/callbacks", create_callback, name="callbacks.create")
-    app.router.add_get("/callbacks/form", callback_form, name="callbacks.form")
-    app.router.add_get("/callbacks/{callback_id}", callback_status, name="callbacks.status")
-    public(app, "callbacks.create", "callbacks.form", "callbacks.status")
+def callback_routes(api: CallbackApi) -> Mount:
+    """The route group (served with a ``callbacks:`` section), its handlers using ``api``."""
+
+    def mount(app: web.Application) -> None:
+        app[CALLBACK_API] = api
+        app.router.add_post("/callbacks", create_callback, name="callbacks.create")
+        app.router.add_get("/callbacks/form", callback_form, name="callbacks.form")
+        app.router.add_get("/callbacks/{callback_id}", callback_status, name="callbacks.status")
+        public(app, "callbacks.create", "callbacks.form", "callbacks.status")
+
+    return mount
 
 
 def _limited(seconds: float, what: str) -> ApiError:

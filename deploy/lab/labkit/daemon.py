@@ -18,9 +18,10 @@ from typing import Any
 import asyncpg
 
 from switchboard.trace import call_ids, read_log
-from tests.pgkit import DATABASE_URL
 
-REPO = Path(__file__).resolve().parents[2]
+# The lab's PostgreSQL (the same variable and default as tests/pgkit.py).
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REPO = Path(__file__).resolve().parents[3]
 LAB_CONFIG = REPO / "deploy" / "lab" / "switchboard.yaml"
 SWITCHBOARD = Path(sys.executable).parent / "switchboard"
 

@@ -1,4 +1,4 @@
-"""Drive the real-Asterisk lab (deploy/lab/lab.sh) and sipp from end-to-end tests.
+"""Drive the real-Asterisk lab (deploy/lab/lab.sh) and sipp, for the demo and tier 3.
 
 Everything here is synchronous and blocking on purpose: Tier 3 tests are a
 script of real SIP calls, and a plain subprocess per phone is easiest to read.
@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LAB_SH = REPO / "deploy" / "lab" / "lab.sh"
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 SIPP_ARTIFACTS = REPO / "artifacts" / "sipp"
