@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from switchboard import __version__, logs, trace
-from switchboard.ari import AriClient, AriError
+from switchboard.ari.client import AriClient, AriError
 from switchboard.config import Config, ConfigError, DatabaseConfig, load_config
 from switchboard.crm import (
     AgentFile,

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from switchboard.ari import AriError
+from switchboard.ari.client import AriError
 from switchboard.files import write_atomically
 
 MAX_BACKOFF_S = 600.0

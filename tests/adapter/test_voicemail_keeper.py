@@ -16,7 +16,7 @@ from types import MappingProxyType
 import asyncpg
 import pytest
 
-from switchboard.ari import AriError, AriUnavailable
+from switchboard.ari.client import AriError, AriUnavailable
 from switchboard.config import Mailbox, SmtpConfig, VoicemailConfig
 from switchboard.db import Database
 from switchboard.engine.commands import KeepVoicemail

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Protocol
 
-from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
+from switchboard.ari.client import AriClient, AriError
 from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
 from switchboard.calllog import CALLBACK_VERSION, CallLog, CallRecord
 from switchboard.config import RoutingConfig
