@@ -8,6 +8,7 @@ import sys
 sys.modules["aiohttp"] = None  # an import of it now raises ImportError
 sys.modules["asyncpg"] = None
 import switchboard.engine
+import switchboard.engine.table
 assert "aiohttp" not in [m for m, v in sys.modules.items() if v is not None]
 print("imported")
 """

@@ -25,6 +25,7 @@ from switchboard.numbers import BadNumber, to_e164
 from .model import (
     MAX_CHOICES,
     MENU_KEYS,
+    AgentRoute,
     Agents,
     Choice,
     Flow,
@@ -896,7 +897,7 @@ def _agents_route(n: _NodeReader) -> NodeKind:
             "proficiency first, then to any agent with the language: make any_after at least "
             "widen_after)",
         )
-    return Route(targets=(), on_fail=n.ref("on_fail"), agents=agents, record=_record(n))
+    return AgentRoute(agents=agents, on_fail=n.ref("on_fail"), record=_record(n))
 
 
 def _record(n: _NodeReader) -> bool:
