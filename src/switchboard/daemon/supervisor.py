@@ -203,7 +203,7 @@ class CallRunner:
                     "engine.ignored",
                     extra={
                         "call_id": self.call_id,
-                        "phase": ignored.phase.shown,
+                        "phase": ignored.phase,  # (the engine's own: seeking_agent too)
                         "trigger": ignored.trigger or "",
                         "event": ignored.event,
                     },
