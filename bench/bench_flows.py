@@ -47,7 +47,7 @@ def engine_steps_per_second(calls: int) -> tuple[float, int]:
     steps = 0
     start = time.perf_counter()
     for _ in range(calls):
-        state, _ = step(new_call("c1", flow, "m0"), ari.StasisStart(channel=caller))
+        state, _, _ = step(new_call("c1", flow, "m0"), ari.StasisStart(channel=caller))
         steps += 1
         while not state.terminal and state.phase.value == "ivr":
             if state.playing is not None:
@@ -56,7 +56,7 @@ def engine_steps_per_second(calls: int) -> tuple[float, int]:
                 )
             else:
                 event = ari.ChannelDtmfReceived(channel=caller, digit="7" if steps % 3 else "1")
-            state, _ = step(state, event)
+            state, _, _ = step(state, event)
             steps += 1
     elapsed = time.perf_counter() - start
     return steps / elapsed, steps

@@ -36,7 +36,8 @@ from switchboard.api import (
     voicemails,
 )
 from switchboard.api.connections import connection_cap, fd_reserve, raise_open_files_limit
-from switchboard.ari import ApplicationTakenOver, AriClient, EventStream
+from switchboard.ari.client import AriClient
+from switchboard.ari.stream import ApplicationTakenOver, EventStream
 from switchboard.callbacks import CallbackStore
 from switchboard.calllog import CallLog
 from switchboard.config import Config

@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from switchboard import __version__, logs, trace
-from switchboard.ari import AriClient, AriError
+from switchboard.ari.client import AriClient, AriError
 from switchboard.config import Config, ConfigError, DatabaseConfig, load_config
 from switchboard.crm import (
     AgentFile,
@@ -25,7 +25,7 @@ from switchboard.crm import (
     store,
 )
 from switchboard.flows import FlowError, FlowSet, PromptCatalog, compile_files
-from switchboard.flows.model import Queue, Route, records
+from switchboard.flows.model import AgentRoute, Queue, records
 from switchboard.flows.registry import FlowRegistry
 from switchboard.retention import command as erase_command
 from switchboard.routing import agents_store
@@ -243,7 +243,7 @@ async def _missing_in_database(flows: FlowSet, database: DatabaseConfig) -> list
     fix = "switchboard import agents (docs/crm.md)"
     for flow in flows.flows:
         for node in flow.nodes.values():
-            agents = node.kind.agents if isinstance(node.kind, Route) else None
+            agents = node.kind.agents if isinstance(node.kind, AgentRoute) else None
             if agents is None:
                 continue
             where = f"{node.pos}: node {node.id!r}"

@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from switchboard.ari import AriError
+from switchboard.ari.client import AriError
 from switchboard.durable import MAX_BACKOFF_S, Backoff, Spool, nothing, wake_loop, write_atomically
 
 MISSING_ATTEMPTS = 5  # Asterisk says "no such recording" this often: give up on it

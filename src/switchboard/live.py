@@ -95,7 +95,7 @@ def call_event(
     return CallEvent(
         kind=kind,
         call_id=state.call_id,
-        phase=state.phase,
+        phase=state.phase.shown,
         at=at,
         caller=state.caller_number,
         dialed=state.dialed,
@@ -126,7 +126,7 @@ def call_changes(before: CallState, after: CallState, at: datetime) -> list[Call
             events.append(event if event.agent else replace(event, agent=before.agent))
     if connected:
         events.append(call_event(Kind.CONNECTED, after, at, taker))
-    elif after.phase is not before.phase and not after.terminal:
+    elif after.phase.shown is not before.phase.shown and not after.terminal:
         events.append(call_event(Kind.PHASE, after, at))
     return events
 

@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from switchboard.dialpolicy import REASONS
-from switchboard.engine.call import Outcome
+from switchboard.engine import Outcome
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Where a database error can be caught (the label of switchboard_db_errors_total).

@@ -25,8 +25,8 @@ from switchboard.agi.handlers import LiveChannels
 from switchboard.agi.holds import FORGET_AFTER_S, SWEEP_GRACE_S
 from switchboard.agi.protocol import MAX_ENV_LINES, MAX_LINE
 from switchboard.agi.server import AgiSession
-from switchboard.ari import AriClient
 from switchboard.ari import events as ari
+from switchboard.ari.client import AriClient
 from switchboard.config import AgiConfig, RoutingConfig
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import Database

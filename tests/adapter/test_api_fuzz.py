@@ -32,7 +32,7 @@ from schemathesis.core.result import Ok
 from switchboard.api import ApiContext, make_app
 from switchboard.api.ops import spec_text
 from switchboard.app import route_groups
-from switchboard.ari import AriClient
+from switchboard.ari.client import AriClient
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
 from switchboard.db import Database

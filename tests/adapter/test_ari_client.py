@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from switchboard.ari import AriClient, AriError, AriUnavailable
+from switchboard.ari.client import AriClient, AriError, AriUnavailable
 from tests.fake_ari import PASSWORD, USER, FakeAri
 
 

@@ -18,7 +18,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from switchboard.ari import AriClient
+from switchboard.ari.client import AriClient
 from switchboard.config import (
     AriConfig,
     Config,

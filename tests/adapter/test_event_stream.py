@@ -8,8 +8,8 @@ import random
 import aiohttp
 import pytest
 
-from switchboard.ari import Backoff, EventStream
 from switchboard.ari import events as ari
+from switchboard.ari.stream import Backoff, EventStream
 from tests.fake_ari import PASSWORD, USER, FakeAri
 
 

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from labkit.smtp import SmtpSink, attachments, smtp_sink
-from switchboard.ari import AriError, AriUnavailable
+from switchboard.ari.client import AriError, AriUnavailable
 from switchboard.config import Mailbox, SmtpConfig, VoicemailConfig
 from switchboard.db import Database
 from switchboard.engine.commands import KeepVoicemail

@@ -21,9 +21,9 @@ from switchboard.api.query import (
     params,
 )
 from switchboard.daemon.snapshot import CallStatus, agents_waiting, live_call, status_of
-from switchboard.engine import CallState, Phase
-from switchboard.engine.call import Leg
+from switchboard.engine import CallState, Leg, Phase
 from switchboard.engine.commands import FindAgent
+from switchboard.engine.state import InLine, Ringing
 from switchboard.flows.model import Target
 from switchboard.metrics import Metrics
 from switchboard.routing.rank import Customer, Segment
@@ -91,7 +91,9 @@ AGENT = Target("PJSIP/agent100")
         (CallState("c", SPINE_FLOW, "e", phase=Phase.QUEUED), CallStatus.WAITING),
         (CallState("c", SPINE_FLOW, "e", phase=Phase.DIALING), CallStatus.WAITING),
         (
-            CallState("c", SPINE_FLOW, "e", phase=Phase.QUEUED, legs=(Leg("l", AGENT),)),
+            CallState(
+                "c", SPINE_FLOW, "e", phase=Phase.QUEUED, wait=InLine("q", legs=(Leg("l", AGENT),))
+            ),
             CallStatus.RINGING,
         ),
         (CallState("c", SPINE_FLOW, "e", phase=Phase.CONNECTED), CallStatus.CONNECTED),
@@ -110,7 +112,9 @@ def test_a_live_call_names_what_rings_and_the_known_customer_only() -> None:
         SPINE_FLOW,
         "e",
         phase=Phase.DIALING,
-        legs=(Leg("l", AGENT), Leg("m", Target("PJSIP/+7@carrier", "+7", "PJSIP/carrier"))),
+        wait=Ringing(
+            legs=(Leg("l", AGENT), Leg("m", Target("PJSIP/+7@carrier", "+7", "PJSIP/carrier")))
+        ),
         started_at=at,
         customer=Customer(),  # looked up, not found
     )

@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 
 from switchboard.app import HANDBACK_GRACE_S, PortInUse, Services, serve
-from switchboard.ari import ApplicationTakenOver
+from switchboard.ari.stream import ApplicationTakenOver
 
 DRAIN_S = 3.0
 WORKERS = [  # cancelled together, after every flush

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from switchboard.ari import Backoff
 from switchboard.ari import events as ari
+from switchboard.ari.stream import Backoff
 
 CHANNEL = {
     "id": "1732.5",

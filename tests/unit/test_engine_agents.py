@@ -29,6 +29,7 @@ from switchboard.engine.commands import (
 )
 from switchboard.engine.events import AgentFound
 from switchboard.routing.rank import Customer, Segment
+from tests.enginekit import lookup, timer
 from tests.flowkit import flow
 from tests.unit.test_engine_flow import Caller
 
@@ -97,7 +98,8 @@ def test_entering_the_route_rings_back_limits_the_wait_and_asks_for_an_agent() -
             any_after=40,
         ),
     ]
-    assert caller.state.phase is Phase.DIALING
+    assert caller.state.phase is Phase.SEEKING_AGENT
+    assert caller.state.phase.shown is Phase.DIALING  # as logs, the call log and pages see it
 
 
 def test_a_language_chosen_in_the_menu_is_what_the_agent_must_speak() -> None:
@@ -155,8 +157,8 @@ def test_a_phone_that_cannot_ring_is_not_a_missed_call() -> None:
 def test_nobody_free_the_caller_waits_then_max_wait_leads_to_on_fail() -> None:
     caller, ask = at_the_route()
     assert caller.send(AgentFound(ask.request_id, customer=VIP)) == []
-    assert caller.state.phase is Phase.DIALING
-    assert caller.state.lookup == ask.request_id
+    assert caller.state.phase is Phase.SEEKING_AGENT
+    assert lookup(caller.state) == ask.request_id
     caller.answer_lookups = False
     issued = caller.send(TimerFired("c1-t4"))
     assert issued == [
@@ -258,12 +260,12 @@ def test_every_agent_handed_to_a_call_is_released_exactly_once(
             break
         legs = state.ringing_legs
         match what:
-            case "agent" if state.lookup.startswith("c1-ask"):
-                hand(state.lookup)
-            case "none" if state.lookup.startswith("c1-ask"):
-                caller.send(AgentFound(state.lookup))
-            case "error" if state.lookup.startswith("c1-ask"):
-                caller.send(AgentFound(state.lookup, error="database down"))
+            case "agent" if lookup(state).startswith("c1-ask"):
+                hand(lookup(state))
+            case "none" if lookup(state).startswith("c1-ask"):
+                caller.send(AgentFound(lookup(state)))
+            case "error" if lookup(state).startswith("c1-ask"):
+                caller.send(AgentFound(lookup(state), error="database down"))
             case "stale":
                 hand(f"c1-old{n}")
             case "answer" if legs:
@@ -274,8 +276,8 @@ def test_every_agent_handed_to_a_call_is_released_exactly_once(
                 caller.send(
                     ari.ChannelDestroyed(channel=ari.Channel(id=legs[n % len(legs)]), cause=cause)
                 )
-            case "timer" if state.timer:
-                caller.send(TimerFired(state.timer))
+            case "timer" if timer(state):
+                caller.send(TimerFired(timer(state)))
             case "hangup":
                 caller.send(ari.StasisEnd(channel=ari.Channel(id="c1")))
             case "agent_hangup" if state.leg:

@@ -43,6 +43,7 @@ from switchboard.engine.commands import (
 )
 from switchboard.engine.events import TargetsFound
 from switchboard.flows import Flow
+from tests.enginekit import menu_wait, timer
 from tests.flowkit import SPINE, flow
 
 IVR = flow("""
@@ -96,7 +97,7 @@ class Caller:
 
     def send(self, event: EngineEvent) -> list[Command]:
         """Step the engine; a FindTargets is answered at once, as the daemon does."""
-        self.state, issued = step(self.state, event)
+        self.state, issued, _ = step(self.state, event)
         self.commands += issued
         for cmd in list(issued):
             if isinstance(cmd, FindTargets) and self.answer_lookups:
@@ -127,8 +128,8 @@ class Caller:
         return self.send(ari.ChannelDtmfReceived(channel=ari.Channel(id="c1"), digit=digit))
 
     def stays_silent(self) -> list[Command]:
-        assert self.state.timer, "no menu is waiting"
-        return self.send(TimerFired(self.state.timer))
+        assert timer(self.state), "no menu is waiting"
+        return self.send(TimerFired(timer(self.state)))
 
     def prompts(self) -> list[tuple[str, str]]:
         """(prompt, language) of everything played so far."""
@@ -143,7 +144,7 @@ def in_menu(name: str) -> Caller:
         caller.presses("1")
         caller.hears_all()
     assert caller.state.node == name
-    assert caller.state.timer
+    assert timer(caller.state)
     return caller
 
 
@@ -340,8 +341,8 @@ def test_an_invalid_key_plays_invalid_and_repeats_the_menu() -> None:
     caller.presses("7")
     caller.hears_all()
     assert caller.prompts()[-2:] == [("invalid", "en"), ("main_menu", "en")]
-    assert (caller.state.node, caller.state.attempts) == ("main", 1)
-    assert caller.state.timer
+    assert (caller.state.node, menu_wait(caller.state).attempts) == ("main", 1)
+    assert timer(caller.state)
 
 
 def test_silence_plays_no_input_and_repeats_the_menu() -> None:
@@ -349,7 +350,7 @@ def test_silence_plays_no_input_and_repeats_the_menu() -> None:
     caller.stays_silent()
     caller.hears_all()
     assert caller.prompts()[-2:] == [("no_input", "en"), ("main_menu", "en")]
-    assert caller.state.attempts == 1
+    assert menu_wait(caller.state).attempts == 1
 
 
 def test_after_the_last_retry_the_caller_goes_to_on_fail() -> None:
@@ -400,7 +401,7 @@ def test_back_on_the_first_menu_plays_it_again() -> None:
     caller.hears_all()
     caller.presses("9")
     assert caller.prompts() == [("main_menu", "en"), ("main_menu", "en")]
-    assert (caller.state.node, caller.state.attempts, caller.state.menu_stack) == (
+    assert (caller.state.node, menu_wait(caller.state).attempts, caller.state.menu_stack) == (
         "top",
         0,
         ("top",),
@@ -438,7 +439,7 @@ def test_repeat_replays_the_menu_without_using_an_attempt() -> None:
     caller.presses("*")
     caller.hears_all()
     assert caller.prompts()[-2:] == [("main_menu", "en"), ("main_menu", "en")]
-    assert caller.state.attempts == 0
+    assert menu_wait(caller.state).attempts == 0
 
 
 def test_variables_are_set_on_the_way_to_the_route() -> None:
@@ -503,7 +504,7 @@ def test_a_key_during_an_interruptible_prompt_skips_it_and_is_not_kept_for_later
     assert caller.state.typeahead == ""  # "thanks" is not a menu: the key is dropped
     caller.hears_all()
     assert caller.prompts()[-1] == ("main_menu", "en")  # the menu plays; no "invalid"
-    assert caller.state.attempts == 0
+    assert menu_wait(caller.state).attempts == 0
 
 
 def test_a_key_typed_ahead_counts_in_the_next_menu() -> None:
@@ -555,7 +556,7 @@ def test_a_language_the_flow_does_not_speak_falls_back() -> None:
 # -- late and stray events ----------------------------------------------------------------
 def test_stale_timers_and_playbacks_are_ignored() -> None:
     caller = in_menu("main")
-    old_timer = caller.state.timer
+    old_timer = timer(caller.state)
     caller.presses("*")
     assert caller.send(TimerFired(old_timer)) == []
     assert caller.send(ari.PlaybackFinished(playback=ari.Playback(id="c1-pb1"))) == []

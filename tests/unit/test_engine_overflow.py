@@ -12,8 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from switchboard.ari import events as ari
-from switchboard.engine import ChannelGone, CommandFailed, GuardExpired, Outcome, Phase, TimerFired
-from switchboard.engine.call import guard_seconds
+from switchboard.engine import (
+    ChannelGone,
+    CommandFailed,
+    GuardExpired,
+    Outcome,
+    Phase,
+    TimerFired,
+    guard_seconds,
+)
 from switchboard.engine.commands import (
     AddToBridge,
     CancelTimer,

@@ -29,6 +29,7 @@ from switchboard.engine.commands import (
 )
 from switchboard.engine.events import CallbackDecided, QueuePosition, TargetsFound
 from switchboard.flows import FlowError
+from tests.enginekit import in_line
 from tests.flowkit import flow
 from tests.unit.test_engine_flow import Caller
 
@@ -157,7 +158,7 @@ def asks_for_a_callback(caller: Caller, request: str = "c1-cb4") -> None:
             "PJSIP/carrier",
         )
     ]  # fmt: skip
-    assert caller.state.callback_ask == request
+    assert in_line(caller.state).callback_ask == request
 
 
 def test_pressing_the_callback_key_keeps_the_place_and_hangs_up_politely() -> None:
@@ -221,7 +222,7 @@ def test_an_answer_for_another_request_changes_nothing() -> None:
     caller = queued()
     asks_for_a_callback(caller, "c1-cb3")
     assert caller.send(CallbackDecided("c1-cb9")) == []
-    assert caller.state.callback_ask == "c1-cb3"
+    assert in_line(caller.state).callback_ask == "c1-cb3"
 
 
 def test_other_keys_do_not_leave_the_line_and_any_caller_id_is_asked_about() -> None:
@@ -277,7 +278,7 @@ nodes:
     assert isinstance(request, RequestCallback)
     caller.send(CallbackDecided(request.request_id, refused="rate_limited"))
     assert caller.hears_prompt_end() == [StartMoh("c1", "default")]  # no announcement timer
-    assert (caller.state.phase, caller.state.announce_timer) == (Phase.QUEUED, "")
+    assert (caller.state.phase, in_line(caller.state).announce_timer) == (Phase.QUEUED, "")
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ def test_a_late_refusal_of_another_recording_changes_nothing() -> None:
     caller = Caller(RECORDED)
     connected(caller, "c1-leg1")
     before = caller.state
-    state, issued = step(before, CommandFailed(RecordBridge("c1-bridge", "old"), 409, "exists"))
+    state, issued, _ = step(before, CommandFailed(RecordBridge("c1-bridge", "old"), 409, "exists"))
     assert (state, issued) == (before, [])
 
 

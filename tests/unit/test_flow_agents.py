@@ -8,7 +8,7 @@ import pytest
 from switchboard.crm import values as crm_values
 from switchboard.flows import FlowError, compile_flow
 from switchboard.flows import reading as flow_reading
-from switchboard.flows.model import Agents, Route, Target
+from switchboard.flows.model import AgentRoute, Agents, Route, Target
 from tests.flowkit import CATALOG
 
 AGENTS = """\
@@ -56,9 +56,7 @@ def test_an_agents_route_compiles_to_agents_and_rings_no_listed_phone() -> None:
     flow, warnings = compile_flow("f.yaml", AGENTS.encode(), CATALOG)
     assert warnings == []  # 'support' is declared and unused: that is fine
     assert flow.skills == ("sales", "support", "billing")
-    assert flow.nodes["sales"].kind == Route(
-        targets=(),
-        on_fail="ringgroup",
+    assert flow.nodes["sales"].kind == AgentRoute(
         agents=Agents(
             skills=(("sales", 3), ("billing", 1)),
             language="ru",
@@ -68,6 +66,7 @@ def test_an_agents_route_compiles_to_agents_and_rings_no_listed_phone() -> None:
             widen_after=20,
             any_after=45,
         ),
+        on_fail="ringgroup",
     )
     assert flow.nodes["ringgroup"].kind == Route(
         targets=(Target("PJSIP/100"), Target("PJSIP/101")), on_fail="bye"
@@ -91,7 +90,7 @@ def test_skills_as_a_list_mean_proficiency_one_and_unwritten_fields_take_default
 ) -> None:
     flow, _ = compile_flow("f.yaml", changed(BLOCK, block).encode(), CATALOG)
     route = flow.nodes["sales"].kind
-    assert isinstance(route, Route)
+    assert isinstance(route, AgentRoute)
     assert route.agents == Agents(skills=skills)
     assert route.agents == Agents(skills, "", "", 15, 20, 60, 30, 60)  # the documented defaults
 
@@ -100,7 +99,7 @@ def test_a_flow_without_skills_may_still_route_to_any_agent() -> None:
     text = changed("skills: [sales, support, billing]\n", "").replace(BLOCK, "    agents: {}\n")
     flow, _ = compile_flow("f.yaml", text.encode(), CATALOG)
     assert flow.skills == ()
-    assert isinstance(flow.nodes["sales"].kind, Route)
+    assert isinstance(flow.nodes["sales"].kind, AgentRoute)
     assert flow.nodes["sales"].kind.agents == Agents()
 
 
@@ -271,7 +270,7 @@ def test_zero_seconds_are_allowed_where_zero_means_skip_that_step() -> None:
     zeros = "      owner_seconds: 0\n      max_wait: 0\n      widen_after: 0\n      any_after: 0\n"
     flow, _ = compile_flow("f.yaml", changed(ALL_FIELDS, zeros).encode(), CATALOG)
     route = flow.nodes["sales"].kind
-    assert isinstance(route, Route)
+    assert isinstance(route, AgentRoute)
     assert route.agents == Agents(
         skills=(("sales", 3), ("billing", 1)),
         owner_seconds=0,
@@ -301,7 +300,7 @@ def test_skill_names_follow_the_rule_agents_are_imported_with() -> None:
 def test_a_home_site_is_kept_and_a_bad_site_id_is_reported() -> None:
     flow, _ = compile_flow("f.yaml", changed(BLOCK, BLOCK + "      site: msk\n").encode(), CATALOG)
     route = flow.nodes["sales"].kind
-    assert isinstance(route, Route)
+    assert isinstance(route, AgentRoute)
     assert route.agents is not None
     assert route.agents.site == "msk"
     found = problems(changed(BLOCK, BLOCK + "      site: Moscow office\n"))

@@ -34,6 +34,7 @@ from switchboard.engine.commands import (
 from switchboard.engine.events import CallbackDecided, GuardExpired, QueuePosition, TargetsFound
 from switchboard.flows import FlowError, compile_flow
 from switchboard.flows.model import MENU_KEYS, Menu, Queue, Route
+from tests.enginekit import in_line, lookup, recording_name, timer
 from tests.flowkit import CATALOG, flow
 
 KEYS = sorted(MENU_KEYS)
@@ -115,30 +116,29 @@ def next_events(state: CallState) -> list[EngineEvent]:
     """What Asterisk or the caller can do next in this state."""
     events: list[EngineEvent] = []
     if state.phase is Phase.IVR:
-        assert state.playing is not None or state.timer, f"caller in silence at {state.node}"
+        assert state.playing is not None or timer(state), f"caller in silence at {state.node}"
     if state.playing is not None:
         playback = state.playing.playback_id
         events.append(ari.PlaybackFinished(playback=ari.Playback(id=playback)))
         refused = Play("c1", "sound:switchboard/x", playback)
         events.append(CommandFailed(refused, 500, "prompt could not play"))
-    if state.timer:
-        events.append(TimerFired(state.timer))
+    if timer(state):
+        events.append(TimerFired(timer(state)))
     if state.phase is Phase.IVR:
         caller = ari.Channel(id="c1")
         events += [ari.ChannelDtmfReceived(channel=caller, digit=k) for k in KEYS]
     if state.phase in (Phase.DIALING, Phase.QUEUED):
         events += _dialing_events(state)
     if state.phase is Phase.QUEUED:
-        events += [TimerFired(t) for t in (state.timer, state.announce_timer) if t]
-        if state.position_ask:
-            events.append(QueuePosition(state.position_ask, 2))
-        if state.callback_ask:  # taken, or refused (the caller stays in line)
-            events += [CallbackDecided(state.callback_ask),
-                       CallbackDecided(state.callback_ask, "country_not_allowed")]  # fmt: skip
+        events += [TimerFired(t) for t in (timer(state), in_line(state).announce_timer) if t]
+        if in_line(state).position_ask:
+            events.append(QueuePosition(in_line(state).position_ask, 2))
+        if ask := in_line(state).callback_ask:  # taken, or refused (the caller stays in line)
+            events += [CallbackDecided(ask), CallbackDecided(ask, "country_not_allowed")]
         caller = ari.Channel(id="c1")
         events += [ari.ChannelDtmfReceived(channel=caller, digit=k) for k in ("5", "1")]
     if state.phase is Phase.RECORDING:
-        rec = ari.Recording(name=state.recording)
+        rec = ari.Recording(name=recording_name(state))
         events += [ari.RecordingFinished(recording=rec), ari.RecordingFailed(recording=rec),
                    ari.StasisEnd(channel=ari.Channel(id="c1")),
                    GuardExpired(Phase.RECORDING)]  # fmt: skip
@@ -149,14 +149,14 @@ def _dialing_events(state: CallState) -> list[EngineEvent]:
     """The daemon's answer to FindTargets (any subset can ring, or none); each
     leg ringing out, answering, hearing the confirm prompt, pressing 1 or not."""
     events: list[EngineEvent] = []
-    if state.lookup:
+    if lookup(state):
         route = state.flow.nodes[state.node].kind
         assert isinstance(route, Route | Queue)
         count = len(route.targets)
         events += [
-            TargetsFound(state.lookup, tuple(range(count))),
-            TargetsFound(state.lookup, (), tuple((i, "unregistered") for i in range(count))),
-            TargetsFound(state.lookup, (count - 1,), tuple((i, "busy") for i in range(count - 1))),
+            TargetsFound(lookup(state), tuple(range(count))),
+            TargetsFound(lookup(state), (), tuple((i, "unregistered") for i in range(count))),
+            TargetsFound(lookup(state), (count - 1,), tuple((i, "busy") for i in range(count - 1))),
         ]
     for leg in state.legs:
         channel = ari.Channel(id=leg.id)
@@ -176,22 +176,22 @@ def _dialing_events(state: CallState) -> list[EngineEvent]:
 def stubborn(state: CallState, policy: str) -> EngineEvent | None:
     """The caller who tries hardest to stay in the IVR, by one policy."""
     if state.phase is Phase.QUEUED:
-        if state.position_ask:
-            return QueuePosition(state.position_ask, 1)
-        return TimerFired(state.timer)  # waits out the queue: max_wait, then on_timeout
+        if in_line(state).position_ask:
+            return QueuePosition(in_line(state).position_ask, 1)
+        return TimerFired(timer(state))  # waits out the queue: max_wait, then on_timeout
     if state.phase is Phase.DIALING:
-        if state.lookup:
-            return TargetsFound(state.lookup, (0,))
+        if lookup(state):
+            return TargetsFound(lookup(state), (0,))
         leg = state.legs[0]
         if leg.timer:
             return TimerFired(leg.timer)  # an answering machine that never presses 1
         return ari.ChannelDestroyed(channel=ari.Channel(id=leg.id), cause=19)
     if state.phase is Phase.RECORDING:
-        return ari.RecordingFinished(recording=ari.Recording(name=state.recording))
+        return ari.RecordingFinished(recording=ari.Recording(name=recording_name(state)))
     if state.playing is not None:
         return ari.PlaybackFinished(playback=ari.Playback(id=state.playing.playback_id))
     menu = state.flow.nodes[state.node].kind
-    if not isinstance(menu, Menu) or not state.timer:
+    if not isinstance(menu, Menu) or not timer(state):
         return None
     caller = ari.Channel(id="c1")
     if policy == "invalid":
@@ -206,7 +206,7 @@ def stubborn(state: CallState, policy: str) -> EngineEvent | None:
                     continue
                 if wanted != "goto" or isinstance(state.flow.nodes[choice.target].kind, Menu):
                     return ari.ChannelDtmfReceived(channel=caller, digit=key)
-    return TimerFired(state.timer)
+    return TimerFired(timer(state))
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -218,7 +218,7 @@ def test_every_caller_reaches_an_end_in_bounded_steps(
     through menus), the call ends or reaches an agent within a bounded number of events."""
     compiled = flow(yaml.safe_dump(raw))
     arrived = data.draw(st.datetimes(timezones=st.just(UTC)) | st.none())
-    state, _ = step(
+    state, _, _ = step(
         new_call("c1", compiled, compiled.entry["100"]),
         ari.StasisStart(channel=ari.Channel(id="c1"), args=("inbound", "100"), at=arrived),
     )
@@ -228,7 +228,7 @@ def test_every_caller_reaches_an_end_in_bounded_steps(
         possible = next_events(state)
         assert possible, f"caller stuck with nothing to do at {state.node} ({state.phase})"
         chosen = stubborn(state, policy) if policy != "random" else None
-        state, _ = step(state, chosen or data.draw(st.sampled_from(possible)))
+        state, _, _ = step(state, chosen or data.draw(st.sampled_from(possible)))
     raise AssertionError(f"no end after {MAX_EVENTS} events; path {state.path[-20:]}")
 
 
@@ -241,7 +241,7 @@ def test_a_caller_who_hangs_up_at_any_point_leaves_nothing_behind(
     ended), every bridge made is destroyed, a message being recorded is kept, and
     the call has an outcome."""
     compiled = flow(yaml.safe_dump(raw))
-    state, commands = step(
+    state, commands, _ = step(
         new_call("c1", compiled, compiled.entry["100"]),
         ari.StasisStart(channel=ari.Channel(id="c1"), args=("inbound", "100")),
     )
@@ -255,17 +255,17 @@ def test_a_caller_who_hangs_up_at_any_point_leaves_nothing_behind(
         event = data.draw(st.sampled_from(possible))
         if isinstance(event, ari.ChannelDestroyed):
             ended.add(event.channel.id)
-        state, issued = step(state, event)
+        state, issued, _ = step(state, event)
         commands += issued
     if state.terminal:
         return
     recording = state.phase is Phase.RECORDING
-    state, issued = step(state, ari.StasisEnd(channel=ari.Channel(id="c1")))
+    state, issued, _ = step(state, ari.StasisEnd(channel=ari.Channel(id="c1")))
     commands += issued
     if recording:
         assert not state.terminal, "hanging up ends the message; the file is still written"
-        done = ari.RecordingFinished(recording=ari.Recording(name=state.recording))
-        state, issued = step(state, done)
+        done = ari.RecordingFinished(recording=ari.Recording(name=recording_name(state)))
+        state, issued, _ = step(state, done)
         commands += issued
         assert any(isinstance(c, KeepVoicemail) for c in issued), "the message was lost"
     assert state.terminal

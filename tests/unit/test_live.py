@@ -27,6 +27,7 @@ from switchboard.live import (
 )
 from switchboard.pages.board import CallBoard, screen_message
 from switchboard.pages.views import safe_next
+from tests.enginekit import lookup
 from tests.unit.test_engine_agents import AGENTS, VIP, at_the_route
 from tests.unit.test_engine_flow import Caller
 from tests.unit.test_engine_queue import QUEUE
@@ -71,14 +72,14 @@ def test_offers_withdrawals_and_the_answer_of_a_route_to_agents() -> None:
     entering = told(caller, ari.ChannelDtmfReceived(channel=ari.Channel(id="c1"), digit="1"))
     assert brief(entering) == [("call.phase", "", "")]
     assert entering[0].phase is Phase.DIALING
-    ask = caller.state.lookup
+    ask = lookup(caller.state)
     owner = told(caller, AgentFound(ask, "a101", ("PJSIP/101",), owner=True, customer=VIP))
     assert brief(owner) == [("call.offered", "PJSIP/101", "a101")]
     assert owner[0].customer == VIP
     assert [s.node for s in owner[0].path] == ["welcome", "main", "sales"]
     rang_out = told(caller, ari.ChannelDestroyed(channel=ari.Channel(id="c1-leg6"), cause=19))
     assert brief(rang_out) == [("call.withdrawn", "PJSIP/101", "a101")]
-    best = AgentFound(caller.state.lookup, "a102", ("PJSIP/102", "PJSIP/112"), customer=VIP)
+    best = AgentFound(lookup(caller.state), "a102", ("PJSIP/102", "PJSIP/112"), customer=VIP)
     assert sorted(brief(told(caller, best))) == [
         ("call.offered", "PJSIP/102", "a102"),
         ("call.offered", "PJSIP/112", "a102"),

@@ -28,6 +28,7 @@ from switchboard.stats import (
 from switchboard.stats.command import StatsUsageError, parse_period
 from switchboard.stats.format import format_report, report_json
 from switchboard.stats.model import all_hours
+from tests.enginekit import lookup
 from tests.unit.test_engine_queue import QUEUE
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -87,7 +88,7 @@ class TimedCall:
     def at(self, seconds: float, event: EngineEvent) -> list[Command]:
         self.now = T0 + timedelta(seconds=seconds)
         before = self.state
-        self.state, commands = step(before, event)
+        self.state, commands, _ = step(before, event)
         self.times.stepped(before, self.state, self.now)
         for cmd in commands:
             if isinstance(cmd, Originate):
@@ -141,7 +142,7 @@ def test_an_overflow_to_a_mobile_keeps_waiting_until_the_mobile_answers() -> Non
     call.dials()
     call.at(1, TargetsFound("c1-q1", order=(), skipped=((0, "busy"), (1, "busy"))))
     call.at(120, TimerFired("c1-t1"))  # max_wait: on to the mobile
-    find = call.state.lookup
+    find = lookup(call.state)
     call.at(120, TargetsFound(find, order=(0,), skipped=()))
     (leg,) = call.state.legs
     call.at(125, ari.StasisStart(channel=ari.Channel(id=leg.id), args=("leg", "c1")))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from switchboard.ari import AriClient
+from switchboard.ari.client import AriClient
 from switchboard.config import AgiConfig
 from switchboard.daemon import Supervisor
 from switchboard.flows.registry import FlowRegistry

@@ -1,13 +1,4 @@
-"""Our own thin ARI client: REST on aiohttp, typed events, a reconnecting websocket."""
+"""Our own thin ARI client: REST on aiohttp (``ari.client``), typed events
+(``ari.events``: pure, the engine reads them), a reconnecting websocket (``ari.stream``).
 
-from .client import AriClient, AriError, AriUnavailable
-from .stream import ApplicationTakenOver, Backoff, EventStream
-
-__all__ = [
-    "ApplicationTakenOver",
-    "AriClient",
-    "AriError",
-    "AriUnavailable",
-    "Backoff",
-    "EventStream",
-]
+Nothing is imported here, so ``switchboard.ari.events`` can be read without aiohttp."""

@@ -40,12 +40,12 @@ class CallTimes:
         self.ringing[leg_id] = LegStart(label, now, state.agent, state.agent_is_owner)
 
     def stepped(self, before: CallState, after: CallState, now: datetime) -> None:
-        if after.phase in WAITING_PHASES and self.queued_at is None:
+        if after.phase.shown in WAITING_PHASES and self.queued_at is None:
             self.queue, self.queued_at = after.node, now
-        if before.phase in WAITING_PHASES and after.phase not in WAITING_PHASES:
+        if before.phase.shown in WAITING_PHASES and after.phase.shown not in WAITING_PHASES:
             self.waited_until = now
         if after.terminal and not before.terminal:
-            self.ended_phase = before.phase
+            self.ended_phase = before.phase.shown
         if after.phase is Phase.CONNECTED and before.phase is not Phase.CONNECTED:
             winner = before.leg_by_id(after.leg)
             self.answered_external = winner is not None and winner.target.external

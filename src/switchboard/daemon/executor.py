@@ -6,7 +6,7 @@ The executor decides nothing about the call: a 404 on a channel becomes
 
 from __future__ import annotations
 
-from switchboard.ari import AriClient, AriError
+from switchboard.ari.client import AriClient, AriError
 from switchboard.engine import ChannelGone, Command, CommandFailed, EngineEvent
 from switchboard.engine.commands import (
     AddToBridge,

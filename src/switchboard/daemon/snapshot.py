@@ -76,7 +76,7 @@ def status_of(state: CallState) -> CallStatus:
         return CallStatus.CONNECTED
     if state.legs:
         return CallStatus.RINGING
-    if state.phase in (Phase.QUEUED, Phase.DIALING):
+    if state.phase.shown in (Phase.QUEUED, Phase.DIALING):
         return CallStatus.WAITING
     if state.phase is Phase.RECORDING:
         return CallStatus.VOICEMAIL
@@ -95,7 +95,7 @@ def live_call(
         dialed=state.dialed,
         flow=state.flow.name,
         flow_version=state.flow.version,
-        phase=state.phase.value,
+        phase=state.phase.shown.value,
         node=state.node,
         status=status_of(state),
         started_at=state.started_at,

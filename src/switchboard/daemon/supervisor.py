@@ -21,14 +21,16 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Protocol
 
-from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
+from switchboard.ari.client import AriClient, AriError
 from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
 from switchboard.calllog import CALLBACK_VERSION, CallLog, CallRecord
 from switchboard.config import RoutingConfig
 from switchboard.db import Database
 from switchboard.dialpolicy import CallbackGate, NumberRefused, masked
 from switchboard.engine import (
+    MISSED_RESULTS,
+    SETUP_COMMANDS,
     CallState,
     ChannelGone,
     Command,
@@ -41,9 +43,9 @@ from switchboard.engine import (
     dialed_number,
     guard_seconds,
     new_call,
+    result_for_cause,
     step,
 )
-from switchboard.engine.call import MISSED_RESULTS, SETUP_COMMANDS, result_for_cause
 from switchboard.engine.commands import (
     AskPosition,
     CancelTimer,
@@ -195,7 +197,17 @@ class CallRunner:
         while pending:
             current = pending.popleft()
             before = self.state
-            self.state, commands = step(before, current)
+            self.state, commands, ignored = step(before, current)
+            if ignored is not None:
+                log.debug(
+                    "engine.ignored",
+                    extra={
+                        "call_id": self.call_id,
+                        "phase": ignored.phase,  # (the engine's own: seeking_agent too)
+                        "trigger": ignored.trigger or "",
+                        "event": ignored.event,
+                    },
+                )
             if self.state is before and not commands:
                 continue
             self._note_talking(before)
@@ -206,8 +218,8 @@ class CallRunner:
                 extra={
                     "call_id": self.call_id,
                     "event": type(current).__name__,
-                    "from": before.phase,
-                    "to": self.state.phase,
+                    "from": before.phase.shown,
+                    "to": self.state.phase.shown,
                     "node": self.state.node,
                     "commands": [describe(c) for c in commands],
                 },
@@ -872,7 +884,7 @@ class Supervisor:
         state = runner.state
         answered = [channels[leg] for leg in state.ringing_legs if leg in channels]
         for leg in answered:
-            if state.phase in (Phase.DIALING, Phase.QUEUED) and leg_of(leg) == runner.call_id:
+            if state.phase.shown in (Phase.DIALING, Phase.QUEUED) and leg_of(leg) == runner.call_id:
                 # An agent answered (the leg entered our app) while we could not hear it.
                 event = ari.StasisStart(channel=leg, args=(LEG_ARG, runner.call_id))
                 runner.queue.put_nowait(event)

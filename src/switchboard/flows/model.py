@@ -137,7 +137,7 @@ class Agents:
 @dataclass(frozen=True, slots=True)
 class Route:
     """Ring extensions and/or external numbers; the first to answer gets the call.
-    With ``agents``, ring the agents the router picks instead (``targets`` empty)."""
+    (A ``route`` written with ``agents:`` compiles to an ``AgentRoute`` instead.)"""
 
     targets: tuple[Target, ...]
     on_fail: str
@@ -147,7 +147,6 @@ class Route:
     confirm_prompt: str = ""  # external legs hear this and must press confirm_key
     confirm_key: str = "1"
     confirm_timeout: float = 8.0  # after the confirm prompt, before it counts as no answer
-    agents: Agents | None = None
     record: bool = False  # record the conversation once connected (bridge recording)
 
     @property
@@ -156,14 +155,27 @@ class Route:
 
     def ring_seconds(self) -> int:
         """The longest this route can ring before on_fail (for the stall guard)."""
-        if self.agents is not None:  # the wait, then the agent being offered when it ends
-            return self.agents.max_wait + max(self.agents.ring_seconds, self.agents.owner_seconds)
         if self.strategy.sequential:
             return self.member_timeout * len(self.targets)
         return self.timeout
 
     def confirms(self, target: Target) -> bool:
         return bool(self.confirm_prompt) and target.external
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRoute:
+    """A ``route`` written with ``agents:``: ring the agents the router picks for
+    this caller (see ``Agents``), one at a time; nobody takes the call: ``on_fail``."""
+
+    agents: Agents
+    on_fail: str
+    record: bool = False  # record the conversation once connected (bridge recording)
+
+    def ring_seconds(self) -> int:
+        """The longest this route can ring before on_fail (for the stall guard): the
+        wait, then the agent being offered when it ends."""
+        return self.agents.max_wait + max(self.agents.ring_seconds, self.agents.owner_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +243,7 @@ NodeKind = (
     | Language
     | SetVars
     | Route
+    | AgentRoute
     | Queue
     | Goto
     | Hangup
@@ -250,7 +263,7 @@ class Node:
 def records(kind: NodeKind | None) -> bool:
     """Is a call connected by this node recorded? (the node's ``record``, which
     defaults to the flow's ``record_calls``)"""
-    return isinstance(kind, Route | Queue) and kind.record
+    return isinstance(kind, Route | AgentRoute | Queue) and kind.record
 
 
 def silent_exits(kind: NodeKind) -> tuple[str, ...]:
@@ -260,7 +273,12 @@ def silent_exits(kind: NodeKind) -> tuple[str, ...]:
             return (nxt,)
         case Goto(target=target):
             return (target,)
-        case Menu(on_fail=on_fail) | Route(on_fail=on_fail) | Queue(on_timeout=on_fail):
+        case (
+            Menu(on_fail=on_fail)
+            | Route(on_fail=on_fail)
+            | AgentRoute(on_fail=on_fail)
+            | Queue(on_timeout=on_fail)
+        ):
             return (on_fail,)
         case HoursBranch(open=opened, closed=closed, holiday=holiday):
             return tuple(dict.fromkeys((opened, closed, holiday)))

@@ -7,7 +7,7 @@ import yaml
 
 from switchboard.numbers import BadNumber, to_e164
 
-from .model import Agents, NodeKind, Queue, Route, Strategy, Target
+from .model import AgentRoute, Agents, NodeKind, Queue, Route, Strategy, Target
 from .reading import (
     ENDPOINT,
     NODE_ID,
@@ -146,7 +146,7 @@ def _agents_route(n: NodeReader) -> NodeKind:
             "proficiency first, then to any agent with the language: make any_after at least "
             "widen_after)",
         )
-    return Route(targets=(), on_fail=n.ref("on_fail"), agents=agents, record=_record(n))
+    return AgentRoute(agents=agents, on_fail=n.ref("on_fail"), record=_record(n))
 
 
 def _record(n: NodeReader) -> bool:

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from switchboard.ari import AriError
+from switchboard.ari.client import AriError
 from switchboard.config import RecordingConfig
 from switchboard.db import DB_ERRORS, Database
 from switchboard.durable import nothing
