@@ -14,9 +14,8 @@ import os
 import socket
 import time
 import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import astuple, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Protocol
@@ -24,59 +23,39 @@ from typing import Protocol
 from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
 from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
-from switchboard.calllog import CALLBACK_VERSION, CallLog, CallRecord
+from switchboard.calllog import CALLBACK_VERSION, CallLog, call_record
 from switchboard.config import RoutingConfig
 from switchboard.db import Database
 from switchboard.dialpolicy import CallbackGate, NumberRefused, masked
 from switchboard.engine import (
     CallState,
     ChannelGone,
-    Command,
     Drain,
     EngineEvent,
-    GuardExpired,
     Phase,
-    TimerFired,
     adopt_connected,
     dialed_number,
-    guard_seconds,
     new_call,
-    step,
 )
-from switchboard.engine.call import MISSED_RESULTS, SETUP_COMMANDS, result_for_cause
+from switchboard.engine.call import MISSED_RESULTS, result_for_cause
 from switchboard.engine.commands import (
-    AskPosition,
-    CancelTimer,
-    CreateBridge,
-    FindAgent,
-    FindTargets,
-    JoinQueue,
-    KeepCallRecording,
-    KeepVoicemail,
-    LeaveQueue,
-    Originate,
-    PlaceCallback,
-    Play,
-    QueueReady,
-    RecordBridge,
-    ReportAgent,
     RequestCallback,
-    StartTimer,
-    StopAgentSearch,
 )
 from switchboard.engine.events import CallbackDecided
 from switchboard.flows import FlowSet
 from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.hours import Calendar
-from switchboard.live import AgentsChanged, Kind, LiveEvent, LiveHub, call_changes, call_event
+from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 from switchboard.recording import RecordingKeeper
 from switchboard.routing.service import AgentRouter
 from switchboard.voicemail import VoicemailKeeper
 
-from .calltimes import CallTimes
+from .announcer import Announcer
+from .commands import Keepers, command_table, place_callback
 from .executor import Executor
 from .queues import QueueManager
+from .runner import CallRunner, quietly
 from .snapshot import LiveCall, WaitingCaller, agents_waiting, live_call, queue_waiting
 from .targets import TargetBook
 
@@ -92,10 +71,6 @@ SUSPECT_GRACE_S = 2.0
 ENDPOINT_POLL_S = 1.0  # how often endpoint states (registrations) are read
 
 
-def describe(cmd: Command) -> str:
-    return f"{type(cmd).__name__}({','.join(str(v) for v in astuple(cmd))})"
-
-
 def stasis_args(channel: ari.Channel) -> list[str]:
     """``Stasis(app,a,b)`` -> ``["a", "b"]`` (what a listed channel says of itself)."""
     return channel.app_data.split(",")[1:] if channel.app_name == "Stasis" else []
@@ -105,249 +80,6 @@ def leg_of(channel: ari.Channel) -> str | None:
     """For a leg we originated (in our app with ``leg,<call id>``): its call id."""
     args = stasis_args(channel)
     return args[1] if len(args) >= 2 and args[0] == LEG_ARG else None
-
-
-class CallRunner:
-    """Runs one call: takes its events in order, steps the engine, executes commands."""
-
-    def __init__(
-        self, supervisor: Supervisor, state: CallState, callback: Callback | None = None
-    ) -> None:
-        self.sup = supervisor
-        self.state = state
-        self.callback = callback  # this call is a callback: agent first, then the customer
-        self.call_id = state.call_id  # a call is named after its caller's channel
-        self.queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
-        self.channels: set[str] = {state.call_id}
-        self.bridges: set[str] = set()
-        self.in_flight: set[str] = set()  # legs and playbacks whose request is under way
-        self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.talking_to = ""  # who answered, while connected (the target book counts them)
-        self.started_at = supervisor.clock()  # (the call's own time, once StasisStart is in)
-        self.answered_at: datetime | None = None
-        self.callback_agent = ""  # a callback call: the agent who took it
-        self.times = CallTimes()  # for the call log: the wait, each phone's ring
-        self.callback_taken: Callback | None = None  # stored, not yet in the caller's place
-
-    async def run(self) -> None:
-        recorded = False
-        try:
-            while not self.state.terminal:
-                await self._advance(await self._next_event())
-            state = self.state
-            log.info(
-                "call.end",
-                extra={
-                    "call_id": self.call_id,
-                    "outcome": state.outcome,
-                    "answered_by": state.answered_by,
-                    "path": list(state.path),
-                    "route_result": state.route_result,
-                    "route_log": [list(entry) for entry in state.route_log],
-                    "vars": state.variables,
-                    "agent": state.agent,
-                    "customer": _customer_data(state),
-                },
-            )
-            recorded = True  # (a bug while recording must not record the call twice)
-            await self.sup.record_call(self)
-        except Exception:
-            log.exception("call.crashed", extra={"call_id": self.call_id})
-            await self._safe_fallback()
-            if not recorded:
-                await self._record_after_crash()
-        finally:
-            self.sup.announce_end(self.state)
-            for timer in self.timers.values():
-                timer.cancel()
-            agent = self.callback_agent
-            if self.talking_to:
-                self.sup.book.call_ended(self.talking_to)
-                self.sup.queues.wake()  # a phone is free: someone in line may get it
-                self.sup.agents.wake()
-            if self.callback is not None:
-                self.sup.book.call_ended(agent)
-                self.sup.queues.wake()
-                self.sup.callback_attempted(self.callback, self.state, agent)
-            self._place_callback()  # (stored, so it is kept even if the call crashed)
-            self.sup.queues.forget(self.call_id)  # (after a crash it may still hold one)
-            self.sup.agents.call_ended(self.call_id)  # (its agent is free: after a crash too)
-            self.sup.forget(self)
-
-    async def _record_after_crash(self) -> None:
-        try:
-            await self.sup.record_call(self)
-        except Exception:  # (the call.crashed line above is its record then)
-            log.exception("call.record_failed", extra={"call_id": self.call_id})
-
-    async def _next_event(self) -> EngineEvent:
-        """The next event, or GuardExpired when Asterisk stays silent too long."""
-        guard = guard_seconds(self.state)
-        try:
-            async with asyncio.timeout(guard):  # not wait_for: it can lose a cancel on 3.11
-                return await self.queue.get()
-        except TimeoutError:
-            log.warning("call.stalled", extra={"call_id": self.call_id, "after_s": guard})
-            return GuardExpired(self.state.phase)
-
-    async def _advance(self, event: EngineEvent) -> None:
-        pending: deque[EngineEvent] = deque([event])
-        while pending:
-            current = pending.popleft()
-            before = self.state
-            self.state, commands = step(before, current)
-            if self.state is before and not commands:
-                continue
-            self._note_talking(before)
-            self.times.stepped(before, self.state, self.sup.clock())
-            self.sup.announce(before, self.state)
-            log.info(
-                "call.transition",
-                extra={
-                    "call_id": self.call_id,
-                    "event": type(current).__name__,
-                    "from": before.phase,
-                    "to": self.state.phase,
-                    "node": self.state.node,
-                    "commands": [describe(c) for c in commands],
-                },
-            )
-            pending.extend(await self._execute(commands))
-
-    def _note_talking(self, before: CallState) -> None:
-        """Tell the target book who is talking, so they are not offered another call."""
-        state = self.state
-        if state.phase is Phase.CONNECTED and self.answered_at is None:
-            self.answered_at = self.sup.clock()
-            if state.started_at is not None and self.callback is None:  # (not adopted)
-                waited = self.answered_at - state.started_at
-                self.sup.metrics.call_answered(waited.total_seconds())
-        if state.phase is Phase.CONNECTED and not self.talking_to and state.answered_by:
-            self.talking_to = state.answered_by
-            self.sup.book.call_started(self.talking_to)
-        elif self.talking_to and state.phase is not Phase.CONNECTED:
-            self.sup.book.call_ended(self.talking_to)
-            self.talking_to = ""
-
-    async def _execute(self, commands: list[Command]) -> list[EngineEvent]:
-        """Run the commands in order. If Asterisk refuses one that builds the call, the
-        batch stops there and the engine decides what next; other refusals (ringing,
-        stopping a prompt, clean-up) are logged and the batch goes on. Returns the
-        events that follow at once: answers to questions, the first refusal."""
-        answers: list[EngineEvent] = []
-        first_failure: EngineEvent | None = None
-        for cmd in commands:
-            if isinstance(cmd, StartTimer | CancelTimer):
-                self._timer(cmd)
-                continue
-            if isinstance(cmd, FindTargets):
-                found = self.sup.book.find(cmd)
-                log.info(
-                    "call.targets",
-                    extra={"call_id": self.call_id, "order": found.order, "skipped": found.skipped},
-                )
-                answers.append(found)
-                continue
-            if isinstance(cmd, KeepVoicemail):
-                await self.sup.keep_voicemail(cmd)
-                continue
-            if isinstance(cmd, KeepCallRecording):
-                await self.sup.keep_call_recording(cmd)
-                continue
-            if isinstance(cmd, RecordBridge) and self.sup.recorder is None:
-                continue  # (a flow reloaded to record, no recording: section): not recorded
-            if isinstance(cmd, JoinQueue | QueueReady | LeaveQueue | AskPosition):
-                answer = self.sup.queue_command(cmd)
-                answers += [answer] if answer is not None else []
-                continue
-            if isinstance(cmd, RequestCallback):
-                decided, self.callback_taken = await self.sup.request_callback(cmd)
-                answers.append(decided)
-                continue
-            if isinstance(cmd, PlaceCallback):
-                self._place_callback()
-                continue
-            if isinstance(cmd, FindAgent):
-                answers.append(await self.sup.agents.find(cmd))
-                continue
-            if isinstance(cmd, ReportAgent):
-                self.sup.agents.report(cmd)
-                self.sup.publish(AgentsChanged(self.sup.clock(), cmd.agent))
-                continue
-            if isinstance(cmd, StopAgentSearch):
-                self.sup.agents.stop(cmd)
-                continue
-            key = self._claim(cmd)
-            feedback = await self.sup.executor.execute(cmd)
-            self.in_flight.discard(key)
-            if feedback is None:
-                continue
-            log.info(
-                "call.command_result",
-                extra={"call_id": self.call_id, "result": repr(feedback)[:400]},
-            )
-            if isinstance(cmd, Originate | RecordBridge):
-                # One phone refused: the others of the batch still ring, and each
-                # refusal is its own event (the engine drops that leg); so is a
-                # recording refused (the call goes on unrecorded).
-                answers.append(feedback)
-                continue
-            first_failure = first_failure or feedback
-            if isinstance(cmd, SETUP_COMMANDS) and not self.state.terminal:
-                break
-        return [*answers, first_failure] if first_failure is not None else answers
-
-    def _place_callback(self) -> None:
-        if self.callback_taken is not None:
-            self.sup.queues.to_callback(self.call_id, self.callback_taken)
-            self.callback_taken = None
-
-    def _timer(self, cmd: StartTimer | CancelTimer) -> None:
-        """Menu timeouts: the runner owns the clock and reports back as an event."""
-        old = self.timers.pop(cmd.timer_id, None)
-        if old is not None:
-            old.cancel()
-        if isinstance(cmd, StartTimer):
-            fired = TimerFired(cmd.timer_id)
-            loop = asyncio.get_running_loop()
-            self.timers[cmd.timer_id] = loop.call_later(cmd.seconds, self._fire, fired)
-
-    def _fire(self, fired: TimerFired) -> None:
-        self.timers.pop(fired.timer_id, None)
-        self.queue.put_nowait(fired)
-
-    def _claim(self, cmd: Command) -> str:
-        """Route a new leg's or bridge's events here *before* asking Asterisk for it;
-        returns the id now in flight (reconcile must not take it for lost)."""
-        if isinstance(cmd, Originate):
-            self.in_flight.add(cmd.channel_id)
-            self.sup.route(self, channel=cmd.channel_id)
-            self.times.leg_originated(self.state, cmd.channel_id, self.sup.clock())
-            return cmd.channel_id
-        if isinstance(cmd, CreateBridge):
-            self.sup.route(self, bridge=cmd.bridge_id)
-        if isinstance(cmd, Play):
-            self.in_flight.add(cmd.playback_id)
-            return cmd.playback_id
-        return ""
-
-    async def _safe_fallback(self) -> None:
-        """After a crash: the caller goes on in the dialplan, everything else is torn down."""
-        ari_client = self.sup.ari
-        for channel in sorted(self.channels - {self.call_id}):
-            await _quietly(ari_client.hangup(channel), self.call_id)
-        for bridge in sorted(self.bridges):
-            await _quietly(ari_client.destroy_bridge(bridge), self.call_id)
-        await _quietly(ari_client.continue_in_dialplan(self.call_id), self.call_id)
-        log.warning("call.safe_fallback", extra={"call_id": self.call_id})
-
-
-async def _quietly(request: Awaitable[None], about: str) -> None:
-    """Best effort: a refusal is logged, never raised (the caller is already safe-pathed)."""
-    try:
-        await request
-    except AriError as exc:
-        log.info("call.best_effort_failed", extra={"call_id": about, "error": str(exc)})
 
 
 class CallbackObserver(Protocol):
@@ -391,9 +123,9 @@ class Supervisor:
         # Which numbers may be called back (none without a dial_policy: section).
         self.callback_gate = callback_gate or CallbackGate(None)
         self.call_log = call_log
-        self.live = live  # events for the screen pop and wallboard pages
         self.recorder = recorder
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.live = Announcer(live, self.clock)  # events for the screen pop and wallboard
         self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
         self.agents = AgentRouter(
             database,
@@ -404,6 +136,16 @@ class Supervisor:
             calendars=self._calendars,
             clock=self.clock,
             metrics=self.metrics,
+        )
+        self.table = command_table(
+            executor=executor,
+            book=self.book,
+            lines=self.queues,
+            offers=self.agents,
+            publish=self.live.publish,
+            keepers=Keepers(voicemail, recorder),
+            request_callback=self.request_callback,
+            clock=self.clock,
         )
         # Agent legs ringing for a callback: channel id -> (callback, the agent's endpoint).
         self._callback_legs: dict[str, tuple[Callback, str]] = {}
@@ -454,18 +196,46 @@ class Supervisor:
                 del self._routes[key]
 
     def _start(self, state: CallState, callback: Callback | None = None) -> CallRunner:
-        runner = CallRunner(self, state, callback)
+        runner = CallRunner(self, self.table, state, callback)
         self.route(runner, channel=runner.call_id)
         self._calls[runner.call_id] = runner
         self._track(asyncio.create_task(runner.run(), name=f"call-{runner.call_id}"))
         return runner
 
-    def _track(self, task: asyncio.Task[None]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def stepped(self, runner: CallRunner, before: CallState) -> None:
+        """A step changed the call: who is talking (the target book must not offer them
+        another call), the time to answer, the call log's times, the pages."""
+        state = runner.state
+        if state.phase is Phase.CONNECTED and runner.answered_at is None:
+            runner.answered_at = self.clock()
+            if state.started_at is not None and runner.callback is None:  # (not adopted)
+                waited = runner.answered_at - state.started_at
+                self.metrics.call_answered(waited.total_seconds())
+        if state.phase is Phase.CONNECTED and not runner.talking_to and state.answered_by:
+            runner.talking_to = state.answered_by
+            self.book.call_started(runner.talking_to)
+        elif runner.talking_to and state.phase is not Phase.CONNECTED:
+            self.book.call_ended(runner.talking_to)
+            runner.talking_to = ""
+        runner.times.stepped(before, state, self.clock())
+        self.live.announce(before, state)
 
-    def _background(self, request: Awaitable[None], about: str) -> None:
-        self._track(asyncio.create_task(_quietly(request, about)))
+    def finished(self, runner: CallRunner) -> None:
+        """A call's task ends (whether it ended or crashed): free what it held."""
+        self.live.announce_end(runner.state)
+        agent = runner.callback_agent
+        if runner.talking_to:
+            self.book.call_ended(runner.talking_to)
+            self.queues.wake()  # a phone is free: someone in line may get it
+            self.agents.wake()
+        if runner.callback is not None:
+            self.book.call_ended(agent)
+            self.queues.wake()
+            self.callback_attempted(runner.callback, runner.state, agent)
+        place_callback(runner, self.queues)  # (stored, so it is kept even if the call crashed)
+        self.queues.forget(runner.call_id)  # (after a crash it may still hold one)
+        self.agents.call_ended(runner.call_id)  # (its agent is free: after a crash too)
+        self.forget(runner)
 
     async def record_call(self, runner: CallRunner) -> None:
         """The call log's row for a call that has ended (spooled, then PostgreSQL)."""
@@ -473,94 +243,22 @@ class Supervisor:
         if self.call_log is None:
             return
         state = runner.state
-        customer = state.customer
-        started = state.started_at or runner.started_at
-        ended = self.clock()
-        times = runner.times
-        record = CallRecord(
-            id=state.call_id,
-            dialed=state.dialed,
-            caller=state.caller_number,
-            customer=customer.id if customer is not None and customer.known else None,
-            flow=state.flow.name,
-            flow_version=state.flow.version,
-            started_at=started.isoformat(),
-            answered_at=runner.answered_at.isoformat() if runner.answered_at else "",
-            ended_at=ended.isoformat(),
-            answered_by=state.answered_by,
-            agent=state.agent,
-            outcome=str(state.outcome) if state.outcome else "failed",
-            route_result=state.route_result,
-            path=state.path,
-            legs=times.legs(state.route_log, ended),
-            queue=times.queue,
-            queued_at=times.queued_at.isoformat() if times.queued_at else "",
-            waited_until=times.waited_until.isoformat() if times.waited_until else "",
-            ended_phase=str(times.ended_phase or ""),
-            answered_external=times.answered_external,
-            recording=state.call_recording if self.recorder is not None else "",
+        record = call_record(
+            state,
+            runner.times,
+            started=state.started_at or runner.started_at,
+            answered_at=runner.answered_at,
+            ended=self.clock(),
+            recorded=self.recorder is not None,
         )
         await self.call_log.record(record)
 
-    async def keep_voicemail(self, cmd: KeepVoicemail) -> None:
-        if self.voicemail is None:
-            log.error(
-                "voicemail.not_configured",
-                extra={
-                    "call_id": cmd.call_id,
-                    "voicemail": cmd.recording,
-                    "detail": "no voicemail section in the config: the recording stays in "
-                    "Asterisk's recordings directory",
-                },
-            )
-            return
-        try:
-            await self.voicemail.keep(cmd)
-        except OSError as exc:
-            # The spool cannot be written: the recording stays in Asterisk; say so loudly.
-            log.error(
-                "voicemail.spool_failed",
-                extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "error": str(exc)},
-            )
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    # -- live events (pages) ------------------------------------------------------------
-    def announce(self, before: CallState, after: CallState) -> None:
-        """What a step changed that the pages show (phones ringing, phase, answer)."""
-        if self.live is not None and after is not before:
-            for event in self._safely(lambda: call_changes(before, after, self.clock())):
-                self.publish(event)
-
-    def announce_end(self, state: CallState) -> None:
-        if self.live is not None:
-            outcome = str(state.outcome or "failed")
-            ended = self._safely(
-                lambda: [call_event(Kind.ENDED, state, self.clock(), state.answered_by, outcome)]
-            )
-            for event in ended:
-                self.publish(event)
-
-    def publish(self, event: LiveEvent) -> None:
-        if self.live is not None:
-            self.live.publish(event)  # (never blocks nor raises)
-
-    def _safely(self, make: Callable[[], Sequence[LiveEvent]]) -> Sequence[LiveEvent]:
-        """A bug in what the pages are told must never reach the call."""
-        try:
-            return make()
-        except Exception:
-            slog.exception("live.event_failed")
-            return []
-
-    async def keep_call_recording(self, cmd: KeepCallRecording) -> None:
-        extra = {"call_id": cmd.call_id, "recording": cmd.name}
-        if self.recorder is None:  # (RecordBridge is then not sent: Asterisk keeps nothing)
-            detail = "no recording: section in the config: the call is not recorded"
-            log.error("recording.not_configured", extra={**extra, "detail": detail})
-            return
-        try:
-            await self.recorder.keep(cmd)
-        except OSError as exc:  # the spool cannot be written: say so loudly; the call goes on
-            log.error("recording.spool_failed", extra={**extra, "error": str(exc)})
+    def _background(self, request: Awaitable[None], about: str) -> None:
+        self._track(asyncio.create_task(quietly(request, about)))
 
     # -- events -------------------------------------------------------------------------
     def on_event(self, event: ari.AriEvent) -> None:
@@ -625,20 +323,6 @@ class Supervisor:
         self._start(state).queue.put_nowait(replace(event, at=self.clock()))
 
     # -- queues and callbacks -------------------------------------------------------------
-    def queue_command(
-        self, cmd: JoinQueue | QueueReady | LeaveQueue | AskPosition
-    ) -> EngineEvent | None:
-        match cmd:
-            case JoinQueue():
-                self.queues.join(cmd)
-            case QueueReady(queue=queue, call_id=call_id):
-                self.queues.ready(queue, call_id)
-            case LeaveQueue(queue=queue, call_id=call_id):
-                self.queues.leave(queue, call_id)
-            case AskPosition():
-                return self.queues.position(cmd)
-        return None
-
     def _deliver(self, call_id: str, event: EngineEvent) -> bool:
         runner = self._calls.get(call_id)
         if runner is None:
@@ -930,7 +614,7 @@ class Supervisor:
         for channel_id in sorted(suspects & self._suspects):
             self._suspects.discard(channel_id)
             slog.info("reconcile.hand_back", extra={"channel": channel_id})
-            await _quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
+            await quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
 
     def _adopt(self, caller: ari.Channel, leg: str) -> None:
         flows = self._flows()
@@ -964,21 +648,6 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*stragglers, return_exceptions=True)
         return left
-
-
-def _customer_data(state: CallState) -> dict[str, object] | None:
-    """The caller's CRM record as the call knows it (for the log and, later, the screen pop)."""
-    customer = state.customer
-    if customer is None:
-        return None
-    return {
-        "id": customer.id,
-        "name": customer.name,
-        "segment": customer.segment.value,
-        "language": customer.language,
-        "products": list(customer.products),
-        "owner": customer.owner_agent,
-    }
 
 
 def callback_flow(callback: Callback) -> Flow:
