@@ -29,7 +29,6 @@ from switchboard.db import Database
 from switchboard.dialpolicy import CallbackGate, NumberRefused, masked
 from switchboard.engine import (
     CallState,
-    ChannelGone,
     Drain,
     EngineEvent,
     Phase,
@@ -55,6 +54,7 @@ from .announcer import Announcer
 from .commands import Keepers, command_table, place_callback
 from .executor import Executor
 from .queues import QueueManager
+from .reconcile import CALLBACK_ARG, LEG_ARG, Tracked, carry_out, catch_up, plan
 from .runner import CallRunner, quietly
 from .snapshot import LiveCall, WaitingCaller, agents_waiting, live_call, queue_waiting
 from .targets import TargetBook
@@ -62,24 +62,11 @@ from .targets import TargetBook
 log = logging.getLogger("switchboard.call")
 slog = logging.getLogger("switchboard.supervisor")
 
-LEG_ARG = "leg"  # appArgs of legs we originate: "leg,<call id>"
-CALLBACK_ARG = "callback"  # appArgs of an agent rung for a callback: "callback,<id>"
 CALLBACK_RETRY_S = 60.0  # the customer did not answer the callback: try again after this
 # A channel found in our app by reconcile may be a brand-new call whose StasisStart
 # is still in the websocket; it is handed back only if none arrives by then.
 SUSPECT_GRACE_S = 2.0
 ENDPOINT_POLL_S = 1.0  # how often endpoint states (registrations) are read
-
-
-def stasis_args(channel: ari.Channel) -> list[str]:
-    """``Stasis(app,a,b)`` -> ``["a", "b"]`` (what a listed channel says of itself)."""
-    return channel.app_data.split(",")[1:] if channel.app_name == "Stasis" else []
-
-
-def leg_of(channel: ari.Channel) -> str | None:
-    """For a leg we originated (in our app with ``leg,<call id>``): its call id."""
-    args = stasis_args(channel)
-    return args[1] if len(args) >= 2 and args[0] == LEG_ARG else None
 
 
 class CallbackObserver(Protocol):
@@ -490,32 +477,50 @@ class Supervisor:
             return
         by_id = {c.id: c for c in channels}
         for runner in list(self._calls.values()):
-            await self._catch_up(runner, by_id)
-        for channel_id, (callback, _agent) in list(self._callback_legs.items()):
-            if channel_id in self._callback_dialing:
-                continue
-            if channel_id not in by_id:
-                # Its ChannelDestroyed was lost while we could not hear: the agent
-                # did not take it; the place is offered again.
-                del self._callback_legs[channel_id]
-                self._callback_missed(callback)
-            elif self._in_our_app(by_id[channel_id]):  # answered while we could not hear
-                answered = ari.StasisStart(
-                    channel=by_id[channel_id], args=(CALLBACK_ARG, callback.id)
-                )
-                self._callback_answered(answered)
-        unknown = [
-            c
-            for c in channels
-            if self._in_our_app(c) and c.id not in self._routes and c.id not in self._callback_legs
-        ]
-        self._adopt_or_clean(unknown, bridges)
+            tracked = Tracked(runner.state, runner.channels, runner.in_flight)
+            await carry_out(catch_up(tracked, by_id), self)
+        strays = plan(
+            self._routes.keys(),
+            list(self._callback_legs),
+            self._callback_dialing,
+            channels,
+            bridges,
+            self.app,
+        )
+        await carry_out(strays.actions, self)
         self.queues.paused = self.draining  # endpoint states are known: turns may be given
         self.queues.wake()
         slog.info(
             "reconcile.done",
-            extra={"calls": len(self._calls), "channels": len(channels), "unknown": len(unknown)},
+            extra={"calls": len(self._calls), "channels": len(channels), "unknown": strays.unknown},
         )
+
+    # (what carrying out a reconcile plan does: reconcile.PlanHost)
+    def feed(self, call_id: str, event: EngineEvent) -> None:
+        self._deliver(call_id, event)
+
+    def callback_leg_lost(self, channel_id: str) -> None:
+        # Its ChannelDestroyed was lost while we could not hear: the agent did not
+        # take it; the place is offered again.
+        callback, _agent = self._callback_legs.pop(channel_id)
+        self._callback_missed(callback)
+
+    def callback_leg_answered(self, channel: ari.Channel) -> None:
+        callback, _agent = self._callback_legs[channel.id]
+        self._callback_answered(ari.StasisStart(channel=channel, args=(CALLBACK_ARG, callback.id)))
+
+    def suspect(self, channel_id: str) -> None:
+        self._suspects.add(channel_id)
+
+    def hand_back_suspects(self) -> None:
+        if self._suspects:
+            self._track(asyncio.create_task(self._hand_back_suspects(set(self._suspects))))
+
+    def hang_up(self, channel_id: str) -> None:
+        self._background(self.ari.hangup(channel_id), channel_id)
+
+    def destroy_bridge(self, bridge_id: str) -> None:
+        self._background(self.ari.destroy_bridge(bridge_id), bridge_id)
 
     async def _load_endpoints(self) -> None:
         """Read every endpoint's state (registered phones are ``online``)."""
@@ -550,64 +555,12 @@ class Supervisor:
             except Exception:  # keep watching whatever went wrong this time
                 slog.exception("endpoints.watch_failed")
 
-    async def _catch_up(self, runner: CallRunner, channels: dict[str, ari.Channel]) -> None:
-        for channel_id in sorted(runner.channels - channels.keys() - runner.in_flight):
-            runner.queue.put_nowait(ChannelGone(channel_id))
-        state = runner.state
-        answered = [channels[leg] for leg in state.ringing_legs if leg in channels]
-        for leg in answered:
-            if state.phase in (Phase.DIALING, Phase.QUEUED) and leg_of(leg) == runner.call_id:
-                # An agent answered (the leg entered our app) while we could not hear it.
-                event = ari.StasisStart(channel=leg, args=(LEG_ARG, runner.call_id))
-                runner.queue.put_nowait(event)
-        playing = state.playing
-        if (
-            playing is not None
-            and playing.playback_id not in runner.in_flight
-            and not await self._playback_exists(playing.playback_id)
-        ):
-            playback = ari.Playback(id=playing.playback_id, state="done")
-            runner.queue.put_nowait(ari.PlaybackFinished(playback=playback))
-
-    async def _playback_exists(self, playback_id: str) -> bool:
+    async def playback_exists(self, playback_id: str) -> bool:
         try:
             await self.ari.get_playback(playback_id)
         except AriError as exc:
             return exc.status != 404
         return True
-
-    def _in_our_app(self, channel: ari.Channel) -> bool:
-        return channel.app_name == "Stasis" and channel.app_data.split(",")[0] == self.app
-
-    def _adopt_or_clean(self, unknown: list[ari.Channel], bridges: list[ari.Bridge]) -> None:
-        """Channels in our app that no call owns: re-adopt connected calls (ids are
-        derived from the call id), end calls whose agent left, hang up stray legs,
-        hand the rest back after a grace; then destroy bridges no call owns."""
-        unknown_ids = {c.id for c in unknown}
-        by_id = {b.id: b for b in bridges}
-        callers = [c for c in unknown if leg_of(c) is None]
-        calls_of_legs = {c.id: leg_of(c) for c in unknown}
-        for channel in callers:
-            bridge = by_id.get(f"{channel.id}-bridge")
-            members = set(bridge.channels) if bridge else set()
-            legs = [m for m in members & unknown_ids if calls_of_legs.get(m) == channel.id]
-            if channel.id in members and legs:
-                self._adopt(channel, legs[0])
-            elif channel.id in members:  # talked to an agent who has since left
-                slog.info("reconcile.hangup_lone_caller", extra={"channel": channel.id})
-                self._background(self.ari.hangup(channel.id), channel.id)
-            else:
-                self._suspects.add(channel.id)
-        if self._suspects:
-            self._track(asyncio.create_task(self._hand_back_suspects(set(self._suspects))))
-        for channel in unknown:
-            if leg_of(channel) is not None and channel.id not in self._routes:
-                slog.info("reconcile.hangup_leg", extra={"channel": channel.id})
-                self._background(self.ari.hangup(channel.id), channel.id)
-        for bridge in bridges:
-            if bridge.id.endswith("-bridge") and bridge.id not in self._routes:
-                slog.info("reconcile.destroy_bridge", extra={"bridge": bridge.id})
-                self._background(self.ari.destroy_bridge(bridge.id), bridge.id)
 
     async def _hand_back_suspects(self, suspects: set[str]) -> None:
         await asyncio.sleep(SUSPECT_GRACE_S)
@@ -616,7 +569,7 @@ class Supervisor:
             slog.info("reconcile.hand_back", extra={"channel": channel_id})
             await quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
 
-    def _adopt(self, caller: ari.Channel, leg: str) -> None:
+    def adopt(self, caller: ari.Channel, leg: str) -> None:
         flows = self._flows()
         found = flows.for_number(caller.exten)
         flow = found[0] if found else flows.flows[0]  # a connected call no longer needs it
