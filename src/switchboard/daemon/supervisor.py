@@ -27,6 +27,7 @@ from switchboard.calllog import CALLBACK_VERSION, CallLog, call_record
 from switchboard.config import RoutingConfig
 from switchboard.db import Database
 from switchboard.dialpolicy import CallbackGate, NumberRefused, masked
+from switchboard.durable.periodic import periodic
 from switchboard.engine import (
     CallState,
     Drain,
@@ -548,12 +549,13 @@ class Supervisor:
         event of every PJSIP channel, its own channels' events twice (a key pressed
         would count twice). Listing a few hundred endpoints is cheap.
         """
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self._load_endpoints()
-            except Exception:  # keep watching whatever went wrong this time
-                slog.exception("endpoints.watch_failed")
+        await periodic(
+            "endpoints",
+            every,
+            self._load_endpoints,
+            failed_event="endpoints.watch_failed",
+            logger=slog,
+        )
 
     async def playback_exists(self, playback_id: str) -> bool:
         try:
