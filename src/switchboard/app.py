@@ -162,7 +162,9 @@ async def build_services(
                    metrics=metrics, live=live, clock=clock, gate=gate)  # fmt: skip
     agi = None
     if config.agi is not None:  # FastAGI (docs/agi.md); its failures stay its own
-        agi = functools.partial(start_agi, config.agi, supervisor, client, flows)
+        agi = functools.partial(
+            start_agi, config.agi, supervisor.agents, supervisor.clock, client, flows
+        )
     return Services(
         config,
         flows,

@@ -38,10 +38,8 @@ from switchboard.engine import (
     new_call,
 )
 from switchboard.engine.call import MISSED_RESULTS, result_for_cause
-from switchboard.engine.commands import (
-    RequestCallback,
-)
-from switchboard.engine.events import CallbackDecided
+from switchboard.engine.commands import FindAgent, ReportAgent, RequestCallback
+from switchboard.engine.events import AgentFound, CallbackDecided
 from switchboard.flows import FlowSet
 from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.hours import Calendar
@@ -148,6 +146,23 @@ class Supervisor:
     def _calendars(self) -> dict[str, Calendar]:
         """Every calendar of the flows being served (sites name theirs), by name."""
         return {name: c for flow in self._flows().flows for name, c in flow.calendars.items()}
+
+    # -- what web callbacks ask (webcallback.ports.CallbackDaemon) ------------------------
+    def taking_callbacks(self) -> bool:
+        """Not draining, and the phones' states are known."""
+        return not self.draining and self.book.loaded_once
+
+    def calendars(self) -> dict[str, Calendar]:
+        return self._calendars()
+
+    async def find_agent(self, ask: FindAgent) -> AgentFound:
+        return await self.agents.find(ask)
+
+    def report_agent(self, cmd: ReportAgent) -> None:
+        self.agents.report(cmd)
+
+    def agent_search_ended(self, key: str) -> None:
+        self.agents.call_ended(key)
 
     # -- bookkeeping --------------------------------------------------------------------
     @property
