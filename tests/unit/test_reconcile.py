@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from switchboard.ari import events as ari
 from switchboard.callbacks import Callback
+from switchboard.callbacks.dialer import callback_flow
 from switchboard.daemon.reconcile import (
     Adopt,
     CallbackLegAnswered,
@@ -20,7 +21,6 @@ from switchboard.daemon.reconcile import (
     catch_up,
     plan,
 )
-from switchboard.daemon.supervisor import callback_flow
 from switchboard.engine import ChannelGone, Phase, adopt_connected, new_call
 from switchboard.engine.call import After, Leg, Playing
 from switchboard.flows.model import Target

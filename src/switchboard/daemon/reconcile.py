@@ -21,7 +21,6 @@ from switchboard.engine import CallState, ChannelGone, EngineEvent, Phase
 slog = logging.getLogger("switchboard.supervisor")
 
 LEG_ARG = "leg"  # appArgs of legs we originate: "leg,<call id>"
-CALLBACK_ARG = "callback"  # appArgs of an agent rung for a callback: "callback,<id>"
 
 
 def stasis_args(channel: ari.Channel) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from switchboard.ari import AriClient, AriError
 from switchboard.callbacks import Callback
+from switchboard.callbacks.dialer import CallbackObserver
 from switchboard.calllog import customer_data
 from switchboard.engine import (
     CallState,
@@ -94,6 +95,7 @@ class CallRunner:
         self.started_at = host.clock()  # (the call's own time, once StasisStart is in)
         self.answered_at: datetime | None = None
         self.callback_agent = ""  # a callback call: the agent who took it
+        self.told: CallbackObserver | None = None  # a callback call: who asked for it
         self.times = CallTimes()  # for the call log: the wait, each phone's ring
         self.callback_taken: Callback | None = None  # stored, not yet in the caller's place
 

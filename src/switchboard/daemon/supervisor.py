@@ -17,16 +17,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from types import MappingProxyType
-from typing import Protocol
 
 from switchboard.ari import AriClient, AriError
 from switchboard.ari import events as ari
-from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
-from switchboard.calllog import CALLBACK_VERSION, CallLog, call_record
+from switchboard.callbacks import Callback, CallbackStore
+from switchboard.callbacks.dialer import CALLBACK_ARG, CallbackObserver
+from switchboard.calllog import CallLog, call_record
 from switchboard.config import RoutingConfig
 from switchboard.db import Database
-from switchboard.dialpolicy import CallbackGate, NumberRefused, masked
+from switchboard.dialpolicy import CallbackGate
 from switchboard.durable.periodic import periodic
 from switchboard.engine import (
     CallState,
@@ -37,11 +36,9 @@ from switchboard.engine import (
     dialed_number,
     new_call,
 )
-from switchboard.engine.call import MISSED_RESULTS, result_for_cause
-from switchboard.engine.commands import FindAgent, ReportAgent, RequestCallback
-from switchboard.engine.events import AgentFound, CallbackDecided
+from switchboard.engine.commands import FindAgent, Originate, ReportAgent
+from switchboard.engine.events import AgentFound
 from switchboard.flows import FlowSet
-from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.hours import Calendar
 from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
@@ -50,10 +47,11 @@ from switchboard.routing.service import AgentRouter
 from switchboard.voicemail import VoicemailKeeper
 
 from .announcer import Announcer
+from .callbackdesk import CallbackDialer, QueueCallbacks
 from .commands import Keepers, command_table, place_callback
 from .executor import Executor
 from .queues import QueueManager
-from .reconcile import CALLBACK_ARG, LEG_ARG, Tracked, carry_out, catch_up, plan
+from .reconcile import LEG_ARG, Tracked, carry_out, catch_up, plan
 from .runner import CallRunner, quietly
 from .snapshot import LiveCall, WaitingCaller, agents_waiting, live_call, queue_waiting
 from .targets import TargetBook
@@ -66,14 +64,6 @@ CALLBACK_RETRY_S = 60.0  # the customer did not answer the callback: try again a
 # is still in the websocket; it is handed back only if none arrives by then.
 SUSPECT_GRACE_S = 2.0
 ENDPOINT_POLL_S = 1.0  # how often endpoint states (registrations) are read
-
-
-class CallbackObserver(Protocol):
-    """Told what becomes of a web callback's calls (``Callback.from_web``)."""
-
-    def agent_missed(self, callback: Callback, missed: bool) -> None: ...
-    def agent_answered(self, callback: Callback) -> None: ...
-    def attempted(self, callback: Callback, answered_by: str, result: str) -> None: ...
 
 
 class Supervisor:
@@ -112,7 +102,14 @@ class Supervisor:
         self.recorder = recorder
         self.clock = clock or (lambda: datetime.now(UTC))
         self.live = Announcer(live, self.clock)  # events for the screen pop and wallboard
-        self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
+        self.queues = QueueManager(self.book, self._deliver, self._dial_queue_callback)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.queue_callbacks = QueueCallbacks(
+            self.queues, callbacks, self.callback_gate, self.metrics, self.clock, self._track
+        )
+        self.dialer = CallbackDialer(
+            executor.senders()[Originate], self.book, self._start_callback, stall_guard, self._track
+        )
         self.agents = AgentRouter(
             database,
             self.book,
@@ -130,17 +127,12 @@ class Supervisor:
             offers=self.agents,
             publish=self.live.publish,
             keepers=Keepers(voicemail, recorder),
-            request_callback=self.request_callback,
+            request_callback=self.queue_callbacks.request,
             clock=self.clock,
         )
-        # Agent legs ringing for a callback: channel id -> (callback, the agent's endpoint).
-        self._callback_legs: dict[str, tuple[Callback, str]] = {}
-        self._callback_dialing: set[str] = set()  # their originate request is under way
-        self.web_callbacks: CallbackObserver | None = None  # (set by the composition root)
         self._calls: dict[str, CallRunner] = {}
         self._routes: dict[str, CallRunner] = {}
         self._suspects: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
         self.draining = False
 
     def _calendars(self) -> dict[str, Calendar]:
@@ -234,7 +226,9 @@ class Supervisor:
         if runner.callback is not None:
             self.book.call_ended(agent)
             self.queues.wake()
-            self.callback_attempted(runner.callback, runner.state, agent)
+            assert runner.told is not None
+            state = runner.state
+            runner.told.attempted(runner.callback, state.answered_by, state.route_result, agent)
         place_callback(runner, self.queues)  # (stored, so it is kept even if the call crashed)
         self.queues.forget(runner.call_id)  # (after a crash it may still hold one)
         self.agents.call_ended(runner.call_id)  # (its agent is free: after a crash too)
@@ -270,15 +264,8 @@ class Supervisor:
             self.book.update(event.endpoint)
             self.queues.wake()
             return
-        if isinstance(event, ari.ChannelDestroyed) and event.channel.id in self._callback_legs:
-            callback, agent = self._callback_legs.pop(event.channel.id)
-            result = result_for_cause(event.cause)
-            log.info(
-                "callback.agent_missed",
-                extra={"callback": callback.id, "agent": agent, "result": result},
-            )
-            self._callback_missed(callback, missed=result in MISSED_RESULTS)
-            return
+        if isinstance(event, ari.ChannelDestroyed) and self.dialer.destroyed(event):
+            return  # (an agent rung for a callback did not take it)
         for key in ari.routing_ids(event):
             runner = self._routes.get(key)
             if runner is not None:
@@ -294,9 +281,8 @@ class Supervisor:
     def _stasis_start(self, event: ari.StasisStart) -> None:
         channel = event.channel
         self._suspects.discard(channel.id)
-        if event.args[:1] == (CALLBACK_ARG,) and channel.id in self._callback_legs:
-            self._callback_answered(event)
-            return
+        if event.args[:1] == (CALLBACK_ARG,) and self.dialer.entered(event):
+            return  # (an agent took a callback: the customer is called)
         if event.args[:1] == (LEG_ARG,):
             # A leg whose call has ended (e.g. the caller hung up while it rang).
             slog.info("leg.orphan_hangup", extra={"channel": channel.id})
@@ -333,149 +319,31 @@ class Supervisor:
         runner.queue.put_nowait(event)
         return True
 
-    async def request_callback(
-        self, cmd: RequestCallback
-    ) -> tuple[CallbackDecided, Callback | None]:
-        """May this caller be called back? The number against the dial policy and its
-        limit, then the request made durable (spool, then PostgreSQL). The callback
-        takes the caller's place only with ``PlaceCallback``, after the engine hung up
-        the phones ringing for them."""
-        extra = {"call_id": cmd.call_id, "queue": cmd.queue, "number": masked(cmd.number)}
-        try:
-            number = self.callback_gate.admit(cmd.number)
-        except NumberRefused as refused:
-            return self._callback_refused(cmd, refused.reason, extra), None
-        place = next(
-            (p for p in self.queues.lines.get(cmd.queue, []) if p.key == cmd.call_id), None
-        )
-        since = datetime.fromtimestamp(place.since, UTC) if place else self.clock()
-        callback = Callback(
-            id=uuid.uuid4().hex[:16],
-            queue=cmd.queue,
-            number=number,
-            dialed=cmd.dialed,
-            call_id=cmd.call_id,
-            requested_at=since.isoformat(),
-            endpoints=cmd.endpoints,
-            strategy=cmd.strategy,
-            ring_seconds=cmd.ring_seconds,
-            trunk=cmd.trunk,
-        )
-        if self.callbacks is None:
-            log.warning("callback.not_persisted", extra={**extra, "detail": "no callback store"})
-        else:
-            try:
-                await self.callbacks.add(callback)
-            except OSError as exc:  # not promised: the caller keeps their place
-                log.error("callback.spool_failed", extra={**extra, "error": str(exc)})
-                self.callback_gate.refund(number)
-                return self._callback_refused(cmd, "unavailable", extra), None
-        return CallbackDecided(cmd.request_id), callback
-
     async def restore_callbacks(self, pending: list[Callback]) -> None:
-        """Requests a restart must not lose go back in line, if the dial policy still
-        lets us call them (one stored by an older version, or before the policy was
-        narrowed, is marked failed instead of dialled)."""
-        for callback in pending:
-            try:
-                self.callback_gate.check(callback.number)
-            except NumberRefused as refused:
-                self.metrics.callback_refused("queue", refused.reason)
-                log.warning("callback.refused", extra={"callback": callback.id,
-                            "number": masked(callback.number), "reason": refused.reason,
-                            "queue": callback.queue, "restored": True})  # fmt: skip
-                if self.callbacks is not None:
-                    await self.callbacks.finish(callback, "failed", f"refused_{refused.reason}", "")
-                continue
-            self.queues.add_callback(callback)
+        """Queue callbacks stored before a restart go back in line (``QueueCallbacks``)."""
+        await self.queue_callbacks.restore(pending)
 
-    def _callback_refused(
-        self, cmd: RequestCallback, reason: str, extra: dict[str, str]
-    ) -> CallbackDecided:
-        self.metrics.callback_refused("queue", reason)
-        log.warning("callback.refused", extra={**extra, "reason": reason})
-        return CallbackDecided(cmd.request_id, refused=reason)
+    def _dial_queue_callback(self, callback: Callback, endpoint: str) -> None:
+        """A queue callback's turn: ring one agent; the queue is told what follows."""
+        self.dialer.dial(callback, endpoint, self.queue_callbacks)
 
-    def _callback_missed(self, callback: Callback, missed: bool = False) -> None:
-        """The agent rung for a callback did not take it: ``missed`` if their phone rang
-        out or was busy (their miss is counted); else it could not ring (refused, Asterisk
-        unreachable, the leg lost): not the agent's fault."""
-        if callback.from_web and self.web_callbacks is not None:
-            self.web_callbacks.agent_missed(callback, missed)
-        else:
-            self.queues.callback_missed(callback.id, callback.queue)
-
-    def dial_callback(self, callback: Callback, endpoint: str) -> None:
+    def dial_callback(self, callback: Callback, endpoint: str, observer: CallbackObserver) -> None:
         """Ring ``endpoint`` (an agent) for a callback; when they answer, the customer
         is called (web callbacks: the dispatcher's agent, reserved already)."""
-        self._dial_callback(callback, endpoint)
+        self.dialer.dial(callback, endpoint, observer)
 
-    def _dial_callback(self, callback: Callback, endpoint: str) -> None:
-        """The callback's turn: ring one agent; when they answer, the customer is called."""
-        channel_id = f"cb-{callback.id}-{callback.attempts}-{uuid.uuid4().hex[:6]}"
-        self._callback_legs[channel_id] = (callback, endpoint)
-        log.info(
-            "callback.ring_agent",
-            extra={"callback": callback.id, "agent": endpoint, "channel": channel_id},
-        )
-        self._track(asyncio.create_task(self._originate_agent(callback, endpoint, channel_id)))
-
-    async def _originate_agent(self, callback: Callback, endpoint: str, channel_id: str) -> None:
-        self._callback_dialing.add(channel_id)
-        try:
-            await self.ari.originate(
-                endpoint,
-                channel_id,
-                app=self.app,
-                app_args=(CALLBACK_ARG, callback.id),
-                ring_timeout=callback.ring_seconds,
-                caller_id=callback.number,  # the agent sees whom they will talk to
-            )
-        except AriError as exc:
-            if self._callback_legs.pop(channel_id, None) is not None:
-                log.warning(
-                    "callback.agent_failed", extra={"callback": callback.id, "error": str(exc)}
-                )
-                self._callback_missed(callback)
-        finally:
-            self._callback_dialing.discard(channel_id)
-
-    def _callback_answered(self, event: ari.StasisStart) -> None:
-        """The agent took the callback: a call from the agent to the customer, through the
-        flow's trunk; the customer sees the company number they called."""
-        channel = event.channel
-        callback, agent = self._callback_legs.pop(channel.id)
-        self.book.call_started(agent)  # busy for other calls, before the line moves on
-        if callback.from_web and self.web_callbacks is not None:
-            self.web_callbacks.agent_answered(callback)
-        else:
-            self.queues.callback_taken(callback.id, callback.queue)
-        flow = callback_flow(callback)
-        log.info(
-            "call.start",
-            extra={"call_id": channel.id, "callback": callback.id, "caller": callback.number,
-                   "dialed": callback.dialed, "flow": flow.name, "entry": "customer"},
-        )  # fmt: skip
-        state = new_call(channel.id, flow, "customer", self._stall_guard)
-        as_company = replace(channel, caller_number=callback.dialed)
-        start = replace(event, channel=as_company, args=("inbound", callback.dialed))
+    def _start_callback(
+        self,
+        state: CallState,
+        callback: Callback,
+        observer: CallbackObserver,
+        agent: str,
+        start: ari.StasisStart,
+    ) -> None:
         runner = self._start(state, callback)
         runner.callback_agent = agent
+        runner.told = observer
         runner.queue.put_nowait(replace(start, at=self.clock()))
-
-    def callback_attempted(self, callback: Callback, state: CallState, agent: str) -> None:
-        """A callback call ended: done if the customer answered, else try again later."""
-        if callback.from_web and self.web_callbacks is not None:
-            self.web_callbacks.attempted(callback, state.answered_by, state.route_result)
-            return
-        reached = state.answered_by == callback.number
-        attempt = replace(callback, attempts=callback.attempts + 1)
-        status = "done" if reached else "failed" if attempt.attempts >= MAX_ATTEMPTS else "pending"
-        if status == "pending":
-            self.queues.add_callback(attempt, not_before=time.time() + CALLBACK_RETRY_S)
-        if self.callbacks is not None:
-            result = state.route_result if not reached else "answered"
-            self._track(asyncio.create_task(self.callbacks.finish(attempt, status, result, agent)))
 
     # -- reconcile ----------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -497,8 +365,8 @@ class Supervisor:
             await carry_out(catch_up(tracked, by_id), self)
         strays = plan(
             self._routes.keys(),
-            list(self._callback_legs),
-            self._callback_dialing,
+            list(self.dialer.legs),
+            self.dialer.dialing(),
             channels,
             bridges,
             self.app,
@@ -518,12 +386,11 @@ class Supervisor:
     def callback_leg_lost(self, channel_id: str) -> None:
         # Its ChannelDestroyed was lost while we could not hear: the agent did not
         # take it; the place is offered again.
-        callback, _agent = self._callback_legs.pop(channel_id)
-        self._callback_missed(callback)
+        self.dialer.lost(channel_id)
 
     def callback_leg_answered(self, channel: ari.Channel) -> None:
-        callback, _agent = self._callback_legs[channel.id]
-        self._callback_answered(ari.StasisStart(channel=channel, args=(CALLBACK_ARG, callback.id)))
+        callback = self.dialer.legs[channel.id].callback
+        self.dialer.entered(ari.StasisStart(channel=channel, args=(CALLBACK_ARG, callback.id)))
 
     def suspect(self, channel_id: str) -> None:
         self._suspects.add(channel_id)
@@ -618,24 +485,3 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*stragglers, return_exceptions=True)
         return left
-
-
-def callback_flow(callback: Callback) -> Flow:
-    """The flow of a callback call: the agent (its "caller") rings the customer."""
-    technology, _, trunk = callback.trunk.partition("/")
-    target = Target(f"{technology}/{callback.number}@{trunk}", callback.number, callback.trunk)
-    nodes = {
-        "customer": Node(
-            "customer",
-            Route(targets=(target,), on_fail="end", timeout=callback.customer_ring_seconds),
-        ),
-        "end": Node("end", Hangup()),
-    }
-    return Flow(
-        name=f"callback:{callback.queue}",
-        version=CALLBACK_VERSION,
-        languages=("en",),
-        fallback_language="en",
-        entry=MappingProxyType({}),
-        nodes=MappingProxyType(nodes),
-    )

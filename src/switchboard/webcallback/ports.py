@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from switchboard.callbacks import Callback
+from switchboard.callbacks.dialer import CallbackObserver
 from switchboard.engine.commands import FindAgent, ReportAgent
 from switchboard.engine.events import AgentFound
 from switchboard.hours import Calendar
@@ -19,4 +20,6 @@ class CallbackDaemon(Protocol):
     async def find_agent(self, ask: FindAgent) -> AgentFound: ...
     def report_agent(self, cmd: ReportAgent) -> None: ...
     def agent_search_ended(self, key: str) -> None: ...  # whatever it holds is freed
-    def dial_callback(self, callback: Callback, endpoint: str) -> None: ...
+    def dial_callback(
+        self, callback: Callback, endpoint: str, observer: CallbackObserver
+    ) -> None: ...

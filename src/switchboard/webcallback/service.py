@@ -308,7 +308,7 @@ class WebCallbacks:
             "webcallback.ring_agent",
             extra={"callback": callback.id, "agent": found.agent, "attempt": callback.attempts + 1},
         )
-        sup.dial_callback(self._callback(calling, key), found.endpoints[0])
+        sup.dial_callback(self._callback(calling, key), found.endpoints[0], self)
         return True
 
     def _callback(self, callback: WebCallback, key: str) -> Callback:
@@ -356,7 +356,7 @@ class WebCallbacks:
         if offer is not None and self.daemon is not None:
             self.daemon.report_agent(ReportAgent(offer.key, offer.agent, "answered"))
 
-    def attempted(self, callback: Callback, answered_by: str, result: str) -> None:
+    def attempted(self, callback: Callback, answered_by: str, result: str, agent: str) -> None:
         """The call to the customer ended: done, or another attempt later, or failed."""
         self._offers.pop(callback.id, None)
         self._end_search(callback.id)  # the agent talked: wrap-up, then free
