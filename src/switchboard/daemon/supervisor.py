@@ -4,6 +4,11 @@ The supervisor routes each ARI event to the call that owns its channel or
 bridge (a per-call queue keeps that call's events in order; calls run in
 parallel), starts a call on a caller's StasisStart, sends a crashed call's caller
 to the dialplan fallback, reconciles after every (re)connection and drains on stop.
+
+Its parts: ``runner`` (one call's task), ``commands`` (the command table the
+runners look commands up in), ``reconcile`` (the pure plan after a reconnection),
+``callbackdesk`` (queue callbacks and the callback dialer), ``announcer`` (live
+events for the pages); the call log's row is built by ``calllog.call_record``.
 """
 
 from __future__ import annotations
@@ -59,7 +64,6 @@ from .targets import TargetBook
 log = logging.getLogger("switchboard.call")
 slog = logging.getLogger("switchboard.supervisor")
 
-CALLBACK_RETRY_S = 60.0  # the customer did not answer the callback: try again after this
 # A channel found in our app by reconcile may be a brand-new call whose StasisStart
 # is still in the websocket; it is handed back only if none arrives by then.
 SUSPECT_GRACE_S = 2.0
@@ -89,13 +93,10 @@ class Supervisor:
     ) -> None:
         self.ari = ari_client
         self.metrics = metrics or Metrics()
-        self.executor = executor
         self.app = app
         self._flows = flows
         self._stall_guard = stall_guard
         self.book = book or TargetBook()
-        self.voicemail = voicemail
-        self.callbacks = callbacks
         # Which numbers may be called back (none without a dial_policy: section).
         self.callback_gate = callback_gate or CallbackGate(None)
         self.call_log = call_log
