@@ -142,7 +142,6 @@ async def build_services(
                              clock=clock, call_log=call_log, metrics=metrics, live=live,
                              recorder=recorder, gate=gate)  # fmt: skip
     web_callbacks = _web_callbacks(config, supervisor, database)
-    _wire(supervisor, web_callbacks)
     await supervisor.restore_callbacks(await callbacks.pending())
     stream = EventStream(
         session,
@@ -163,7 +162,9 @@ async def build_services(
                    metrics=metrics, live=live, clock=clock, gate=gate)  # fmt: skip
     agi = None
     if config.agi is not None:  # FastAGI (docs/agi.md); its failures stay its own
-        agi = functools.partial(start_agi, config.agi, supervisor, client, flows)
+        agi = functools.partial(
+            start_agi, config.agi, supervisor.agents, supervisor.clock, client, flows
+        )
     return Services(
         config,
         flows,
@@ -248,13 +249,6 @@ def _recorder(
         database,
         on_db_error=metrics.db_error_hook("recording"),
     )
-
-
-def _wire(supervisor: Supervisor, web_callbacks: WebCallbacks | None) -> None:
-    """TO BE REPLACED (issue 14): the attribute still set after construction (the
-    supervisor told of web callbacks). Database error hooks are constructor keywords."""
-    if web_callbacks is not None:
-        supervisor.web_callbacks = web_callbacks
 
 
 def _api(
@@ -449,7 +443,7 @@ def _web_callbacks(
     config: Config, supervisor: Supervisor, database: Database | None
 ) -> WebCallbacks | None:
     """Web callbacks (``callbacks:``); their open requests are loaded when the dispatcher
-    starts. (The supervisor is told of them in ``_wire``.)"""
+    starts. (Each callback they dial names them as the observer of its calls.)"""
     if config.callbacks is None:
         return None
     store = WebCallbackStore(

@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
 from switchboard.db import Database
 from switchboard.durable import Backoff, Outbox, Rejected, Spool, nothing
-from switchboard.engine import Outcome, Phase
+from switchboard.engine import CallState, Outcome, Phase
 from switchboard.text import one_line
 
 log = logging.getLogger("switchboard.calllog")
@@ -286,3 +286,69 @@ def _leg_rows(call: CallRecord) -> list[tuple[object, ...]]:
 
 def _time(iso: str) -> datetime | None:
     return datetime.fromisoformat(iso) if iso else None
+
+
+# -- the row of a call that has ended (built from the engine's CallState) ------------------
+class CallTimings(Protocol):
+    """What the daemon measured of a call beside its state (``daemon.calltimes``)."""
+
+    queue: str
+    queued_at: datetime | None
+    waited_until: datetime | None
+    ended_phase: Phase | None
+    answered_external: bool
+
+    def legs(
+        self, route_log: tuple[tuple[str, str], ...], end: datetime
+    ) -> tuple[LegRecord, ...]: ...
+
+
+def call_record(
+    state: CallState,
+    times: CallTimings,
+    *,
+    started: datetime,
+    answered_at: datetime | None,
+    ended: datetime,
+    recorded: bool,
+) -> CallRecord:
+    """The call log's row for a call that has ended (``recorded``: recordings are kept)."""
+    customer = state.customer
+    return CallRecord(
+        id=state.call_id,
+        dialed=state.dialed,
+        caller=state.caller_number,
+        customer=customer.id if customer is not None and customer.known else None,
+        flow=state.flow.name,
+        flow_version=state.flow.version,
+        started_at=started.isoformat(),
+        answered_at=answered_at.isoformat() if answered_at else "",
+        ended_at=ended.isoformat(),
+        answered_by=state.answered_by,
+        agent=state.agent,
+        outcome=str(state.outcome) if state.outcome else "failed",
+        route_result=state.route_result,
+        path=state.path,
+        legs=times.legs(state.route_log, ended),
+        queue=times.queue,
+        queued_at=times.queued_at.isoformat() if times.queued_at else "",
+        waited_until=times.waited_until.isoformat() if times.waited_until else "",
+        ended_phase=str(times.ended_phase or ""),
+        answered_external=times.answered_external,
+        recording=state.call_recording if recorded else "",
+    )
+
+
+def customer_data(state: CallState) -> dict[str, object] | None:
+    """The caller's CRM record as the call knows it (for the log and, later, the screen pop)."""
+    customer = state.customer
+    if customer is None:
+        return None
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "segment": customer.segment.value,
+        "language": customer.language,
+        "products": list(customer.products),
+        "owner": customer.owner_agent,
+    }

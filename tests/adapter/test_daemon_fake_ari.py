@@ -229,7 +229,7 @@ async def test_a_crashing_call_sends_its_caller_to_the_fallback_and_others_go_on
             raise RuntimeError("bug in a flow")
         return step(state, event)
 
-    monkeypatch.setattr("switchboard.daemon.supervisor.step", faulty_step)
+    monkeypatch.setattr("switchboard.daemon.runner.step", faulty_step)
     async with daemon(fake):
         for channel_id in (doomed, healthy):
             await fake.stasis_start(fake.new_channel(channel_id))

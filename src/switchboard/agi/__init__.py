@@ -9,20 +9,26 @@ released). See docs/agi.md.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 
 from switchboard.ari.client import AriClient
 from switchboard.config import AgiConfig
-from switchboard.daemon import Supervisor
 from switchboard.flows.registry import FlowRegistry
 
 from .handlers import AgiHandlers
+from .ports import AgentRouting
 from .server import AgiServer
 
 __all__ = ["AgiHandlers", "AgiServer", "start_agi"]
 
 
 def start_agi(
-    config: AgiConfig, supervisor: Supervisor, client: AriClient, flows: FlowRegistry
+    config: AgiConfig,
+    router: AgentRouting,
+    clock: Callable[[], datetime],
+    client: AriClient,
+    flows: FlowRegistry,
 ) -> list[asyncio.Task[None]]:
     """The server and its safety net, as tasks of the daemon (cancelled at its stop)."""
 
@@ -31,9 +37,9 @@ def start_agi(
 
     handlers = AgiHandlers(
         config,
-        supervisor.agents,
+        router,
         lambda: {n: c for flow in flows.current.flows for n, c in flow.calendars.items()},
-        supervisor.clock,
+        clock,
         live_channels,
     )
     server = AgiServer(config, handlers)

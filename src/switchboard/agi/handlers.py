@@ -20,10 +20,10 @@ from switchboard.durable import periodic
 from switchboard.engine.commands import FindAgent
 from switchboard.engine.events import AgentFound
 from switchboard.hours import Calendar, DayState, next_change, state_at
-from switchboard.routing.service import AgentRouter
 
 from .holds import Holds, sweeps_per_check
 from .params import BadParams, RouteAsk, done_status, hours_ask, route_ask
+from .ports import AgentRouting
 from .server import ERROR_VARIABLE, AgiSession
 
 log = logging.getLogger("switchboard.agi")
@@ -86,7 +86,7 @@ class AgiHandlers:
     def __init__(
         self,
         config: AgiConfig,
-        router: AgentRouter,
+        router: AgentRouting,
         calendars: Callable[[], Mapping[str, Calendar]],
         clock: Callable[[], datetime],
         live_channels: LiveChannels | None = None,

@@ -2,9 +2,14 @@
 
 The executor decides nothing about the call: a 404 on a channel becomes
 ``ChannelGone``, any other refusal becomes ``CommandFailed``; the engine decides.
+``senders()`` is its part of the command table (``commands.py``): one request per
+ARI command type; ``attempt`` sends one and says what the refusal means.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from switchboard.ari.client import AriClient, AriError
 from switchboard.engine import ChannelGone, Command, CommandFailed, EngineEvent
@@ -38,15 +43,42 @@ _ON_A_CHANNEL = (
     Record,
 )
 
+Sender = Callable[[Any], Awaitable[None]]  # one ARI request for one command type
+
 
 class Executor:
     def __init__(self, ari: AriClient, app: str) -> None:
         self._ari = ari
         self._app = app
 
+    def senders(self) -> Mapping[type[Command], Sender]:
+        """The ARI request of every command the executor carries out, by type."""
+        return {
+            Answer: self._answer,
+            Play: self._play,
+            StopPlayback: self._stop_playback,
+            StartRinging: self._ring,
+            StopRinging: self._ring_stop,
+            Originate: self._originate,
+            StartMoh: self._moh_start,
+            StopMoh: self._moh_stop,
+            Record: self._record,
+            RecordBridge: self._record_bridge,
+            CreateBridge: self._create_bridge,
+            AddToBridge: self._add_to_bridge,
+            DestroyBridge: self._destroy_bridge,
+            Hangup: self._hangup,
+            ContinueInDialplan: self._continue,
+        }
+
     async def execute(self, cmd: Command) -> EngineEvent | None:
+        """Send ``cmd``; the event its refusal means, if refused."""
+        return await self.attempt(cmd, self.senders()[type(cmd)])
+
+    @staticmethod
+    async def attempt(cmd: Command, send: Sender) -> EngineEvent | None:
         try:
-            await self._send(cmd)
+            await send(cmd)
         except AriError as exc:
             if exc.status == 404 and isinstance(cmd, _ON_A_CHANNEL):
                 return ChannelGone(cmd.channel_id)
@@ -55,52 +87,66 @@ class Executor:
             return CommandFailed(cmd, exc.status, exc.body[:300])
         return None
 
-    async def _send(self, cmd: Command) -> None:
-        ari = self._ari
-        match cmd:
-            case Answer(channel_id=ch):
-                await ari.answer(ch)
-            case Play(channel_id=ch, media=media, playback_id=pb, language=lang):
-                await ari.play(ch, media, pb, lang=lang or None)
-            case StopPlayback(playback_id=pb):
-                await ari.stop_playback(pb)
-            case StartRinging(channel_id=ch):
-                await ari.ring(ch)
-            case StopRinging(channel_id=ch):
-                await ari.ring_stop(ch)
-            case Originate():
-                await ari.originate(
-                    cmd.endpoint,
-                    cmd.channel_id,
-                    app=self._app,
-                    app_args=cmd.app_args,
-                    ring_timeout=cmd.timeout,
-                    caller_id=cmd.caller_id or None,
-                )
-            case StartMoh(channel_id=ch, moh_class=moh):
-                await ari.moh_start(ch, moh)
-            case StopMoh(channel_id=ch):
-                await ari.moh_stop(ch)
-            case Record():
-                await ari.record(
-                    cmd.channel_id,
-                    cmd.name,
-                    max_duration=cmd.max_seconds,
-                    max_silence=cmd.max_silence,
-                    beep=cmd.beep,
-                    terminate_on=cmd.terminate_on,
-                )
-            case RecordBridge(bridge_id=bridge, name=name, format=audio_format):
-                await ari.record_bridge(bridge, name, format=audio_format, beep=False)
-            case CreateBridge(bridge_id=bridge):
-                await ari.create_bridge(bridge)
-            case AddToBridge(bridge_id=bridge, channel_ids=channels):
-                await ari.add_to_bridge(bridge, channels)
-            case DestroyBridge(bridge_id=bridge):
-                await ari.destroy_bridge(bridge)
-            case Hangup(channel_id=ch):
-                await ari.hangup(ch)
-            case ContinueInDialplan(channel_id=ch, context="", extension=""):
-                await ari.continue_in_dialplan(ch)
-            case ContinueInDialplan(channel_id=ch, context=context, extension=extension):
-                await ari.continue_in_dialplan(ch, context=context, extension=extension, priority=1)
+    async def _answer(self, cmd: Answer) -> None:
+        await self._ari.answer(cmd.channel_id)
+
+    async def _play(self, cmd: Play) -> None:
+        await self._ari.play(cmd.channel_id, cmd.media, cmd.playback_id, lang=cmd.language or None)
+
+    async def _stop_playback(self, cmd: StopPlayback) -> None:
+        await self._ari.stop_playback(cmd.playback_id)
+
+    async def _ring(self, cmd: StartRinging) -> None:
+        await self._ari.ring(cmd.channel_id)
+
+    async def _ring_stop(self, cmd: StopRinging) -> None:
+        await self._ari.ring_stop(cmd.channel_id)
+
+    async def _originate(self, cmd: Originate) -> None:
+        await self._ari.originate(
+            cmd.endpoint,
+            cmd.channel_id,
+            app=self._app,
+            app_args=cmd.app_args,
+            ring_timeout=cmd.timeout,
+            caller_id=cmd.caller_id or None,
+        )
+
+    async def _moh_start(self, cmd: StartMoh) -> None:
+        await self._ari.moh_start(cmd.channel_id, cmd.moh_class)
+
+    async def _moh_stop(self, cmd: StopMoh) -> None:
+        await self._ari.moh_stop(cmd.channel_id)
+
+    async def _record(self, cmd: Record) -> None:
+        await self._ari.record(
+            cmd.channel_id,
+            cmd.name,
+            max_duration=cmd.max_seconds,
+            max_silence=cmd.max_silence,
+            beep=cmd.beep,
+            terminate_on=cmd.terminate_on,
+        )
+
+    async def _record_bridge(self, cmd: RecordBridge) -> None:
+        await self._ari.record_bridge(cmd.bridge_id, cmd.name, format=cmd.format, beep=False)
+
+    async def _create_bridge(self, cmd: CreateBridge) -> None:
+        await self._ari.create_bridge(cmd.bridge_id)
+
+    async def _add_to_bridge(self, cmd: AddToBridge) -> None:
+        await self._ari.add_to_bridge(cmd.bridge_id, cmd.channel_ids)
+
+    async def _destroy_bridge(self, cmd: DestroyBridge) -> None:
+        await self._ari.destroy_bridge(cmd.bridge_id)
+
+    async def _hangup(self, cmd: Hangup) -> None:
+        await self._ari.hangup(cmd.channel_id)
+
+    async def _continue(self, cmd: ContinueInDialplan) -> None:
+        if not cmd.context and not cmd.extension:
+            await self._ari.continue_in_dialplan(cmd.channel_id)
+        else:
+            await self._ari.continue_in_dialplan(
+                cmd.channel_id, context=cmd.context, extension=cmd.extension, priority=1
+            )

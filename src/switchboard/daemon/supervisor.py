@@ -4,6 +4,11 @@ The supervisor routes each ARI event to the call that owns its channel or
 bridge (a per-call queue keeps that call's events in order; calls run in
 parallel), starts a call on a caller's StasisStart, sends a crashed call's caller
 to the dialplan fallback, reconciles after every (re)connection and drains on stop.
+
+Its parts: ``runner`` (one call's task), ``commands`` (the command table the
+runners look commands up in), ``reconcile`` (the pure plan after a reconnection),
+``callbackdesk`` (queue callbacks and the callback dialer), ``announcer`` (live
+events for the pages); the call log's row is built by ``calllog.call_record``.
 """
 
 from __future__ import annotations
@@ -14,360 +19,55 @@ import os
 import socket
 import time
 import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import astuple, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from types import MappingProxyType
-from typing import Protocol
 
 from switchboard.ari import events as ari
 from switchboard.ari.client import AriClient, AriError
-from switchboard.callbacks import MAX_ATTEMPTS, Callback, CallbackStore
-from switchboard.calllog import CALLBACK_VERSION, CallLog, CallRecord
+from switchboard.callbacks import Callback, CallbackStore
+from switchboard.callbacks.dialer import CALLBACK_ARG, CallbackObserver
+from switchboard.calllog import CallLog, call_record
 from switchboard.config import RoutingConfig
 from switchboard.db import Database
-from switchboard.dialpolicy import CallbackGate, NumberRefused, masked
+from switchboard.dialpolicy import CallbackGate
+from switchboard.durable.periodic import periodic
 from switchboard.engine import (
-    MISSED_RESULTS,
-    SETUP_COMMANDS,
     CallState,
-    ChannelGone,
-    Command,
     Drain,
     EngineEvent,
-    GuardExpired,
     Phase,
-    TimerFired,
     adopt_connected,
     dialed_number,
-    guard_seconds,
     new_call,
-    result_for_cause,
-    step,
 )
-from switchboard.engine.commands import (
-    AskPosition,
-    CancelTimer,
-    CreateBridge,
-    FindAgent,
-    FindTargets,
-    JoinQueue,
-    KeepCallRecording,
-    KeepVoicemail,
-    LeaveQueue,
-    Originate,
-    PlaceCallback,
-    Play,
-    QueueReady,
-    RecordBridge,
-    ReportAgent,
-    RequestCallback,
-    StartTimer,
-    StopAgentSearch,
-)
-from switchboard.engine.events import CallbackDecided
+from switchboard.engine.commands import FindAgent, Originate, ReportAgent
+from switchboard.engine.events import AgentFound
 from switchboard.flows import FlowSet
-from switchboard.flows.model import Flow, Hangup, Node, Route, Target
 from switchboard.hours import Calendar
-from switchboard.live import AgentsChanged, Kind, LiveEvent, LiveHub, call_changes, call_event
+from switchboard.live import LiveHub
 from switchboard.metrics import Metrics
 from switchboard.recording import RecordingKeeper
 from switchboard.routing.service import AgentRouter
 from switchboard.voicemail import VoicemailKeeper
 
-from .calltimes import CallTimes
+from .announcer import Announcer
+from .callbackdesk import CallbackDialer, QueueCallbacks
+from .commands import Keepers, command_table, place_callback
 from .executor import Executor
 from .queues import QueueManager
+from .reconcile import LEG_ARG, Tracked, carry_out, catch_up, plan
+from .runner import CallRunner, quietly
 from .snapshot import LiveCall, WaitingCaller, agents_waiting, live_call, queue_waiting
 from .targets import TargetBook
 
 log = logging.getLogger("switchboard.call")
 slog = logging.getLogger("switchboard.supervisor")
 
-LEG_ARG = "leg"  # appArgs of legs we originate: "leg,<call id>"
-CALLBACK_ARG = "callback"  # appArgs of an agent rung for a callback: "callback,<id>"
-CALLBACK_RETRY_S = 60.0  # the customer did not answer the callback: try again after this
 # A channel found in our app by reconcile may be a brand-new call whose StasisStart
 # is still in the websocket; it is handed back only if none arrives by then.
 SUSPECT_GRACE_S = 2.0
 ENDPOINT_POLL_S = 1.0  # how often endpoint states (registrations) are read
-
-
-def describe(cmd: Command) -> str:
-    return f"{type(cmd).__name__}({','.join(str(v) for v in astuple(cmd))})"
-
-
-def stasis_args(channel: ari.Channel) -> list[str]:
-    """``Stasis(app,a,b)`` -> ``["a", "b"]`` (what a listed channel says of itself)."""
-    return channel.app_data.split(",")[1:] if channel.app_name == "Stasis" else []
-
-
-def leg_of(channel: ari.Channel) -> str | None:
-    """For a leg we originated (in our app with ``leg,<call id>``): its call id."""
-    args = stasis_args(channel)
-    return args[1] if len(args) >= 2 and args[0] == LEG_ARG else None
-
-
-class CallRunner:
-    """Runs one call: takes its events in order, steps the engine, executes commands."""
-
-    def __init__(
-        self, supervisor: Supervisor, state: CallState, callback: Callback | None = None
-    ) -> None:
-        self.sup = supervisor
-        self.state = state
-        self.callback = callback  # this call is a callback: agent first, then the customer
-        self.call_id = state.call_id  # a call is named after its caller's channel
-        self.queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
-        self.channels: set[str] = {state.call_id}
-        self.bridges: set[str] = set()
-        self.in_flight: set[str] = set()  # legs and playbacks whose request is under way
-        self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.talking_to = ""  # who answered, while connected (the target book counts them)
-        self.started_at = supervisor.clock()  # (the call's own time, once StasisStart is in)
-        self.answered_at: datetime | None = None
-        self.callback_agent = ""  # a callback call: the agent who took it
-        self.times = CallTimes()  # for the call log: the wait, each phone's ring
-        self.callback_taken: Callback | None = None  # stored, not yet in the caller's place
-
-    async def run(self) -> None:
-        recorded = False
-        try:
-            while not self.state.terminal:
-                await self._advance(await self._next_event())
-            state = self.state
-            log.info(
-                "call.end",
-                extra={
-                    "call_id": self.call_id,
-                    "outcome": state.outcome,
-                    "answered_by": state.answered_by,
-                    "path": list(state.path),
-                    "route_result": state.route_result,
-                    "route_log": [list(entry) for entry in state.route_log],
-                    "vars": state.variables,
-                    "agent": state.agent,
-                    "customer": _customer_data(state),
-                },
-            )
-            recorded = True  # (a bug while recording must not record the call twice)
-            await self.sup.record_call(self)
-        except Exception:
-            log.exception("call.crashed", extra={"call_id": self.call_id})
-            await self._safe_fallback()
-            if not recorded:
-                await self._record_after_crash()
-        finally:
-            self.sup.announce_end(self.state)
-            for timer in self.timers.values():
-                timer.cancel()
-            agent = self.callback_agent
-            if self.talking_to:
-                self.sup.book.call_ended(self.talking_to)
-                self.sup.queues.wake()  # a phone is free: someone in line may get it
-                self.sup.agents.wake()
-            if self.callback is not None:
-                self.sup.book.call_ended(agent)
-                self.sup.queues.wake()
-                self.sup.callback_attempted(self.callback, self.state, agent)
-            self._place_callback()  # (stored, so it is kept even if the call crashed)
-            self.sup.queues.forget(self.call_id)  # (after a crash it may still hold one)
-            self.sup.agents.call_ended(self.call_id)  # (its agent is free: after a crash too)
-            self.sup.forget(self)
-
-    async def _record_after_crash(self) -> None:
-        try:
-            await self.sup.record_call(self)
-        except Exception:  # (the call.crashed line above is its record then)
-            log.exception("call.record_failed", extra={"call_id": self.call_id})
-
-    async def _next_event(self) -> EngineEvent:
-        """The next event, or GuardExpired when Asterisk stays silent too long."""
-        guard = guard_seconds(self.state)
-        try:
-            async with asyncio.timeout(guard):  # not wait_for: it can lose a cancel on 3.11
-                return await self.queue.get()
-        except TimeoutError:
-            log.warning("call.stalled", extra={"call_id": self.call_id, "after_s": guard})
-            return GuardExpired(self.state.phase)
-
-    async def _advance(self, event: EngineEvent) -> None:
-        pending: deque[EngineEvent] = deque([event])
-        while pending:
-            current = pending.popleft()
-            before = self.state
-            self.state, commands, ignored = step(before, current)
-            if ignored is not None:
-                log.debug(
-                    "engine.ignored",
-                    extra={
-                        "call_id": self.call_id,
-                        "phase": ignored.phase,  # (the engine's own: seeking_agent too)
-                        "trigger": ignored.trigger or "",
-                        "event": ignored.event,
-                    },
-                )
-            if self.state is before and not commands:
-                continue
-            self._note_talking(before)
-            self.times.stepped(before, self.state, self.sup.clock())
-            self.sup.announce(before, self.state)
-            log.info(
-                "call.transition",
-                extra={
-                    "call_id": self.call_id,
-                    "event": type(current).__name__,
-                    "from": before.phase.shown,
-                    "to": self.state.phase.shown,
-                    "node": self.state.node,
-                    "commands": [describe(c) for c in commands],
-                },
-            )
-            pending.extend(await self._execute(commands))
-
-    def _note_talking(self, before: CallState) -> None:
-        """Tell the target book who is talking, so they are not offered another call."""
-        state = self.state
-        if state.phase is Phase.CONNECTED and self.answered_at is None:
-            self.answered_at = self.sup.clock()
-            if state.started_at is not None and self.callback is None:  # (not adopted)
-                waited = self.answered_at - state.started_at
-                self.sup.metrics.call_answered(waited.total_seconds())
-        if state.phase is Phase.CONNECTED and not self.talking_to and state.answered_by:
-            self.talking_to = state.answered_by
-            self.sup.book.call_started(self.talking_to)
-        elif self.talking_to and state.phase is not Phase.CONNECTED:
-            self.sup.book.call_ended(self.talking_to)
-            self.talking_to = ""
-
-    async def _execute(self, commands: list[Command]) -> list[EngineEvent]:
-        """Run the commands in order. If Asterisk refuses one that builds the call, the
-        batch stops there and the engine decides what next; other refusals (ringing,
-        stopping a prompt, clean-up) are logged and the batch goes on. Returns the
-        events that follow at once: answers to questions, the first refusal."""
-        answers: list[EngineEvent] = []
-        first_failure: EngineEvent | None = None
-        for cmd in commands:
-            if isinstance(cmd, StartTimer | CancelTimer):
-                self._timer(cmd)
-                continue
-            if isinstance(cmd, FindTargets):
-                found = self.sup.book.find(cmd)
-                log.info(
-                    "call.targets",
-                    extra={"call_id": self.call_id, "order": found.order, "skipped": found.skipped},
-                )
-                answers.append(found)
-                continue
-            if isinstance(cmd, KeepVoicemail):
-                await self.sup.keep_voicemail(cmd)
-                continue
-            if isinstance(cmd, KeepCallRecording):
-                await self.sup.keep_call_recording(cmd)
-                continue
-            if isinstance(cmd, RecordBridge) and self.sup.recorder is None:
-                continue  # (a flow reloaded to record, no recording: section): not recorded
-            if isinstance(cmd, JoinQueue | QueueReady | LeaveQueue | AskPosition):
-                answer = self.sup.queue_command(cmd)
-                answers += [answer] if answer is not None else []
-                continue
-            if isinstance(cmd, RequestCallback):
-                decided, self.callback_taken = await self.sup.request_callback(cmd)
-                answers.append(decided)
-                continue
-            if isinstance(cmd, PlaceCallback):
-                self._place_callback()
-                continue
-            if isinstance(cmd, FindAgent):
-                answers.append(await self.sup.agents.find(cmd))
-                continue
-            if isinstance(cmd, ReportAgent):
-                self.sup.agents.report(cmd)
-                self.sup.publish(AgentsChanged(self.sup.clock(), cmd.agent))
-                continue
-            if isinstance(cmd, StopAgentSearch):
-                self.sup.agents.stop(cmd)
-                continue
-            key = self._claim(cmd)
-            feedback = await self.sup.executor.execute(cmd)
-            self.in_flight.discard(key)
-            if feedback is None:
-                continue
-            log.info(
-                "call.command_result",
-                extra={"call_id": self.call_id, "result": repr(feedback)[:400]},
-            )
-            if isinstance(cmd, Originate | RecordBridge):
-                # One phone refused: the others of the batch still ring, and each
-                # refusal is its own event (the engine drops that leg); so is a
-                # recording refused (the call goes on unrecorded).
-                answers.append(feedback)
-                continue
-            first_failure = first_failure or feedback
-            if isinstance(cmd, SETUP_COMMANDS) and not self.state.terminal:
-                break
-        return [*answers, first_failure] if first_failure is not None else answers
-
-    def _place_callback(self) -> None:
-        if self.callback_taken is not None:
-            self.sup.queues.to_callback(self.call_id, self.callback_taken)
-            self.callback_taken = None
-
-    def _timer(self, cmd: StartTimer | CancelTimer) -> None:
-        """Menu timeouts: the runner owns the clock and reports back as an event."""
-        old = self.timers.pop(cmd.timer_id, None)
-        if old is not None:
-            old.cancel()
-        if isinstance(cmd, StartTimer):
-            fired = TimerFired(cmd.timer_id)
-            loop = asyncio.get_running_loop()
-            self.timers[cmd.timer_id] = loop.call_later(cmd.seconds, self._fire, fired)
-
-    def _fire(self, fired: TimerFired) -> None:
-        self.timers.pop(fired.timer_id, None)
-        self.queue.put_nowait(fired)
-
-    def _claim(self, cmd: Command) -> str:
-        """Route a new leg's or bridge's events here *before* asking Asterisk for it;
-        returns the id now in flight (reconcile must not take it for lost)."""
-        if isinstance(cmd, Originate):
-            self.in_flight.add(cmd.channel_id)
-            self.sup.route(self, channel=cmd.channel_id)
-            self.times.leg_originated(self.state, cmd.channel_id, self.sup.clock())
-            return cmd.channel_id
-        if isinstance(cmd, CreateBridge):
-            self.sup.route(self, bridge=cmd.bridge_id)
-        if isinstance(cmd, Play):
-            self.in_flight.add(cmd.playback_id)
-            return cmd.playback_id
-        return ""
-
-    async def _safe_fallback(self) -> None:
-        """After a crash: the caller goes on in the dialplan, everything else is torn down."""
-        ari_client = self.sup.ari
-        for channel in sorted(self.channels - {self.call_id}):
-            await _quietly(ari_client.hangup(channel), self.call_id)
-        for bridge in sorted(self.bridges):
-            await _quietly(ari_client.destroy_bridge(bridge), self.call_id)
-        await _quietly(ari_client.continue_in_dialplan(self.call_id), self.call_id)
-        log.warning("call.safe_fallback", extra={"call_id": self.call_id})
-
-
-async def _quietly(request: Awaitable[None], about: str) -> None:
-    """Best effort: a refusal is logged, never raised (the caller is already safe-pathed)."""
-    try:
-        await request
-    except AriError as exc:
-        log.info("call.best_effort_failed", extra={"call_id": about, "error": str(exc)})
-
-
-class CallbackObserver(Protocol):
-    """Told what becomes of a web callback's calls (``Callback.from_web``)."""
-
-    def agent_missed(self, callback: Callback, missed: bool) -> None: ...
-    def agent_answered(self, callback: Callback) -> None: ...
-    def attempted(self, callback: Callback, answered_by: str, result: str) -> None: ...
 
 
 class Supervisor:
@@ -393,20 +93,24 @@ class Supervisor:
     ) -> None:
         self.ari = ari_client
         self.metrics = metrics or Metrics()
-        self.executor = executor
         self.app = app
         self._flows = flows
         self._stall_guard = stall_guard
         self.book = book or TargetBook()
-        self.voicemail = voicemail
-        self.callbacks = callbacks
         # Which numbers may be called back (none without a dial_policy: section).
         self.callback_gate = callback_gate or CallbackGate(None)
         self.call_log = call_log
-        self.live = live  # events for the screen pop and wallboard pages
         self.recorder = recorder
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.queues = QueueManager(self.book, self._deliver, self._dial_callback)
+        self.live = Announcer(live, self.clock)  # events for the screen pop and wallboard
+        self.queues = QueueManager(self.book, self._deliver, self._dial_queue_callback)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.queue_callbacks = QueueCallbacks(
+            self.queues, callbacks, self.callback_gate, self.metrics, self.clock, self._track
+        )
+        self.dialer = CallbackDialer(
+            executor.senders()[Originate], self.book, self._start_callback, stall_guard, self._track
+        )
         self.agents = AgentRouter(
             database,
             self.book,
@@ -417,19 +121,41 @@ class Supervisor:
             clock=self.clock,
             metrics=self.metrics,
         )
-        # Agent legs ringing for a callback: channel id -> (callback, the agent's endpoint).
-        self._callback_legs: dict[str, tuple[Callback, str]] = {}
-        self._callback_dialing: set[str] = set()  # their originate request is under way
-        self.web_callbacks: CallbackObserver | None = None  # (set by the composition root)
+        self.table = command_table(
+            executor=executor,
+            book=self.book,
+            lines=self.queues,
+            offers=self.agents,
+            publish=self.live.publish,
+            keepers=Keepers(voicemail, recorder),
+            request_callback=self.queue_callbacks.request,
+            clock=self.clock,
+        )
         self._calls: dict[str, CallRunner] = {}
         self._routes: dict[str, CallRunner] = {}
         self._suspects: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
         self.draining = False
 
     def _calendars(self) -> dict[str, Calendar]:
         """Every calendar of the flows being served (sites name theirs), by name."""
         return {name: c for flow in self._flows().flows for name, c in flow.calendars.items()}
+
+    # -- what web callbacks ask (webcallback.ports.CallbackDaemon) ------------------------
+    def taking_callbacks(self) -> bool:
+        """Not draining, and the phones' states are known."""
+        return not self.draining and self.book.loaded_once
+
+    def calendars(self) -> dict[str, Calendar]:
+        return self._calendars()
+
+    async def find_agent(self, ask: FindAgent) -> AgentFound:
+        return await self.agents.find(ask)
+
+    def report_agent(self, cmd: ReportAgent) -> None:
+        self.agents.report(cmd)
+
+    def agent_search_ended(self, key: str) -> None:
+        self.agents.call_ended(key)
 
     # -- bookkeeping --------------------------------------------------------------------
     @property
@@ -466,18 +192,48 @@ class Supervisor:
                 del self._routes[key]
 
     def _start(self, state: CallState, callback: Callback | None = None) -> CallRunner:
-        runner = CallRunner(self, state, callback)
+        runner = CallRunner(self, self.table, state, callback)
         self.route(runner, channel=runner.call_id)
         self._calls[runner.call_id] = runner
         self._track(asyncio.create_task(runner.run(), name=f"call-{runner.call_id}"))
         return runner
 
-    def _track(self, task: asyncio.Task[None]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def stepped(self, runner: CallRunner, before: CallState) -> None:
+        """A step changed the call: who is talking (the target book must not offer them
+        another call), the time to answer, the call log's times, the pages."""
+        state = runner.state
+        if state.phase is Phase.CONNECTED and runner.answered_at is None:
+            runner.answered_at = self.clock()
+            if state.started_at is not None and runner.callback is None:  # (not adopted)
+                waited = runner.answered_at - state.started_at
+                self.metrics.call_answered(waited.total_seconds())
+        if state.phase is Phase.CONNECTED and not runner.talking_to and state.answered_by:
+            runner.talking_to = state.answered_by
+            self.book.call_started(runner.talking_to)
+        elif runner.talking_to and state.phase is not Phase.CONNECTED:
+            self.book.call_ended(runner.talking_to)
+            runner.talking_to = ""
+        runner.times.stepped(before, state, self.clock())
+        self.live.announce(before, state)
 
-    def _background(self, request: Awaitable[None], about: str) -> None:
-        self._track(asyncio.create_task(_quietly(request, about)))
+    def finished(self, runner: CallRunner) -> None:
+        """A call's task ends (whether it ended or crashed): free what it held."""
+        self.live.announce_end(runner.state)
+        agent = runner.callback_agent
+        if runner.talking_to:
+            self.book.call_ended(runner.talking_to)
+            self.queues.wake()  # a phone is free: someone in line may get it
+            self.agents.wake()
+        if runner.callback is not None:
+            self.book.call_ended(agent)
+            self.queues.wake()
+            assert runner.told is not None
+            state = runner.state
+            runner.told.attempted(runner.callback, state.answered_by, state.route_result, agent)
+        place_callback(runner, self.queues)  # (stored, so it is kept even if the call crashed)
+        self.queues.forget(runner.call_id)  # (after a crash it may still hold one)
+        self.agents.call_ended(runner.call_id)  # (its agent is free: after a crash too)
+        self.forget(runner)
 
     async def record_call(self, runner: CallRunner) -> None:
         """The call log's row for a call that has ended (spooled, then PostgreSQL)."""
@@ -485,94 +241,22 @@ class Supervisor:
         if self.call_log is None:
             return
         state = runner.state
-        customer = state.customer
-        started = state.started_at or runner.started_at
-        ended = self.clock()
-        times = runner.times
-        record = CallRecord(
-            id=state.call_id,
-            dialed=state.dialed,
-            caller=state.caller_number,
-            customer=customer.id if customer is not None and customer.known else None,
-            flow=state.flow.name,
-            flow_version=state.flow.version,
-            started_at=started.isoformat(),
-            answered_at=runner.answered_at.isoformat() if runner.answered_at else "",
-            ended_at=ended.isoformat(),
-            answered_by=state.answered_by,
-            agent=state.agent,
-            outcome=str(state.outcome) if state.outcome else "failed",
-            route_result=state.route_result,
-            path=state.path,
-            legs=times.legs(state.route_log, ended),
-            queue=times.queue,
-            queued_at=times.queued_at.isoformat() if times.queued_at else "",
-            waited_until=times.waited_until.isoformat() if times.waited_until else "",
-            ended_phase=str(times.ended_phase or ""),
-            answered_external=times.answered_external,
-            recording=state.call_recording if self.recorder is not None else "",
+        record = call_record(
+            state,
+            runner.times,
+            started=state.started_at or runner.started_at,
+            answered_at=runner.answered_at,
+            ended=self.clock(),
+            recorded=self.recorder is not None,
         )
         await self.call_log.record(record)
 
-    async def keep_voicemail(self, cmd: KeepVoicemail) -> None:
-        if self.voicemail is None:
-            log.error(
-                "voicemail.not_configured",
-                extra={
-                    "call_id": cmd.call_id,
-                    "voicemail": cmd.recording,
-                    "detail": "no voicemail section in the config: the recording stays in "
-                    "Asterisk's recordings directory",
-                },
-            )
-            return
-        try:
-            await self.voicemail.keep(cmd)
-        except OSError as exc:
-            # The spool cannot be written: the recording stays in Asterisk; say so loudly.
-            log.error(
-                "voicemail.spool_failed",
-                extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "error": str(exc)},
-            )
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    # -- live events (pages) ------------------------------------------------------------
-    def announce(self, before: CallState, after: CallState) -> None:
-        """What a step changed that the pages show (phones ringing, phase, answer)."""
-        if self.live is not None and after is not before:
-            for event in self._safely(lambda: call_changes(before, after, self.clock())):
-                self.publish(event)
-
-    def announce_end(self, state: CallState) -> None:
-        if self.live is not None:
-            outcome = str(state.outcome or "failed")
-            ended = self._safely(
-                lambda: [call_event(Kind.ENDED, state, self.clock(), state.answered_by, outcome)]
-            )
-            for event in ended:
-                self.publish(event)
-
-    def publish(self, event: LiveEvent) -> None:
-        if self.live is not None:
-            self.live.publish(event)  # (never blocks nor raises)
-
-    def _safely(self, make: Callable[[], Sequence[LiveEvent]]) -> Sequence[LiveEvent]:
-        """A bug in what the pages are told must never reach the call."""
-        try:
-            return make()
-        except Exception:
-            slog.exception("live.event_failed")
-            return []
-
-    async def keep_call_recording(self, cmd: KeepCallRecording) -> None:
-        extra = {"call_id": cmd.call_id, "recording": cmd.name}
-        if self.recorder is None:  # (RecordBridge is then not sent: Asterisk keeps nothing)
-            detail = "no recording: section in the config: the call is not recorded"
-            log.error("recording.not_configured", extra={**extra, "detail": detail})
-            return
-        try:
-            await self.recorder.keep(cmd)
-        except OSError as exc:  # the spool cannot be written: say so loudly; the call goes on
-            log.error("recording.spool_failed", extra={**extra, "error": str(exc)})
+    def _background(self, request: Awaitable[None], about: str) -> None:
+        self._track(asyncio.create_task(quietly(request, about)))
 
     # -- events -------------------------------------------------------------------------
     def on_event(self, event: ari.AriEvent) -> None:
@@ -581,15 +265,8 @@ class Supervisor:
             self.book.update(event.endpoint)
             self.queues.wake()
             return
-        if isinstance(event, ari.ChannelDestroyed) and event.channel.id in self._callback_legs:
-            callback, agent = self._callback_legs.pop(event.channel.id)
-            result = result_for_cause(event.cause)
-            log.info(
-                "callback.agent_missed",
-                extra={"callback": callback.id, "agent": agent, "result": result},
-            )
-            self._callback_missed(callback, missed=result in MISSED_RESULTS)
-            return
+        if isinstance(event, ari.ChannelDestroyed) and self.dialer.destroyed(event):
+            return  # (an agent rung for a callback did not take it)
         for key in ari.routing_ids(event):
             runner = self._routes.get(key)
             if runner is not None:
@@ -605,9 +282,8 @@ class Supervisor:
     def _stasis_start(self, event: ari.StasisStart) -> None:
         channel = event.channel
         self._suspects.discard(channel.id)
-        if event.args[:1] == (CALLBACK_ARG,) and channel.id in self._callback_legs:
-            self._callback_answered(event)
-            return
+        if event.args[:1] == (CALLBACK_ARG,) and self.dialer.entered(event):
+            return  # (an agent took a callback: the customer is called)
         if event.args[:1] == (LEG_ARG,):
             # A leg whose call has ended (e.g. the caller hung up while it rang).
             slog.info("leg.orphan_hangup", extra={"channel": channel.id})
@@ -637,20 +313,6 @@ class Supervisor:
         self._start(state).queue.put_nowait(replace(event, at=self.clock()))
 
     # -- queues and callbacks -------------------------------------------------------------
-    def queue_command(
-        self, cmd: JoinQueue | QueueReady | LeaveQueue | AskPosition
-    ) -> EngineEvent | None:
-        match cmd:
-            case JoinQueue():
-                self.queues.join(cmd)
-            case QueueReady(queue=queue, call_id=call_id):
-                self.queues.ready(queue, call_id)
-            case LeaveQueue(queue=queue, call_id=call_id):
-                self.queues.leave(queue, call_id)
-            case AskPosition():
-                return self.queues.position(cmd)
-        return None
-
     def _deliver(self, call_id: str, event: EngineEvent) -> bool:
         runner = self._calls.get(call_id)
         if runner is None:
@@ -658,149 +320,31 @@ class Supervisor:
         runner.queue.put_nowait(event)
         return True
 
-    async def request_callback(
-        self, cmd: RequestCallback
-    ) -> tuple[CallbackDecided, Callback | None]:
-        """May this caller be called back? The number against the dial policy and its
-        limit, then the request made durable (spool, then PostgreSQL). The callback
-        takes the caller's place only with ``PlaceCallback``, after the engine hung up
-        the phones ringing for them."""
-        extra = {"call_id": cmd.call_id, "queue": cmd.queue, "number": masked(cmd.number)}
-        try:
-            number = self.callback_gate.admit(cmd.number)
-        except NumberRefused as refused:
-            return self._callback_refused(cmd, refused.reason, extra), None
-        place = next(
-            (p for p in self.queues.lines.get(cmd.queue, []) if p.key == cmd.call_id), None
-        )
-        since = datetime.fromtimestamp(place.since, UTC) if place else self.clock()
-        callback = Callback(
-            id=uuid.uuid4().hex[:16],
-            queue=cmd.queue,
-            number=number,
-            dialed=cmd.dialed,
-            call_id=cmd.call_id,
-            requested_at=since.isoformat(),
-            endpoints=cmd.endpoints,
-            strategy=cmd.strategy,
-            ring_seconds=cmd.ring_seconds,
-            trunk=cmd.trunk,
-        )
-        if self.callbacks is None:
-            log.warning("callback.not_persisted", extra={**extra, "detail": "no callback store"})
-        else:
-            try:
-                await self.callbacks.add(callback)
-            except OSError as exc:  # not promised: the caller keeps their place
-                log.error("callback.spool_failed", extra={**extra, "error": str(exc)})
-                self.callback_gate.refund(number)
-                return self._callback_refused(cmd, "unavailable", extra), None
-        return CallbackDecided(cmd.request_id), callback
-
     async def restore_callbacks(self, pending: list[Callback]) -> None:
-        """Requests a restart must not lose go back in line, if the dial policy still
-        lets us call them (one stored by an older version, or before the policy was
-        narrowed, is marked failed instead of dialled)."""
-        for callback in pending:
-            try:
-                self.callback_gate.check(callback.number)
-            except NumberRefused as refused:
-                self.metrics.callback_refused("queue", refused.reason)
-                log.warning("callback.refused", extra={"callback": callback.id,
-                            "number": masked(callback.number), "reason": refused.reason,
-                            "queue": callback.queue, "restored": True})  # fmt: skip
-                if self.callbacks is not None:
-                    await self.callbacks.finish(callback, "failed", f"refused_{refused.reason}", "")
-                continue
-            self.queues.add_callback(callback)
+        """Queue callbacks stored before a restart go back in line (``QueueCallbacks``)."""
+        await self.queue_callbacks.restore(pending)
 
-    def _callback_refused(
-        self, cmd: RequestCallback, reason: str, extra: dict[str, str]
-    ) -> CallbackDecided:
-        self.metrics.callback_refused("queue", reason)
-        log.warning("callback.refused", extra={**extra, "reason": reason})
-        return CallbackDecided(cmd.request_id, refused=reason)
+    def _dial_queue_callback(self, callback: Callback, endpoint: str) -> None:
+        """A queue callback's turn: ring one agent; the queue is told what follows."""
+        self.dialer.dial(callback, endpoint, self.queue_callbacks)
 
-    def _callback_missed(self, callback: Callback, missed: bool = False) -> None:
-        """The agent rung for a callback did not take it: ``missed`` if their phone rang
-        out or was busy (their miss is counted); else it could not ring (refused, Asterisk
-        unreachable, the leg lost): not the agent's fault."""
-        if callback.from_web and self.web_callbacks is not None:
-            self.web_callbacks.agent_missed(callback, missed)
-        else:
-            self.queues.callback_missed(callback.id, callback.queue)
-
-    def dial_callback(self, callback: Callback, endpoint: str) -> None:
+    def dial_callback(self, callback: Callback, endpoint: str, observer: CallbackObserver) -> None:
         """Ring ``endpoint`` (an agent) for a callback; when they answer, the customer
         is called (web callbacks: the dispatcher's agent, reserved already)."""
-        self._dial_callback(callback, endpoint)
+        self.dialer.dial(callback, endpoint, observer)
 
-    def _dial_callback(self, callback: Callback, endpoint: str) -> None:
-        """The callback's turn: ring one agent; when they answer, the customer is called."""
-        channel_id = f"cb-{callback.id}-{callback.attempts}-{uuid.uuid4().hex[:6]}"
-        self._callback_legs[channel_id] = (callback, endpoint)
-        log.info(
-            "callback.ring_agent",
-            extra={"callback": callback.id, "agent": endpoint, "channel": channel_id},
-        )
-        self._track(asyncio.create_task(self._originate_agent(callback, endpoint, channel_id)))
-
-    async def _originate_agent(self, callback: Callback, endpoint: str, channel_id: str) -> None:
-        self._callback_dialing.add(channel_id)
-        try:
-            await self.ari.originate(
-                endpoint,
-                channel_id,
-                app=self.app,
-                app_args=(CALLBACK_ARG, callback.id),
-                ring_timeout=callback.ring_seconds,
-                caller_id=callback.number,  # the agent sees whom they will talk to
-            )
-        except AriError as exc:
-            if self._callback_legs.pop(channel_id, None) is not None:
-                log.warning(
-                    "callback.agent_failed", extra={"callback": callback.id, "error": str(exc)}
-                )
-                self._callback_missed(callback)
-        finally:
-            self._callback_dialing.discard(channel_id)
-
-    def _callback_answered(self, event: ari.StasisStart) -> None:
-        """The agent took the callback: a call from the agent to the customer, through the
-        flow's trunk; the customer sees the company number they called."""
-        channel = event.channel
-        callback, agent = self._callback_legs.pop(channel.id)
-        self.book.call_started(agent)  # busy for other calls, before the line moves on
-        if callback.from_web and self.web_callbacks is not None:
-            self.web_callbacks.agent_answered(callback)
-        else:
-            self.queues.callback_taken(callback.id, callback.queue)
-        flow = callback_flow(callback)
-        log.info(
-            "call.start",
-            extra={"call_id": channel.id, "callback": callback.id, "caller": callback.number,
-                   "dialed": callback.dialed, "flow": flow.name, "entry": "customer"},
-        )  # fmt: skip
-        state = new_call(channel.id, flow, "customer", self._stall_guard)
-        as_company = replace(channel, caller_number=callback.dialed)
-        start = replace(event, channel=as_company, args=("inbound", callback.dialed))
+    def _start_callback(
+        self,
+        state: CallState,
+        callback: Callback,
+        observer: CallbackObserver,
+        agent: str,
+        start: ari.StasisStart,
+    ) -> None:
         runner = self._start(state, callback)
         runner.callback_agent = agent
+        runner.told = observer
         runner.queue.put_nowait(replace(start, at=self.clock()))
-
-    def callback_attempted(self, callback: Callback, state: CallState, agent: str) -> None:
-        """A callback call ended: done if the customer answered, else try again later."""
-        if callback.from_web and self.web_callbacks is not None:
-            self.web_callbacks.attempted(callback, state.answered_by, state.route_result)
-            return
-        reached = state.answered_by == callback.number
-        attempt = replace(callback, attempts=callback.attempts + 1)
-        status = "done" if reached else "failed" if attempt.attempts >= MAX_ATTEMPTS else "pending"
-        if status == "pending":
-            self.queues.add_callback(attempt, not_before=time.time() + CALLBACK_RETRY_S)
-        if self.callbacks is not None:
-            result = state.route_result if not reached else "answered"
-            self._track(asyncio.create_task(self.callbacks.finish(attempt, status, result, agent)))
 
     # -- reconcile ----------------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -818,32 +362,49 @@ class Supervisor:
             return
         by_id = {c.id: c for c in channels}
         for runner in list(self._calls.values()):
-            await self._catch_up(runner, by_id)
-        for channel_id, (callback, _agent) in list(self._callback_legs.items()):
-            if channel_id in self._callback_dialing:
-                continue
-            if channel_id not in by_id:
-                # Its ChannelDestroyed was lost while we could not hear: the agent
-                # did not take it; the place is offered again.
-                del self._callback_legs[channel_id]
-                self._callback_missed(callback)
-            elif self._in_our_app(by_id[channel_id]):  # answered while we could not hear
-                answered = ari.StasisStart(
-                    channel=by_id[channel_id], args=(CALLBACK_ARG, callback.id)
-                )
-                self._callback_answered(answered)
-        unknown = [
-            c
-            for c in channels
-            if self._in_our_app(c) and c.id not in self._routes and c.id not in self._callback_legs
-        ]
-        self._adopt_or_clean(unknown, bridges)
+            tracked = Tracked(runner.state, runner.channels, runner.in_flight)
+            await carry_out(catch_up(tracked, by_id), self)
+        strays = plan(
+            self._routes.keys(),
+            list(self.dialer.legs),
+            self.dialer.dialing(),
+            channels,
+            bridges,
+            self.app,
+        )
+        await carry_out(strays.actions, self)
         self.queues.paused = self.draining  # endpoint states are known: turns may be given
         self.queues.wake()
         slog.info(
             "reconcile.done",
-            extra={"calls": len(self._calls), "channels": len(channels), "unknown": len(unknown)},
+            extra={"calls": len(self._calls), "channels": len(channels), "unknown": strays.unknown},
         )
+
+    # (what carrying out a reconcile plan does: reconcile.PlanHost)
+    def feed(self, call_id: str, event: EngineEvent) -> None:
+        self._deliver(call_id, event)
+
+    def callback_leg_lost(self, channel_id: str) -> None:
+        # Its ChannelDestroyed was lost while we could not hear: the agent did not
+        # take it; the place is offered again.
+        self.dialer.lost(channel_id)
+
+    def callback_leg_answered(self, channel: ari.Channel) -> None:
+        callback = self.dialer.legs[channel.id].callback
+        self.dialer.entered(ari.StasisStart(channel=channel, args=(CALLBACK_ARG, callback.id)))
+
+    def suspect(self, channel_id: str) -> None:
+        self._suspects.add(channel_id)
+
+    def hand_back_suspects(self) -> None:
+        if self._suspects:
+            self._track(asyncio.create_task(self._hand_back_suspects(set(self._suspects))))
+
+    def hang_up(self, channel_id: str) -> None:
+        self._background(self.ari.hangup(channel_id), channel_id)
+
+    def destroy_bridge(self, bridge_id: str) -> None:
+        self._background(self.ari.destroy_bridge(bridge_id), bridge_id)
 
     async def _load_endpoints(self) -> None:
         """Read every endpoint's state (registered phones are ``online``)."""
@@ -871,80 +432,29 @@ class Supervisor:
         event of every PJSIP channel, its own channels' events twice (a key pressed
         would count twice). Listing a few hundred endpoints is cheap.
         """
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self._load_endpoints()
-            except Exception:  # keep watching whatever went wrong this time
-                slog.exception("endpoints.watch_failed")
+        await periodic(
+            "endpoints",
+            every,
+            self._load_endpoints,
+            failed_event="endpoints.watch_failed",
+            logger=slog,
+        )
 
-    async def _catch_up(self, runner: CallRunner, channels: dict[str, ari.Channel]) -> None:
-        for channel_id in sorted(runner.channels - channels.keys() - runner.in_flight):
-            runner.queue.put_nowait(ChannelGone(channel_id))
-        state = runner.state
-        answered = [channels[leg] for leg in state.ringing_legs if leg in channels]
-        for leg in answered:
-            if state.phase.shown in (Phase.DIALING, Phase.QUEUED) and leg_of(leg) == runner.call_id:
-                # An agent answered (the leg entered our app) while we could not hear it.
-                event = ari.StasisStart(channel=leg, args=(LEG_ARG, runner.call_id))
-                runner.queue.put_nowait(event)
-        playing = state.playing
-        if (
-            playing is not None
-            and playing.playback_id not in runner.in_flight
-            and not await self._playback_exists(playing.playback_id)
-        ):
-            playback = ari.Playback(id=playing.playback_id, state="done")
-            runner.queue.put_nowait(ari.PlaybackFinished(playback=playback))
-
-    async def _playback_exists(self, playback_id: str) -> bool:
+    async def playback_exists(self, playback_id: str) -> bool:
         try:
             await self.ari.get_playback(playback_id)
         except AriError as exc:
             return exc.status != 404
         return True
 
-    def _in_our_app(self, channel: ari.Channel) -> bool:
-        return channel.app_name == "Stasis" and channel.app_data.split(",")[0] == self.app
-
-    def _adopt_or_clean(self, unknown: list[ari.Channel], bridges: list[ari.Bridge]) -> None:
-        """Channels in our app that no call owns: re-adopt connected calls (ids are
-        derived from the call id), end calls whose agent left, hang up stray legs,
-        hand the rest back after a grace; then destroy bridges no call owns."""
-        unknown_ids = {c.id for c in unknown}
-        by_id = {b.id: b for b in bridges}
-        callers = [c for c in unknown if leg_of(c) is None]
-        calls_of_legs = {c.id: leg_of(c) for c in unknown}
-        for channel in callers:
-            bridge = by_id.get(f"{channel.id}-bridge")
-            members = set(bridge.channels) if bridge else set()
-            legs = [m for m in members & unknown_ids if calls_of_legs.get(m) == channel.id]
-            if channel.id in members and legs:
-                self._adopt(channel, legs[0])
-            elif channel.id in members:  # talked to an agent who has since left
-                slog.info("reconcile.hangup_lone_caller", extra={"channel": channel.id})
-                self._background(self.ari.hangup(channel.id), channel.id)
-            else:
-                self._suspects.add(channel.id)
-        if self._suspects:
-            self._track(asyncio.create_task(self._hand_back_suspects(set(self._suspects))))
-        for channel in unknown:
-            if leg_of(channel) is not None and channel.id not in self._routes:
-                slog.info("reconcile.hangup_leg", extra={"channel": channel.id})
-                self._background(self.ari.hangup(channel.id), channel.id)
-        for bridge in bridges:
-            if bridge.id.endswith("-bridge") and bridge.id not in self._routes:
-                slog.info("reconcile.destroy_bridge", extra={"bridge": bridge.id})
-                self._background(self.ari.destroy_bridge(bridge.id), bridge.id)
-
     async def _hand_back_suspects(self, suspects: set[str]) -> None:
         await asyncio.sleep(SUSPECT_GRACE_S)
         for channel_id in sorted(suspects & self._suspects):
             self._suspects.discard(channel_id)
             slog.info("reconcile.hand_back", extra={"channel": channel_id})
-            await _quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
+            await quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
 
-    def _adopt(self, caller: ari.Channel, leg: str) -> None:
+    def adopt(self, caller: ari.Channel, leg: str) -> None:
         flows = self._flows()
         found = flows.for_number(caller.exten)
         flow = found[0] if found else flows.flows[0]  # a connected call no longer needs it
@@ -976,39 +486,3 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*stragglers, return_exceptions=True)
         return left
-
-
-def _customer_data(state: CallState) -> dict[str, object] | None:
-    """The caller's CRM record as the call knows it (for the log and, later, the screen pop)."""
-    customer = state.customer
-    if customer is None:
-        return None
-    return {
-        "id": customer.id,
-        "name": customer.name,
-        "segment": customer.segment.value,
-        "language": customer.language,
-        "products": list(customer.products),
-        "owner": customer.owner_agent,
-    }
-
-
-def callback_flow(callback: Callback) -> Flow:
-    """The flow of a callback call: the agent (its "caller") rings the customer."""
-    technology, _, trunk = callback.trunk.partition("/")
-    target = Target(f"{technology}/{callback.number}@{trunk}", callback.number, callback.trunk)
-    nodes = {
-        "customer": Node(
-            "customer",
-            Route(targets=(target,), on_fail="end", timeout=callback.customer_ring_seconds),
-        ),
-        "end": Node("end", Hangup()),
-    }
-    return Flow(
-        name=f"callback:{callback.queue}",
-        version=CALLBACK_VERSION,
-        languages=("en",),
-        fallback_language="en",
-        entry=MappingProxyType({}),
-        nodes=MappingProxyType(nodes),
-    )

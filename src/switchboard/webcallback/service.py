@@ -5,10 +5,10 @@ while open. Every second, and whenever a request arrives, the due ones are
 offered, oldest first, to the agent router (the same directory, ranking and
 atomic reservation as calls with ``agents:``): the request's skill, the
 customer's owner first if the CRM knows the number. An agent reserved, the row is
-claimed (``calling``) and the supervisor's callback machinery rings the agent;
+claimed (``calling``) and the daemon's callback dialer rings the agent;
 when they answer, the customer is called through the trunk and bridged.
 
-What becomes of it comes back through the supervisor (``CallbackObserver``):
+What becomes of it comes back from the dialer (``CallbackObserver``):
 the agent did not answer (the agent's miss is counted, the request waits for the
 next agent), or the call to the customer ended (done; or another attempt after
 ``retry_seconds``, up to ``MAX_ATTEMPTS``). Either way the agent's reservation is
@@ -43,7 +43,7 @@ from .request import CallbackRequest
 from .store import WebCallbackStore
 
 if TYPE_CHECKING:
-    from switchboard.daemon import Supervisor
+    from .ports import CallbackDaemon
 
 log = logging.getLogger("switchboard.webcallback")
 TICK_S = 1.0
@@ -73,7 +73,7 @@ class WebCallbacks:
         config: CallbacksConfig,
         store: WebCallbackStore,
         clock: Callable[[], datetime],
-        supervisor: Supervisor | None = None,
+        daemon: CallbackDaemon | None = None,
         new_id: Callable[[], str] = lambda: secrets.token_urlsafe(ID_BYTES),
         gate: CallbackGate | None = None,
         on_refused: Callable[[str], None] = _nothing,  # metrics (the composition root)
@@ -83,7 +83,7 @@ class WebCallbacks:
         self.on_refused = on_refused
         self.store = store
         self.clock = clock
-        self.supervisor = supervisor
+        self.daemon = daemon
         self.new_id = new_id
         self.requests: dict[str, WebCallback] = {}  # open requests only
         self._searches: dict[str, str] = {}  # request id -> router key of its search
@@ -202,8 +202,8 @@ class WebCallbacks:
     async def dispatch(self) -> None:
         """Time every open request; offer the due ones, oldest first, to agents (a skill
         nobody can take now is not asked again in this pass)."""
-        sup = self.supervisor
-        if sup is None or sup.draining or not sup.book.loaded_once:
+        sup = self.daemon
+        if sup is None or not sup.taking_callbacks():
             return
         if time.monotonic() < self._paused_until:
             return
@@ -252,9 +252,9 @@ class WebCallbacks:
 
     def _calendar(self) -> Calendar | None:
         name = self.config.calendar
-        if not name or self.supervisor is None:
+        if not name or self.daemon is None:
             return None
-        calendar = self.supervisor.agents.calendars().get(name)
+        calendar = self.daemon.calendars().get(name)
         if (calendar is None) != self._calendar_missing:
             self._calendar_missing = calendar is None
             if calendar is None:
@@ -265,9 +265,8 @@ class WebCallbacks:
                 )  # fmt: skip
         return calendar
 
-    async def _offer(self, callback: WebCallback, sup: Supervisor) -> bool:
+    async def _offer(self, callback: WebCallback, sup: CallbackDaemon) -> bool:
         """Reserve an agent for the request and ring them. False: nobody free now."""
-        router = sup.agents
         key = self._searches.get(callback.id)
         if key is None:  # a new name per search: a late release of the last one (the
             # router frees all a call id holds) must not free this search's agent
@@ -287,7 +286,7 @@ class WebCallbacks:
             widen_after=WIDEN_AFTER_S,
             any_after=NEVER_S,
         )
-        found = await router.find(ask)
+        found = await sup.find_agent(ask)
         if found.error or not found.agent or not found.endpoints:
             return False
         calling = replace(callback, status=Status.CALLING, agent=found.agent)
@@ -298,7 +297,7 @@ class WebCallbacks:
                                                            "error": str(exc)})  # fmt: skip
             claimed = None
         if not claimed:
-            router.report(ReportAgent(key, found.agent, "cancelled"))
+            sup.report_agent(ReportAgent(key, found.agent, "cancelled"))
             self._end_search(callback.id)
             if claimed is False:  # taken or finished by another daemon sharing the database
                 self.requests.pop(callback.id, None)
@@ -309,7 +308,7 @@ class WebCallbacks:
             "webcallback.ring_agent",
             extra={"callback": callback.id, "agent": found.agent, "attempt": callback.attempts + 1},
         )
-        sup.dial_callback(self._callback(calling, key), found.endpoints[0])
+        sup.dial_callback(self._callback(calling, key), found.endpoints[0], self)
         return True
 
     def _callback(self, callback: WebCallback, key: str) -> Callback:
@@ -337,10 +336,10 @@ class WebCallbacks:
         with nothing counted, and the dispatcher waits a little before trying again (so
         an outage does not go round every agent). Either way the request waits again."""
         offer = self._offers.pop(callback.id, None)
-        if offer is None or self.supervisor is None:
+        if offer is None or self.daemon is None:
             return
         result = "missed" if missed else "cancelled"
-        self.supervisor.agents.report(ReportAgent(offer.key, offer.agent, result))
+        self.daemon.report_agent(ReportAgent(offer.key, offer.agent, result))
         self._end_search(callback.id)
         current = self.requests.get(callback.id)
         if current is not None:
@@ -354,10 +353,10 @@ class WebCallbacks:
 
     def agent_answered(self, callback: Callback) -> None:
         offer = self._offers.get(callback.id)
-        if offer is not None and self.supervisor is not None:
-            self.supervisor.agents.report(ReportAgent(offer.key, offer.agent, "answered"))
+        if offer is not None and self.daemon is not None:
+            self.daemon.report_agent(ReportAgent(offer.key, offer.agent, "answered"))
 
-    def attempted(self, callback: Callback, answered_by: str, result: str) -> None:
+    def attempted(self, callback: Callback, answered_by: str, result: str, agent: str) -> None:
         """The call to the customer ended: done, or another attempt later, or failed."""
         self._offers.pop(callback.id, None)
         self._end_search(callback.id)  # the agent talked: wrap-up, then free
@@ -392,8 +391,8 @@ class WebCallbacks:
     def _end_search(self, callback_id: str) -> None:
         """The router forgets the request's search (whatever it still holds is freed)."""
         key = self._searches.pop(callback_id, None)
-        if key is not None and self.supervisor is not None:
-            self.supervisor.agents.call_ended(key)
+        if key is not None and self.daemon is not None:
+            self.daemon.agent_search_ended(key)
 
     def _change(self, before: WebCallback, after: WebCallback) -> None:
         if after == before:

@@ -1,0 +1,82 @@
+"""Tier 1: the command table: every engine command has a handler; a missing one is a bug."""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from switchboard.callbacks import Callback
+from switchboard.daemon.commands import Keepers, command_table
+from switchboard.daemon.executor import Executor
+from switchboard.daemon.queues import QueueManager
+from switchboard.daemon.runner import CallRunner, CommandTable, UnhandledCommand
+from switchboard.daemon.targets import TargetBook
+from switchboard.engine import Command
+from switchboard.engine.commands import (
+    FindAgent,
+    RecordBridge,
+    ReportAgent,
+    RequestCallback,
+    StopAgentSearch,
+)
+from switchboard.engine.events import AgentFound, CallbackDecided
+
+
+class Offers:
+    async def find(self, ask: FindAgent) -> AgentFound:
+        raise NotImplementedError
+
+    def report(self, cmd: ReportAgent) -> None: ...
+    def stop(self, cmd: StopAgentSearch) -> None: ...
+
+
+async def _request(cmd: RequestCallback) -> tuple[CallbackDecided, Callback | None]:
+    return CallbackDecided(cmd.request_id), None
+
+
+def table(recorder: object | None = None) -> CommandTable:
+    book = TargetBook()
+    return command_table(
+        executor=Executor(typing.cast(Any, None), "switchboard"),
+        book=book,
+        lines=QueueManager(book, lambda _c, _e: True, lambda _cb, _e: None),
+        offers=Offers(),
+        publish=lambda _e: None,
+        keepers=Keepers(None, typing.cast(Any, recorder)),
+        request_callback=_request,
+        clock=lambda: datetime.now(UTC),
+    )
+
+
+def test_every_engine_command_has_exactly_one_handler() -> None:
+    kinds = set(typing.get_args(Command))
+    assert set(table()) == kinds
+
+
+def test_a_bridge_is_recorded_only_with_a_recording_section() -> None:
+    without, with_recorder = table()[RecordBridge], table(object())[RecordBridge]
+    assert without is not with_recorder
+    call = typing.cast(CallRunner, None)
+    cmd = RecordBridge("c1-bridge", "c1")
+
+    async def handle() -> object:
+        return await without(call, cmd)
+
+    assert asyncio.run(handle()) is None  # (nothing sent: ARI is never touched)
+
+
+def test_a_command_without_a_handler_crashes_the_call_loudly() -> None:
+    class Fake:
+        clock = staticmethod(lambda: datetime.now(UTC))
+
+    runner = CallRunner(typing.cast(Any, Fake()), {}, typing.cast(Any, _State()))
+    with pytest.raises(UnhandledCommand, match="ReportAgent"):
+        asyncio.run(runner._execute([ReportAgent("c1", "a1", "answered")]))
+
+
+class _State:
+    call_id = "c1"
