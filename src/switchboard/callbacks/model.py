@@ -24,11 +24,6 @@ class Callback:
     customer_ring_seconds: int = 30
 
     @property
-    def from_web(self) -> bool:
-        """A web callback (its dispatcher, not a queue, decides what follows)."""
-        return self.queue == WEB_QUEUE
-
-    @property
     def target(self) -> str:
         """What Asterisk dials to reach the customer: PJSIP/<number>@<trunk>."""
         technology, _, trunk = self.trunk.partition("/")
