@@ -43,6 +43,7 @@ from switchboard.calllog import CallLog
 from switchboard.config import Config
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
+from switchboard.daemon.parts import CallHandling, call_handling
 from switchboard.daemon.targets import TargetBook
 from switchboard.db import Database
 from switchboard.dialpolicy import CallbackGate
@@ -138,9 +139,10 @@ async def build_services(
         spooled_recordings=lambda: [j.id for j in recorder.pending()] if recorder else [],
         on_db_error=metrics.db_error_hook("retention"),
     )
-    supervisor = _supervisor(config, flows, client, executor, keeper=keeper, callbacks=callbacks,
-                             clock=clock, call_log=call_log, metrics=metrics, live=live,
-                             recorder=recorder, gate=gate)  # fmt: skip
+    parts = _call_handling(config, flows, executor, keeper=keeper, callbacks=callbacks,
+                           clock=clock, metrics=metrics, live=live, recorder=recorder,
+                           gate=gate)  # fmt: skip
+    supervisor = Supervisor(client, ari_cfg.app, parts, call_log=call_log)
     web_callbacks = _web_callbacks(config, supervisor, database)
     await supervisor.restore_callbacks(await callbacks.pending())
     stream = EventStream(
@@ -182,25 +184,23 @@ async def build_services(
     )
 
 
-def _supervisor(
+def _call_handling(
     config: Config,
     flows: FlowRegistry,
-    client: AriClient,
     executor: Executor,
     *,
     keeper: VoicemailKeeper | None,
     callbacks: CallbackStore,
     clock: Callable[[], datetime],
-    call_log: CallLog,
     metrics: Metrics,
     live: LiveHub,
     recorder: RecordingKeeper | None,
     gate: CallbackGate,
-) -> Supervisor:
-    return Supervisor(
-        client,
+) -> CallHandling:
+    """The call registry, the ports (call control, timers, lines, agent offers,
+    keepers, callbacks) and the command table built from them (``daemon.parts``)."""
+    return call_handling(
         executor,
-        config.ari.app,
         lambda: flows.current,
         config.daemon.stall_guard,
         book=TargetBook(),
@@ -213,7 +213,6 @@ def _supervisor(
             else None
         ),
         routing=config.routing,
-        call_log=call_log,
         metrics=metrics,
         live=live,
         recorder=recorder,

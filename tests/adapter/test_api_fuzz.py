@@ -35,6 +35,7 @@ from switchboard.app import route_groups
 from switchboard.ari.client import AriClient
 from switchboard.daemon import Supervisor
 from switchboard.daemon.executor import Executor
+from switchboard.daemon.parts import call_handling
 from switchboard.db import Database
 from switchboard.dialpolicy import CallbackGate
 from switchboard.flows.registry import FlowRegistry
@@ -100,8 +101,8 @@ class ServedApp:
         registry = FlowRegistry([self.directory / "flow.yaml"], REPO / "prompts")
         self.session = aiohttp.ClientSession()
         ari = AriClient(self.session, "http://127.0.0.1:1", "u", "p")  # (never called)
-        supervisor = Supervisor(ari, Executor(ari, "switchboard"), "switchboard",
-                                lambda: registry.current)  # fmt: skip
+        parts = call_handling(Executor(ari, "switchboard"), lambda: registry.current)
+        supervisor = Supervisor(ari, "switchboard", parts)
         self.database = Database(DATABASE_URL, self.schema)
         pool = await self.database.pool()
         await pool.execute(

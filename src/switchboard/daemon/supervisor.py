@@ -5,7 +5,9 @@ bridge (a per-call queue keeps that call's events in order; calls run in
 parallel), starts a call on a caller's StasisStart, sends a crashed call's caller
 to the dialplan fallback, reconciles after every (re)connection and drains on stop.
 
-Its parts: ``runner`` (one call's task), ``commands`` (the command table the
+Its parts, assembled by ``parts.call_handling`` (in the composition root) and
+received whole: ``calls`` (the calls by id and the routes of their channels and
+bridges), ``runner`` (one call's task), ``commands`` (the command table the
 runners look commands up in), ``reconcile`` (the pure plan after a reconnection),
 ``callbackdesk`` (queue callbacks and the callback dialer), ``announcer`` (live
 events for the pages); the call log's row is built by ``calllog.call_record``.
@@ -15,22 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from switchboard.ari import events as ari
 from switchboard.ari.client import AriClient, AriError
-from switchboard.callbacks import Callback, CallbackStore
+from switchboard.callbacks import Callback
 from switchboard.callbacks.dialer import CALLBACK_ARG, CallbackObserver
 from switchboard.calllog import CallLog, call_record
-from switchboard.config import RoutingConfig
-from switchboard.db import Database
-from switchboard.dialpolicy import CallbackGate
 from switchboard.durable.periodic import periodic
 from switchboard.engine import (
     CallState,
@@ -41,25 +36,15 @@ from switchboard.engine import (
     dialed_number,
     new_call,
 )
-from switchboard.engine.commands import FindAgent, Originate, ReportAgent
+from switchboard.engine.commands import FindAgent, ReportAgent
 from switchboard.engine.events import AgentFound
-from switchboard.flows import FlowSet
 from switchboard.hours import Calendar
-from switchboard.live import LiveHub
-from switchboard.metrics import Metrics
-from switchboard.recording import RecordingKeeper
-from switchboard.routing.service import AgentRouter
-from switchboard.voicemail import VoicemailKeeper
 
-from .announcer import Announcer
-from .callbackdesk import CallbackDialer, QueueCallbacks
-from .commands import Keepers, command_table, place_callback
-from .executor import Executor
-from .queues import QueueManager
+from .commands import place_callback
+from .parts import CallHandling
 from .reconcile import LEG_ARG, Tracked, carry_out, catch_up, plan
 from .runner import CallRunner, quietly
 from .snapshot import LiveCall, WaitingCaller, agents_waiting, live_call, queue_waiting
-from .targets import TargetBook
 
 log = logging.getLogger("switchboard.call")
 slog = logging.getLogger("switchboard.supervisor")
@@ -74,71 +59,31 @@ class Supervisor:
     def __init__(
         self,
         ari_client: AriClient,
-        executor: Executor,
         app: str,
-        flows: Callable[[], FlowSet],
-        stall_guard: float = 120.0,
+        parts: CallHandling,
         *,
-        book: TargetBook | None = None,
-        voicemail: VoicemailKeeper | None = None,
-        callbacks: CallbackStore | None = None,
-        clock: Callable[[], datetime] | None = None,
-        database: Database | None = None,
-        routing: RoutingConfig | None = None,
         call_log: CallLog | None = None,
-        metrics: Metrics | None = None,
-        live: LiveHub | None = None,
-        recorder: RecordingKeeper | None = None,
-        callback_gate: CallbackGate | None = None,
     ) -> None:
         self.ari = ari_client
-        self.metrics = metrics or Metrics()
         self.app = app
-        self._flows = flows
-        self._stall_guard = stall_guard
-        self.book = book or TargetBook()
-        # Which numbers may be called back (none without a dial_policy: section).
-        self.callback_gate = callback_gate or CallbackGate(None)
+        self.metrics = parts.metrics
+        self._flows = parts.flows
+        self._stall_guard = parts.stall_guard
+        self.book = parts.book
+        self.callback_gate = parts.callback_gate
         self.call_log = call_log
-        self.recorder = recorder
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self.live = Announcer(live, self.clock)  # events for the screen pop and wallboard
-        self.queues = QueueManager(self.book, self._deliver, self._dial_queue_callback)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.queue_callbacks = QueueCallbacks(
-            self.queues, callbacks, self.callback_gate, self.metrics, self.clock, self._track
-        )
-        self.dialer = CallbackDialer(
-            executor.senders()[Originate], self.book, self._start_callback, stall_guard, self._track
-        )
-        self.agents = AgentRouter(
-            database,
-            self.book,
-            self._deliver,
-            routing or RoutingConfig(),
-            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-            calendars=self._calendars,
-            clock=self.clock,
-            metrics=self.metrics,
-        )
-        self.table = command_table(
-            executor=executor,
-            book=self.book,
-            lines=self.queues,
-            offers=self.agents,
-            publish=self.live.publish,
-            keepers=Keepers(voicemail, recorder),
-            request_callback=self.queue_callbacks.request,
-            clock=self.clock,
-        )
-        self._calls: dict[str, CallRunner] = {}
-        self._routes: dict[str, CallRunner] = {}
+        self.recorder = parts.recorder
+        self.clock = parts.clock
+        self.live = parts.live
+        self.queues = parts.queues
+        self.queue_callbacks = parts.queue_callbacks
+        self.dialer = parts.dialer
+        self.agents = parts.agents
+        self.table = parts.table
+        self._calls = parts.calls
+        self._calls.serve(self)  # (the dialer starts callback calls through it)
         self._suspects: set[str] = set()
         self.draining = False
-
-    def _calendars(self) -> dict[str, Calendar]:
-        """Every calendar of the flows being served (sites name theirs), by name."""
-        return {name: c for flow in self._flows().flows for name, c in flow.calendars.items()}
 
     # -- what web callbacks ask (webcallback.ports.CallbackDaemon) ------------------------
     def taking_callbacks(self) -> bool:
@@ -146,7 +91,8 @@ class Supervisor:
         return not self.draining and self.book.loaded_once
 
     def calendars(self) -> dict[str, Calendar]:
-        return self._calendars()
+        """Every calendar of the flows being served (sites name theirs), by name."""
+        return {name: c for flow in self._flows().flows for name, c in flow.calendars.items()}
 
     async def find_agent(self, ask: FindAgent) -> AgentFound:
         return await self.agents.find(ask)
@@ -166,35 +112,26 @@ class Supervisor:
         """The calls in progress, oldest first (copies: for the API)."""
         calls = [
             live_call(r.state, r.answered_at, callback=r.callback is not None)
-            for r in self._calls.values()
+            for r in self._calls.by_id.values()
         ]
         return sorted(calls, key=lambda c: (c.started_at is not None, c.started_at, c.call_id))
 
     def waiting_callers(self) -> list[WaitingCaller]:
         """Who waits in each queue's line and in the agent router's, in line order."""
-        calls = {call_id: runner.state for call_id, runner in self._calls.items()}
+        calls = {call_id: runner.state for call_id, runner in self._calls.by_id.items()}
         now = self.clock()
         queued = queue_waiting(self.queues.lines, calls, time.time(), now)
         return queued + agents_waiting(self.agents.line(), now)
 
     def route(self, runner: CallRunner, *, channel: str = "", bridge: str = "") -> None:
-        if channel:
-            runner.channels.add(channel)
-            self._routes[channel] = runner
-        if bridge:
-            runner.bridges.add(bridge)
-            self._routes[bridge] = runner
+        self._calls.route(runner, channel=channel, bridge=bridge)
 
     def forget(self, runner: CallRunner) -> None:
-        self._calls.pop(runner.call_id, None)
-        for key in runner.channels | runner.bridges:
-            if self._routes.get(key) is runner:
-                del self._routes[key]
+        self._calls.forget(runner)
 
     def _start(self, state: CallState, callback: Callback | None = None) -> CallRunner:
         runner = CallRunner(self, self.table, state, callback)
-        self.route(runner, channel=runner.call_id)
-        self._calls[runner.call_id] = runner
+        self._calls.add(runner)
         self._track(asyncio.create_task(runner.run(), name=f"call-{runner.call_id}"))
         return runner
 
@@ -252,8 +189,7 @@ class Supervisor:
         await self.call_log.record(record)
 
     def _track(self, task: asyncio.Task[None]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._calls.track(task)
 
     def _background(self, request: Awaitable[None], about: str) -> None:
         self._track(asyncio.create_task(quietly(request, about)))
@@ -268,7 +204,7 @@ class Supervisor:
         if isinstance(event, ari.ChannelDestroyed) and self.dialer.destroyed(event):
             return  # (an agent rung for a callback did not take it)
         for key in ari.routing_ids(event):
-            runner = self._routes.get(key)
+            runner = self._calls.routes.get(key)
             if runner is not None:
                 runner.queue.put_nowait(event)
                 return
@@ -313,27 +249,16 @@ class Supervisor:
         self._start(state).queue.put_nowait(replace(event, at=self.clock()))
 
     # -- queues and callbacks -------------------------------------------------------------
-    def _deliver(self, call_id: str, event: EngineEvent) -> bool:
-        runner = self._calls.get(call_id)
-        if runner is None:
-            return False
-        runner.queue.put_nowait(event)
-        return True
-
     async def restore_callbacks(self, pending: list[Callback]) -> None:
         """Queue callbacks stored before a restart go back in line (``QueueCallbacks``)."""
         await self.queue_callbacks.restore(pending)
-
-    def _dial_queue_callback(self, callback: Callback, endpoint: str) -> None:
-        """A queue callback's turn: ring one agent; the queue is told what follows."""
-        self.dialer.dial(callback, endpoint, self.queue_callbacks)
 
     def dial_callback(self, callback: Callback, endpoint: str, observer: CallbackObserver) -> None:
         """Ring ``endpoint`` (an agent) for a callback; when they answer, the customer
         is called (web callbacks: the dispatcher's agent, reserved already)."""
         self.dialer.dial(callback, endpoint, observer)
 
-    def _start_callback(
+    def start_callback(
         self,
         state: CallState,
         callback: Callback,
@@ -361,11 +286,11 @@ class Supervisor:
             slog.warning("reconcile.failed", extra={"error": str(exc)})
             return
         by_id = {c.id: c for c in channels}
-        for runner in list(self._calls.values()):
+        for runner in list(self._calls.by_id.values()):
             tracked = Tracked(runner.state, runner.channels, runner.in_flight)
             await carry_out(catch_up(tracked, by_id), self)
         strays = plan(
-            self._routes.keys(),
+            self._calls.routes.keys(),
             list(self.dialer.legs),
             self.dialer.dialing(),
             channels,
@@ -382,7 +307,7 @@ class Supervisor:
 
     # (what carrying out a reconcile plan does: reconcile.PlanHost)
     def feed(self, call_id: str, event: EngineEvent) -> None:
-        self._deliver(call_id, event)
+        self._calls.deliver(call_id, event)
 
     def callback_leg_lost(self, channel_id: str) -> None:
         # Its ChannelDestroyed was lost while we could not hear: the agent did not
@@ -472,16 +397,16 @@ class Supervisor:
         """
         self.draining = True
         self.queues.paused = True  # no new turns, no callbacks started while stopping
-        for runner in list(self._calls.values()):
+        for runner in list(self._calls.by_id.values()):
             runner.queue.put_nowait(Drain())
         deadline = time.monotonic() + grace
         # Loop: callers refused while draining add short tasks of their own.
-        while self._tasks and (left_s := deadline - time.monotonic()) > 0:
-            await asyncio.wait(set(self._tasks), timeout=left_s)
+        while self._calls.tasks and (left_s := deadline - time.monotonic()) > 0:
+            await asyncio.wait(set(self._calls.tasks), timeout=left_s)
         left = len(self._calls)
         if left:
             slog.warning("drain.timeout", extra={"calls_left": left})
-        stragglers = set(self._tasks)
+        stragglers = set(self._calls.tasks)
         for task in stragglers:
             task.cancel()
         await asyncio.gather(*stragglers, return_exceptions=True)
