@@ -78,6 +78,7 @@ class Services:
     config: Config
     flows: FlowRegistry
     supervisor: Supervisor
+    parts: CallHandling  # what the supervisor runs calls with (daemon.parts)
     stream: EventStream
     callbacks: CallbackStore
     call_log: CallLog
@@ -143,7 +144,7 @@ async def build_services(
                            clock=clock, metrics=metrics, live=live, recorder=recorder,
                            gate=gate)  # fmt: skip
     supervisor = Supervisor(client, ari_cfg.app, parts, call_log=call_log)
-    web_callbacks = _web_callbacks(config, supervisor, database)
+    web_callbacks = _web_callbacks(config, supervisor, database, metrics, clock, gate)
     await supervisor.restore_callbacks(await callbacks.pending())
     stream = EventStream(
         session,
@@ -164,13 +165,12 @@ async def build_services(
                    metrics=metrics, live=live, clock=clock, gate=gate)  # fmt: skip
     agi = None
     if config.agi is not None:  # FastAGI (docs/agi.md); its failures stay its own
-        agi = functools.partial(
-            start_agi, config.agi, supervisor.agents, supervisor.clock, client, flows
-        )
+        agi = functools.partial(start_agi, config.agi, parts.agents, clock, client, flows)
     return Services(
         config,
         flows,
         supervisor,
+        parts,
         stream,
         callbacks,
         call_log,
@@ -332,7 +332,7 @@ async def start(
     7. the agent router is closed.
     """
     supervisor = services.supervisor
-    stack.push_async_callback(supervisor.agents.close)  # 7
+    stack.push_async_callback(services.parts.agents.close)  # 7
     if services.database is not None:  # 6
         stack.push_async_callback(services.database.close)
     if services.api is not None:  # 5
@@ -344,7 +344,7 @@ async def start(
     if watch > 0:
         workers.start(services.flows.watch(watch))
     workers.start(services.callbacks.run(), name="callbacks")
-    workers.start(supervisor.queues.run(), name="queues")
+    workers.start(services.parts.queues.run(), name="queues")
     workers.start(supervisor.watch_endpoints(), name="endpoints")
     if services.sweeper is not None:
         workers.start(services.sweeper.run(), name="retention")
@@ -362,7 +362,7 @@ async def start(
 
 def _flushed(services: Services) -> list[Service]:
     """The services with something to hand over at the stop, in the order they flush."""
-    agents = services.supervisor.agents
+    agents = services.parts.agents
     flushed = [
         Service(
             "routing", agents.run, Flush(agents.flush, HANDBACK_GRACE_S, "routing.flush_failed")
@@ -439,7 +439,12 @@ def _api_connections(config: Config) -> int:
 
 
 def _web_callbacks(
-    config: Config, supervisor: Supervisor, database: Database | None
+    config: Config,
+    supervisor: Supervisor,
+    database: Database | None,
+    metrics: Metrics,
+    clock: Callable[[], datetime],
+    gate: CallbackGate,
 ) -> WebCallbacks | None:
     """Web callbacks (``callbacks:``); their open requests are loaded when the dispatcher
     starts. (Each callback they dial names them as the observer of its calls.)"""
@@ -448,15 +453,15 @@ def _web_callbacks(
     store = WebCallbackStore(
         Spools.of(config).web_callbacks,
         database,
-        on_db_error=supervisor.metrics.db_error_hook("webcallbacks"),
+        on_db_error=metrics.db_error_hook("webcallbacks"),
     )
     return WebCallbacks(
         config.callbacks,
         store,
-        supervisor.clock,
+        clock,
         supervisor,
-        gate=supervisor.callback_gate,
-        on_refused=lambda reason: supervisor.metrics.callback_refused("web", reason),
+        gate=gate,
+        on_refused=lambda reason: metrics.callback_refused("web", reason),
     )
 
 

@@ -88,8 +88,6 @@ class FakeSupervisor:
 
     def __init__(self, journal: list[str]) -> None:
         self.journal = journal
-        self.agents = Fake("routing", journal)
-        self.queues = Fake("queues", journal)
         self.watch_endpoints = Fake("endpoints", journal).run
         self.drained: list[float] = []
 
@@ -120,10 +118,12 @@ def services(
         flows=SimpleNamespace(watch_interval=1.0 if everything else 0.0),
         daemon=SimpleNamespace(drain_timeout=DRAIN_S),
     )
+    parts = SimpleNamespace(agents=Fake("routing", journal), queues=Fake("queues", journal))
     return Services(
         cast(Any, config),
         flows,
         cast(Any, FakeSupervisor(journal)),
+        cast(Any, parts),
         cast(Any, Fake("stream", journal, stream_fails)),
         cast(Any, Fake("callbacks", journal)),
         cast(Any, Fake("call-log", journal)),

@@ -1,6 +1,6 @@
-"""Tier 1: deploy/switchboard.example.yaml loads, and documents every option config.py knows.
+"""Tier 1: deploy/switchboard.example.yaml loads, and documents every option the config knows.
 
-The keys config.py accepts are learned from load_config itself: for each section,
+The keys the config accepts are learned from load_config itself: for each section,
 an unknown key is slipped in and the error's "(known: ...)" list is read. So an
 option added to config.py later fails this test until the example documents it
 (as an active key, or as a commented-out "#key: value" line).

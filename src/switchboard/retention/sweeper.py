@@ -184,7 +184,7 @@ def build_sweeper(
     spooled_recordings: Callable[[], Collection[str]],
     on_db_error: Callable[[], None] = nothing,  # metrics (given by the composition root)
 ) -> Sweeper | None:
-    """The daemon's sweeper, if any section sets ``keep_days`` (config.py makes those
+    """The daemon's sweeper, if any section sets ``keep_days`` (the config makes those
     need a database)."""
     voicemail, recording = config.voicemail, config.recording
     voicemails = recordings = None
