@@ -65,6 +65,11 @@ class CallHandling:
     recorder: RecordingKeeper | None
 
 
+def calendars_of(flows: FlowSet) -> dict[str, Calendar]:
+    """Every calendar of the flows being served (sites name theirs), by name."""
+    return {name: c for flow in flows.flows for name, c in flow.calendars.items()}
+
+
 def call_handling(
     executor: Executor,
     flows: Callable[[], FlowSet],
@@ -99,17 +104,13 @@ def call_handling(
     queues = QueueManager(book, calls.deliver, dial_queue_callback)
     queue_callbacks = QueueCallbacks(queues, callbacks, gate, metrics, now, calls.track)
 
-    def calendars() -> dict[str, Calendar]:
-        """Every calendar of the flows being served (sites name theirs), by name."""
-        return {name: c for flow in flows().flows for name, c in flow.calendars.items()}
-
     agents = AgentRouter(
         database,
         book,
         calls.deliver,
         routing or RoutingConfig(),
         f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-        calendars=calendars,
+        calendars=lambda: calendars_of(flows()),
         clock=now,
         metrics=metrics,
     )

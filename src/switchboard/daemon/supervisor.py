@@ -41,7 +41,7 @@ from switchboard.engine.events import AgentFound
 from switchboard.hours import Calendar
 
 from .commands import place_callback
-from .parts import CallHandling
+from .parts import CallHandling, calendars_of
 from .reconcile import LEG_ARG, Tracked, carry_out, catch_up, plan
 from .runner import CallRunner, quietly
 from .snapshot import LiveCall, WaitingCaller, agents_waiting, live_call, queue_waiting
@@ -92,7 +92,7 @@ class Supervisor:
 
     def calendars(self) -> dict[str, Calendar]:
         """Every calendar of the flows being served (sites name theirs), by name."""
-        return {name: c for flow in self._flows().flows for name, c in flow.calendars.items()}
+        return calendars_of(self._flows())
 
     async def find_agent(self, ask: FindAgent) -> AgentFound:
         return await self.agents.find(ask)

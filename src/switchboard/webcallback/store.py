@@ -81,7 +81,6 @@ class WebCallbackStore:
         self.spool = spool
         self.database = database
         self.retry_s = retry_s
-        self.on_stored: Callable[[str], None] = lambda _id: None  # (the dispatcher listens)
         self.on_db_error = on_db_error
         self._dirty: dict[str, WebCallback] = {}  # status changes not yet written
         unreadable = (OSError, ValueError, TypeError, KeyError, AttributeError)
@@ -180,7 +179,6 @@ class WebCallbackStore:
     def _stored(self, callback: WebCallback | None) -> None:
         if callback is not None:
             log.info("webcallback.stored", extra={"callback": callback.id})
-            self.on_stored(callback.id)
 
     async def _write_dirty(self) -> None:
         if self._dirty and self.database is not None:
