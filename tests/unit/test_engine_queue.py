@@ -297,3 +297,17 @@ def test_a_callback_key_without_what_it_needs_is_an_error(line: str, needs: str)
         flow(QUEUE_TEXT.replace(line, ""))
     problems = [str(p) for p in error.value.problems]
     assert problems == [f"test.yaml:13:5: node 'wait': callback_key needs {needs}"]
+
+
+def test_a_queue_ringing_one_phone_at_a_time_serves_hundreds_but_ring_all_is_capped() -> None:
+    phones = ", ".join(f"PJSIP/p{i}" for i in range(600))
+    many = QUEUE_TEXT.replace("[PJSIP/100, PJSIP/101]", f"[{phones}]")
+    served = flow(many.replace("    ring_seconds: 15\n", "    strategy: longest_idle\n"))
+    assert len(served.nodes["wait"].kind.targets) == 600  # type: ignore[attr-defined]
+    with pytest.raises(FlowError) as error:
+        flow(many)
+    assert [str(p) for p in error.value.problems] == [
+        "test.yaml:8:16: node 'wait': endpoints: 600 phones; ringing more than 20 at once "
+        "overloads Asterisk (use strategy longest_idle, linear or round_robin, which ring "
+        "one phone at a time)"
+    ]

@@ -377,8 +377,23 @@ def test_route_endpoints_one_or_a_group_not_both_and_not_too_many() -> None:
     crowd = GOOD.replace("    endpoint: PJSIP/agent101\n", f"    endpoints: [{many}]\n")
     assert problems(crowd) == [
         "f.yaml:18:16: node 'sales': endpoints: 21 phones; ringing more than 20 at once "
-        "overloads Asterisk (use a queue)"
+        "overloads Asterisk (use strategy longest_idle, linear or round_robin, which ring "
+        "one phone at a time)"
     ]
+
+
+@pytest.mark.parametrize("strategy", ["longest_idle", "linear", "round_robin"])
+def test_a_route_ringing_one_phone_at_a_time_takes_any_number_of_phones(strategy: str) -> None:
+    many = ", ".join(f"PJSIP/a{i}" for i in range(600))
+    crowd = GOOD.replace(
+        "    endpoint: PJSIP/agent101\n",
+        f"    endpoints: [{many}]\n    strategy: {strategy}\n",
+    )
+    flow, _ = compile_flow("f.yaml", crowd.encode(), CATALOG)
+    kind = flow.nodes["sales"].kind
+    assert isinstance(kind, Route)
+    assert len(kind.targets) == 600
+    assert kind.strategy.value == strategy
 
 
 OVERFLOW = """\

@@ -67,14 +67,8 @@ def route(n: NodeReader) -> NodeKind:
             "e.g. PJSIP/100) and/or number or numbers (external, with trunk), "
             "or agents (the best free agent by skills and language)",
         )
-    if len(targets) > MAX_RING_ALL:
-        where = next((f for f in ("endpoints", "numbers") if f in n.items), "")
-        n.reader.error(
-            n.items[where][1] if where else n.node,
-            f"{n.what(where or 'route')}: {len(targets)} phones; ringing more than "
-            f"{MAX_RING_ALL} at once overloads Asterisk (use a queue)",
-        )
     strategy = _strategy(n)
+    _limit_ring_all(n, targets, strategy, "route")
     if strategy.sequential and "timeout" in n.items:
         n.reader.error(
             n.items["timeout"][0],
@@ -228,6 +222,7 @@ def queue(n: NodeReader) -> NodeKind:
             n.node, f"node {n.node_id!r} needs the phones that serve the queue: endpoints"
         )
     strategy = _strategy(n)
+    _limit_ring_all(n, targets, strategy, "queue")
     name = n.node_id
     if "name" in n.items:
         name = n.reader.text(n.items["name"][1], n.what("name"), NODE_ID) or name
@@ -275,6 +270,22 @@ def queue(n: NodeReader) -> NodeKind:
         callback_refused_prompt=callback_refused_prompt,
         callback_trunk=callback_trunk,
         record=_record(n),
+    )
+
+
+def _limit_ring_all(
+    n: NodeReader, targets: tuple[Target, ...], strategy: Strategy, kind: str
+) -> None:
+    """Ringing every phone at once is capped (each is an INVITE and a channel at the
+    same moment); a strategy that rings one phone at a time takes any number."""
+    if strategy.sequential or len(targets) <= MAX_RING_ALL:
+        return
+    where = next((f for f in ("endpoints", "numbers") if f in n.items), "")
+    n.reader.error(
+        n.items[where][1] if where else n.node,
+        f"{n.what(where or kind)}: {len(targets)} phones; ringing more than "
+        f"{MAX_RING_ALL} at once overloads Asterisk (use strategy longest_idle, "
+        "linear or round_robin, which ring one phone at a time)",
     )
 
 
