@@ -29,6 +29,7 @@ from switchboard.engine.commands import (
 )
 from switchboard.engine.events import CallbackDecided, QueuePosition, TargetsFound
 from switchboard.flows import FlowError
+from switchboard.flows.model import Queue
 from tests.enginekit import in_line
 from tests.flowkit import flow
 from tests.unit.test_engine_flow import Caller
@@ -303,7 +304,9 @@ def test_a_queue_ringing_one_phone_at_a_time_serves_hundreds_but_ring_all_is_cap
     phones = ", ".join(f"PJSIP/p{i}" for i in range(600))
     many = QUEUE_TEXT.replace("[PJSIP/100, PJSIP/101]", f"[{phones}]")
     served = flow(many.replace("    ring_seconds: 15\n", "    strategy: longest_idle\n"))
-    assert len(served.nodes["wait"].kind.targets) == 600  # type: ignore[attr-defined]
+    kind = served.nodes["wait"].kind
+    assert isinstance(kind, Queue)
+    assert len(kind.targets) == 600
     with pytest.raises(FlowError) as error:
         flow(many)
     assert [str(p) for p in error.value.problems] == [
