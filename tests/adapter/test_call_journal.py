@@ -18,8 +18,9 @@ import pytest
 from switchboard.app import build_services
 from switchboard.config import AriConfig, Config, DaemonConfig, DatabaseConfig, FlowsConfig
 from switchboard.flows.registry import FlowRegistry
+from tests.adapter.test_queue_fake_ari import daemon as queue_daemon
 from tests.daemonkit import running_daemon
-from tests.fake_ari import PASSWORD, USER, FakeAri
+from tests.fake_ari import PASSWORD, USER, FakeAri, lab_endpoints
 from tests.pgkit import DATABASE_URL, fresh_schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -179,3 +180,31 @@ async def test_a_killed_daemons_calls_each_get_one_row_with_their_history(
         (calls.ended, "PJSIP/agent102", "answered"),
     }
     assert files(config.daemon.journal_path) == []  # every call settled
+
+
+async def test_callback_calls_and_agents_legs_are_not_journaled(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """A callback call (the agent first, then the customer) has no journal file: a
+    restart after a kill finds nothing of it to write a row for (none of its own)."""
+    journal = tmp_path / "state" / "journal"
+    fake.endpoints = lab_endpoints(offline=("agent100",))
+    async with queue_daemon(fake, tmp_path, schema):
+        caller = fake.new_channel(caller="+79161234567")
+        await fake.stasis_start(caller)
+        await fake.wait_request("POST", rf"/channels/{caller}/moh")
+        await asyncio.sleep(0.1)  # (the batch that started the music is journaled)
+        assert files(journal) == [f"{caller}.json"]  # waiting in the queue: journaled
+        await fake.push(
+            {"type": "ChannelDtmfReceived", "digit": "5", "channel": fake.channels[caller]}
+        )
+        await fake.wait_request("DELETE", rf"/channels/{caller}")  # told, then hung up
+        fake.endpoints = lab_endpoints()  # agent100 is back: the callback is placed
+        await fake.wait_request("POST", r"/bridges/cb-[^/]+-bridge/addChannel")
+        await asyncio.sleep(0.1)
+        assert files(journal) == []  # the caller's call is logged; the callback: no file
+        agent = fake.requested("POST", r"/channels/cb-[^/]+$")[0].path.rsplit("/", 1)[-1]
+        await fake.caller_hangs_up(agent)
+        await fake.wait_request("DELETE", r"/bridges/cb-[^/]+-bridge")
+    found, _ = await rows(schema)
+    assert sorted(r["flow_version"] == "callback" for r in found.values()) == [False, True]
