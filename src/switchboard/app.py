@@ -90,7 +90,6 @@ class Services:
     sweeper: Sweeper | None = None
     web_callbacks: WebCallbacks | None = None
     agi: Callable[[], list[asyncio.Task[None]]] | None = None  # starts FastAGI's tasks
-    journal: CallJournal | None = None  # the calls in progress on disk (the supervisor's)
 
 
 class PortInUse(Exception):
@@ -188,7 +187,6 @@ async def build_services(
         sweeper=sweeper,
         web_callbacks=web_callbacks,
         agi=agi,
-        journal=journal,
     )
 
 
@@ -337,12 +335,9 @@ async def start(
        callbacks, queues, endpoints, retention and the workers of 3;
     5. the API stops listening;
     6. the database is closed;
-    7. the agent router is closed;
-    8. the call journal writes what is pending and its thread stops.
+    7. the agent router is closed.
     """
     supervisor = services.supervisor
-    if services.journal is not None:  # 8
-        stack.callback(services.journal.close)
     stack.push_async_callback(services.parts.agents.close)  # 7
     if services.database is not None:  # 6
         stack.push_async_callback(services.database.close)

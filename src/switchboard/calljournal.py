@@ -30,15 +30,12 @@ tens of calls a second); such a file may be older, missing or empty, and one tha
 cannot be read is set aside as ``.bad`` and logged. The call log's spool, written
 once per call, is fsync'd.
 
-Writes happen in one writer thread of the journal's own: the event loop only hands
-over the call's latest record (a dict entry and a wake-up), so a disk that stalls
-(writeback throttling) never stalls the calls. The thread keeps only the latest
-version of each call (a call that changes twice before it runs is written once) and
-a removal replaces a pending write, so a call's file never outlives its row. What
-the thread had not written yet when the process died is lost: a few milliseconds
-of a call's history, never a torn file. A write that fails (disk full, no
-permission) is logged and the call goes on: the journal is a safety net, never a
-reason to drop a call.
+Writes are synchronous, in the event loop: a small file into the page cache takes
+tens of microseconds, and keeps a call's versions in order. (A writer thread was
+tried and measured: handing over each version and the GIL it then contends for
+cost every call's set-up more than the write itself, bench/bench_first_command.py
+``--journal-cost``.) A write that fails (disk full, no permission) is logged and the call goes
+on: the journal is a safety net, never a reason to drop a call.
 """
 
 from __future__ import annotations
@@ -46,7 +43,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -68,11 +64,8 @@ class Journaled:
     seen_at: str  # ISO 8601: when it was written (the call was alive then)
 
 
-_Pending = tuple[CallRecord, datetime] | None  # a version to write, or None: remove the file
-
-
 class CallJournal:
-    """One journal folder and its writer thread (started at the first write)."""
+    """One journal folder (blocking file work, each call small: see the docstring)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -80,65 +73,12 @@ class CallJournal:
         self._spool = Spool(directory, log, "calljournal", unreadable=unreadable)
         self._ready = False
         self._failing = False  # (a failing disk is logged once, until a write succeeds)
-        self._pending: dict[str, _Pending] = {}
-        self._busy = False  # the thread is writing what it took
-        self._closing = False
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
 
     def path(self, call_id: str) -> Path:
         return self._spool.path(_file_name(call_id))
 
-    # -- from the event loop (never blocks on the disk) ------------------------------------
-    def write(self, record: CallRecord, seen_at: datetime) -> None:
-        """The call's file will be replaced by this version (atomically, not fsync'd)."""
-        self._hand_over(record.id, (record, seen_at))
-
-    def remove(self, call_id: str) -> None:
-        """The call's file will be removed (a version not written yet is dropped)."""
-        self._hand_over(call_id, None)
-
-    def _hand_over(self, call_id: str, pending: _Pending) -> None:
-        with self._changed:
-            if self._closing:
-                return
-            self._pending[call_id] = pending
-            self._changed.notify()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="calljournal", daemon=True)
-            self._thread.start()
-
-    def settle(self, timeout: float = 5.0) -> bool:
-        """Wait (blocking) until what was handed over is on disk; False: not in time."""
-        with self._changed:
-            return self._changed.wait_for(lambda: not self._pending and not self._busy, timeout)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Write what is pending, then stop the thread (blocking, at the daemon's exit)."""
-        with self._changed:
-            self._closing = True
-            self._changed.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    # -- the writer thread ------------------------------------------------------------------
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                self._busy = False
-                self._changed.notify_all()  # (settle)
-                self._changed.wait_for(lambda: bool(self._pending) or self._closing)
-                if not self._pending:
-                    return  # closing, everything written
-                taken, self._pending = self._pending, {}
-                self._busy = True
-            for call_id, pending in taken.items():
-                if pending is None:
-                    self._unlink(call_id)
-                else:
-                    self._store(*pending)
-
-    def _store(self, record: CallRecord, seen_at: datetime) -> bool:
+    def write(self, record: CallRecord, seen_at: datetime) -> bool:
+        """Replace the call's file (atomically, not fsync'd); False if it failed."""
         data = {"seen_at": seen_at.isoformat(), "record": _record_data(record)}
         path = self.path(record.id)
         tmp = path.with_name(f".{path.name}.tmp")
@@ -146,7 +86,11 @@ class CallJournal:
             if not self._ready:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._ready = True
-            tmp.write_bytes(json.dumps(data).encode())
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(out, json.dumps(data).encode())
+            finally:
+                os.close(out)
             os.replace(tmp, path)
         except OSError as exc:
             if not self._failing:
@@ -157,7 +101,7 @@ class CallJournal:
         self._failing = False
         return True
 
-    def _unlink(self, call_id: str) -> None:
+    def remove(self, call_id: str) -> None:
         try:
             self.path(call_id).unlink(missing_ok=True)
         except OSError as exc:

@@ -98,9 +98,6 @@ async def killed_daemon(fake: FakeAri, config: Config, calls: CallsBeforeKill) -
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        journal = services.supervisor.journal
-        assert journal is not None
-        journal.close()  # (its thread: what it had taken is on disk, as the kernel keeps it)
         if services.database is not None:  # (a dead process's connections: closed by the kernel)
             await services.database.close()
     await asyncio.sleep(0.05)  # (the fake sees the websocket close)

@@ -96,33 +96,15 @@ def test_the_journal_keeps_one_file_per_call_rewritten_whole(tmp_path: Path) -> 
     journal = CallJournal(tmp_path / "journal")
     assert journal.leftovers() == []  # (no folder yet)
     first = record("", ended_at="", path=("greeting",))
-    journal.write(first, T0)
-    assert journal.settle()
+    assert journal.write(first, T0)
     later = record("", ended_at="", path=("greeting", "sales"))
-    journal.write(later, AT)
-    assert journal.settle()
+    assert journal.write(later, AT)
     (found,) = journal.leftovers()
     assert (found.record, found.seen_at) == (later, AT.isoformat())
     assert sorted(p.name for p in (tmp_path / "journal").iterdir()) == ["c1.json"]
     journal.remove("c1")
     journal.remove("c1")  # (gone already: nothing to do)
-    assert journal.settle()
     assert journal.leftovers() == []
-    journal.close()
-
-
-def test_a_removal_drops_a_version_not_written_yet_and_close_writes_the_rest(
-    tmp_path: Path,
-) -> None:
-    journal = CallJournal(tmp_path)
-    with journal._changed:  # (the writer thread cannot take anything meanwhile)
-        journal.write(record("", ended_at=""), T0)
-        journal.write(record("", id="c2", ended_at=""), T0)
-        journal.remove("c1")  # c1's row is spooled: its pending version must not land
-    journal.close()
-    assert [j.record.id for j in journal.leftovers()] == ["c2"]
-    journal.write(record("", id="c3", ended_at=""), T0)  # (closed: ignored)
-    assert [j.record.id for j in journal.leftovers()] == ["c2"]
 
 
 def test_a_torn_file_is_set_aside_and_a_half_written_one_dropped(
@@ -130,7 +112,6 @@ def test_a_torn_file_is_set_aside_and_a_half_written_one_dropped(
 ) -> None:
     journal = CallJournal(tmp_path)
     journal.write(record("", id="c2", ended_at=""), T0)
-    journal.close()
     (tmp_path / "c1.json").write_bytes(b'{"seen_at": "2026')  # (power lost mid-write)
     (tmp_path / ".c3.json.tmp").write_bytes(b"{")  # (killed before the rename)
     assert [j.record.id for j in journal.leftovers()] == ["c2"]
@@ -144,10 +125,8 @@ def test_a_journal_that_cannot_write_says_so_once_and_the_call_goes_on(
     (tmp_path / "file").write_text("")
     journal = CallJournal(tmp_path / "file" / "journal")  # (a file where a folder should be)
     with caplog.at_level(logging.ERROR):
-        journal.write(record("", ended_at=""), T0)
-        assert journal.settle()
-        journal.write(record("", id="c2", ended_at=""), T0)
-        journal.close()
+        assert not journal.write(record("", ended_at=""), T0)
+        assert not journal.write(record("", id="c2", ended_at=""), T0)
     assert [r.getMessage() for r in caplog.records] == ["calljournal.write_failed"]
 
 

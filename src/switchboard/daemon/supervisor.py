@@ -211,8 +211,7 @@ class Supervisor:
         if self.journal is None or runner.callback is not None:
             return
         record = self._record_of(runner, None)
-        if record != runner.journaled:
-            self.journal.write(record, self.clock())
+        if record != runner.journaled and self.journal.write(record, self.clock()):
             runner.journaled = record
 
     # -- the journal of the last process (calljournal) -------------------------------------
