@@ -233,10 +233,15 @@ class Supervisor:
             slog.info("journal.recovered", extra={"calls": len(self._recovered)})
         return len(self._recovered)
 
-    async def _settle_journal(self) -> None:
+    def _settle_journal(self) -> None:
         """After the first reconcile: journaled calls nobody adopted or handed back
-        ended while the daemon was down (or are being hung up now): their rows."""
+        ended while the daemon was down (or are being hung up now): their rows are
+        written in the background (one fsync each: new calls do not wait for them)."""
         left, self._recovered = self._recovered, {}
+        if left:
+            self._track(asyncio.create_task(self._record_unobserved(left)))
+
+    async def _record_unobserved(self, left: dict[str, Journaled]) -> None:
         for call_id, entry in sorted(left.items()):
             log.info("call.end_unobserved", extra={"call_id": call_id, "seen_at": entry.seen_at})
             await self._record_journaled(entry.record, Outcome.ENDED_UNOBSERVED)
@@ -361,7 +366,7 @@ class Supervisor:
             self.app,
         )
         await carry_out(strays.actions, self)
-        await self._settle_journal()
+        self._settle_journal()
         self.queues.paused = self.draining  # endpoint states are known: turns may be given
         self.queues.wake()
         slog.info(
