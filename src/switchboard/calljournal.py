@@ -35,8 +35,9 @@ tens of microseconds, and keeps a call's versions in order. (A writer thread was
 tried and measured: handing over each version and the GIL it then contends for
 cost every call's set-up more than the write itself, bench/bench_first_command.py
 ``--journal-cost``; synchronous, the journal measured about +0.13 ms at the p50 of a
-set-up, 0.97 against 0.84 ms, on a shared 2-core machine.) A write that fails (disk full, no permission) is logged and the call goes
-on: the journal is a safety net, never a reason to drop a call.
+set-up, 0.97 against 0.84 ms, on a shared 2-core machine.) A write that fails (disk
+full, no permission) is logged and the call goes on: the journal is a safety net,
+never a reason to drop a call.
 """
 
 from __future__ import annotations

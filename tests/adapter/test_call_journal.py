@@ -106,20 +106,22 @@ async def killed_daemon(fake: FakeAri, config: Config, calls: CallsBeforeKill) -
 class CallsBeforeKill:
     def __init__(self, fake: FakeAri) -> None:
         self.in_menu = fake.new_channel(exten=MENU_NUMBER)  # (a) still in the IVR
+        self.leaves_menu = fake.new_channel(exten=MENU_NUMBER)  # (a') hangs up in the grace
         self.talking = fake.new_channel(exten="7495123450")  # (b) bridged to agent100
         self.gone = fake.new_channel(exten="7495123451")  # (c) hangs up while no daemon runs
         self.ended = fake.new_channel(exten="7495123452")  # (d) ended before the kill
         self.started: dict[str, str] = {}
 
     async def take(self, fake: FakeAri, journal: Path) -> None:
-        await fake.stasis_start(self.in_menu)
-        await fake.wait_request("POST", rf"/channels/{self.in_menu}/play/.*")
+        for caller in (self.in_menu, self.leaves_menu):
+            await fake.stasis_start(caller)
+            await fake.wait_request("POST", rf"/channels/{caller}/play/.*")
         for caller in (self.talking, self.gone, self.ended):
             await fake.stasis_start(caller)
             await fake.wait_request("POST", rf"/bridges/{caller}-bridge/addChannel")
         await asyncio.sleep(0.1)  # (the batches after the bridging are journaled)
         assert files(journal) == sorted(
-            f"{c}.json" for c in (self.in_menu, self.talking, self.gone, self.ended)
+            f"{c}.json" for c in self.all
         )  # one file per call, none for the agents' legs
         assert journaled(journal, self.in_menu)["path"] == ["menu"]
         assert journaled(journal, self.talking)["path"] == ["welcome0", "agent0"]
@@ -135,7 +137,7 @@ class CallsBeforeKill:
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (self.in_menu, self.talking, self.gone, self.ended)
+        return (self.in_menu, self.leaves_menu, self.talking, self.gone, self.ended)
 
 
 async def test_a_killed_daemons_calls_each_get_one_row_with_their_history(
@@ -151,6 +153,7 @@ async def test_a_killed_daemons_calls_each_get_one_row_with_their_history(
 
     async with running_daemon(fake, config):
         await fake.wait_request("GET", "/bridges", count=2)  # the new one reconciled
+        await fake.caller_hangs_up(calls.leaves_menu)  # before the grace: never handed back
         await fake.wait_request("POST", rf"/channels/{calls.in_menu}/continue", within=5)
         await asyncio.sleep(0.1)
         assert fake.requested("DELETE", rf"/channels/{calls.talking}") == []  # adopted
@@ -165,6 +168,7 @@ async def test_a_killed_daemons_calls_each_get_one_row_with_their_history(
     }
     assert summary == {
         calls.in_menu: ("handed_back", "failed", ["menu"]),
+        calls.leaves_menu: ("ended_unobserved", "failed", ["menu"]),
         calls.talking: ("answered", "answered", ["welcome0", "agent0"]),
         calls.gone: ("ended_unobserved", "answered", ["welcome1", "agent1"]),
         calls.ended: ("answered", "answered", ["welcome2", "agent2"]),

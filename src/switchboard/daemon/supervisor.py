@@ -452,10 +452,19 @@ class Supervisor:
         for channel_id in sorted(suspects & self._suspects):
             self._suspects.discard(channel_id)
             slog.info("reconcile.hand_back", extra={"channel": channel_id})
-            await quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
             history = self._handing_back.pop(channel_id, None)
-            if history is not None:
-                await self._record_journaled(history, Outcome.HANDED_BACK)
+            if history is None:
+                await quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
+                continue
+            outcome = Outcome.HANDED_BACK  # (a caller of the last process: its row now)
+            try:
+                await self.ari.continue_in_dialplan(channel_id)
+            except AriError as exc:
+                extra = {"call_id": channel_id, "error": str(exc)}
+                log.info("call.best_effort_failed", extra=extra)
+                if exc.status == 404:  # they hung up meanwhile: never handed back
+                    outcome = Outcome.ENDED_UNOBSERVED
+            await self._record_journaled(history, outcome)
 
     def adopt(self, caller: ari.Channel, leg: str) -> None:
         flows = self._flows()
