@@ -39,6 +39,7 @@ from switchboard.api.connections import connection_cap, fd_reserve, raise_open_f
 from switchboard.ari.client import AriClient
 from switchboard.ari.stream import ApplicationTakenOver, EventStream
 from switchboard.callbacks import CallbackStore
+from switchboard.calljournal import CallJournal
 from switchboard.calllog import CallLog
 from switchboard.config import Config
 from switchboard.daemon import Supervisor
@@ -128,6 +129,10 @@ async def build_services(
         spools.callbacks, database, on_db_error=metrics.db_error_hook("callbacks")
     )
     call_log = CallLog(spools.calls, database, on_db_error=metrics.db_error_hook("calllog"))
+    # The calls in progress, on disk: what a killed daemon's successor finds (calljournal).
+    journal = (
+        CallJournal(config.daemon.journal_path) if database and config.daemon.journal else None
+    )
     live = LiveHub()  # calls as they happen, for the screen pop and wallboard pages
     clock = make_clock(start)
     # One number policy and one per-number limit for queue and web callbacks.
@@ -143,9 +148,10 @@ async def build_services(
     parts = _call_handling(config, flows, executor, keeper=keeper, callbacks=callbacks,
                            clock=clock, metrics=metrics, live=live, recorder=recorder,
                            gate=gate)  # fmt: skip
-    supervisor = Supervisor(client, ari_cfg.app, parts, call_log=call_log)
+    supervisor = Supervisor(client, ari_cfg.app, parts, call_log=call_log, journal=journal)
     web_callbacks = _web_callbacks(config, supervisor, database, metrics, clock, gate)
     await supervisor.restore_callbacks(await callbacks.pending())
+    await supervisor.recover_journal()  # (before the first reconcile: it settles them)
     stream = EventStream(
         session,
         ari_cfg.url,

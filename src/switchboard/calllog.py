@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from enum import StrEnum
@@ -29,6 +29,7 @@ from switchboard.text import one_line
 log = logging.getLogger("switchboard.calllog")
 MAX_SPOOLED = 100_000  # calls kept on disk while PostgreSQL is away (~1 KB each)
 CALLBACK_VERSION = "callback"  # the flow version of a callback call (agent -> customer)
+RINGING = "ringing"  # a leg's result in the journal of a call in progress (never in a row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class LegRecord:
 
     target: str  # endpoint or E.164 number (or "agents": the route found nobody)
     result: str  # answered, answered_elsewhere, no_answer, busy, unreachable, cancelled, ...
+    # (in the journal of a call in progress, also ``ringing``: no result yet, no end)
     ringing_at: str = ""  # ISO 8601, when we asked Asterisk to ring it ("" never rang)
     ended_at: str = ""  # when its result was known (answered: the answer)
     agent: str = ""  # the agent whose phone it is (routes to agents)
@@ -117,8 +119,11 @@ def category_of(call: CallRecord) -> Category:
     """The statistics category of a logged call (pure: from its outcome and record).
 
     A callback call (flow version ``callback``) rings the customer's own number:
-    reaching them is ``answered``, not an overflow."""
-    if call.outcome == Outcome.ANSWERED:
+    reaching them is ``answered``, not an overflow. A call that ended while the daemon
+    was down (``ended_unobserved``) counts as answered if it had been, else as failed
+    (the daemon's fault: nobody could have served the caller)."""
+    unobserved_talk = call.outcome == Outcome.ENDED_UNOBSERVED and bool(call.answered_at)
+    if call.outcome == Outcome.ANSWERED or unobserved_talk:
         external = call.answered_external and call.flow_version != CALLBACK_VERSION
         return Category.OVERFLOWED if external else Category.ANSWERED
     if call.outcome == Outcome.ABANDONED:
@@ -195,6 +200,11 @@ class CallLog:
             log.error("calllog.spool_failed", extra={"call_id": call.id, "error": str(exc)})
             return
         self._spooled_count += 1
+
+    def spooled(self, call_ids: Collection[str]) -> set[str]:
+        """Which of ``call_ids`` have a row in the spool (blocking: call it in a thread)."""
+        names = [path.stem for path in self._outbox.spool.paths()]
+        return {call_id for call_id in call_ids if any(n.endswith(f"-{call_id}") for n in names)}
 
     async def run(self) -> None:
         """Move spooled calls into PostgreSQL, retrying while it is away."""
@@ -299,7 +309,7 @@ class CallTimings(Protocol):
     answered_external: bool
 
     def legs(
-        self, route_log: tuple[tuple[str, str], ...], end: datetime
+        self, route_log: tuple[tuple[str, str], ...], end: datetime | None
     ) -> tuple[LegRecord, ...]: ...
 
 
@@ -309,11 +319,21 @@ def call_record(
     *,
     started: datetime,
     answered_at: datetime | None,
-    ended: datetime,
+    ended: datetime | None,
     recorded: bool,
 ) -> CallRecord:
-    """The call log's row for a call that has ended (``recorded``: recordings are kept)."""
+    """The call log's row for a call that has ended (``recorded``: recordings are kept).
+
+    ``ended`` None: the record of a call still in progress, for the journal
+    (``calljournal``): no end, no outcome unless the engine set one already, the
+    phase it is in as ``ended_phase``, phones still ringing as ``ringing``."""
     customer = state.customer
+    if ended is None:
+        outcome = str(state.outcome or "")
+        ended_phase = str(state.phase.shown)
+    else:
+        outcome = str(state.outcome) if state.outcome else "failed"
+        ended_phase = str(times.ended_phase or "")
     return CallRecord(
         id=state.call_id,
         dialed=state.dialed,
@@ -323,17 +343,17 @@ def call_record(
         flow_version=state.flow.version,
         started_at=started.isoformat(),
         answered_at=answered_at.isoformat() if answered_at else "",
-        ended_at=ended.isoformat(),
+        ended_at=ended.isoformat() if ended is not None else "",
         answered_by=state.answered_by,
         agent=state.agent,
-        outcome=str(state.outcome) if state.outcome else "failed",
+        outcome=outcome,
         route_result=state.route_result,
         path=state.path,
         legs=times.legs(state.route_log, ended),
         queue=times.queue,
         queued_at=times.queued_at.isoformat() if times.queued_at else "",
         waited_until=times.waited_until.isoformat() if times.waited_until else "",
-        ended_phase=str(times.ended_phase or ""),
+        ended_phase=ended_phase,
         answered_external=times.answered_external,
         recording=state.call_recording if recorded else "",
     )

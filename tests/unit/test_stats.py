@@ -63,6 +63,11 @@ def record(outcome: str, **changes: object) -> CallRecord:
         (Outcome.HANDED_BACK, {}, Category.FAILED),
         (Outcome.HANDED_BACK_ON_STOP, {}, Category.FAILED),
         (Outcome.FAILED, {}, Category.FAILED),
+        # ended while the daemon was down: a conversation if it had been answered
+        (Outcome.ENDED_UNOBSERVED, {"answered_at": T0.isoformat()}, Category.ANSWERED),
+        (Outcome.ENDED_UNOBSERVED, {"answered_at": T0.isoformat(), "answered_external": True},
+         Category.OVERFLOWED),
+        (Outcome.ENDED_UNOBSERVED, {"ended_phase": "queued"}, Category.FAILED),
         ("an_outcome_of_a_newer_version", {}, Category.FAILED),
     ],
 )  # fmt: skip

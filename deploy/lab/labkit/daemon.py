@@ -64,6 +64,15 @@ class DaemonProcess:
         self.proc = None
         return code
 
+    def kill(self) -> int:
+        """SIGKILL: no drain, no flush (what the OOM killer does); returns the exit code."""
+        if self.proc is None:
+            return 0
+        self.proc.kill()
+        code = self.proc.wait()
+        self.proc = None
+        return code
+
     def lines(self) -> list[dict[str, Any]]:
         if not self.log_path.exists():
             return []

@@ -17,6 +17,8 @@ Every error names the file, line and column and says how to fix it.
       log_level: info
       clock_start: "2026-11-25T12:00:00+03:00"   # tests and demos only: the clock's start
       state_directory: /var/lib/switchboard      # spools that must survive a restart
+      journal_directory: /var/lib/switchboard/journal   # calls in progress (default: here)
+      journal: true             # false: no journal (a killed daemon loses its calls' history)
     database:                   # optional; voicemail rows (and later the call log)
       url: postgresql://switchboard@127.0.0.1/switchboard   # or url_env: NAME
       schema: switchboard

@@ -32,6 +32,13 @@ class DaemonConfig:
     log_level: str = "info"
     clock_start: datetime | None = None  # None: the system clock
     state_directory: Path = Path("/var/lib/switchboard")  # spools (callback requests)
+    journal_directory: Path | None = None  # None: <state_directory>/journal
+    journal: bool = True  # keep calls in progress on disk (calljournal); off: for measuring
+
+    @property
+    def journal_path(self) -> Path:
+        """Where the journal of calls in progress is kept (next to the call log's spool)."""
+        return self.journal_directory or self.state_directory / "journal"
 
 
 @dataclass(frozen=True, slots=True)

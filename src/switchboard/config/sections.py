@@ -167,10 +167,14 @@ def _daemon_section(top: Section, base: Path) -> DaemonConfig:
     if "daemon" not in top.items:
         return DaemonConfig()
     sec = top.section("daemon")
-    sec.check_keys({"drain_timeout", "stall_guard", "log_level", "clock_start", "state_directory"})
+    sec.check_keys({"drain_timeout", "stall_guard", "log_level", "clock_start", "state_directory",
+                    "journal_directory", "journal"})  # fmt: skip
     state = Path(sec.scalar("state_directory", str, "/var/lib/switchboard"))
+    journal = sec.scalar("journal_directory", str, "")
     return DaemonConfig(
         state_directory=base / state,
+        journal_directory=base / journal if journal else None,
+        journal=sec.scalar("journal", values.boolean, True),
         drain_timeout=sec.scalar("drain_timeout", values.positive(float), 600.0),
         stall_guard=sec.scalar("stall_guard", values.positive(float), 120.0),
         log_level=sec.scalar("log_level", values.log_level, "info"),

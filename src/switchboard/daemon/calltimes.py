@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from switchboard.calllog import WAITING_PHASES, LegRecord
+from switchboard.calllog import RINGING, WAITING_PHASES, LegRecord
 from switchboard.engine import CallState, Phase
 
 
@@ -64,9 +64,12 @@ class CallTimes:
                 gone.remove(leg_id)
                 self.ended[index] = (self.ringing.pop(leg_id), now)
 
-    def legs(self, route_log: tuple[tuple[str, str], ...], end: datetime) -> tuple[LegRecord, ...]:
+    def legs(
+        self, route_log: tuple[tuple[str, str], ...], end: datetime | None
+    ) -> tuple[LegRecord, ...]:
         """Every phone of the call in the order its result was known; phones still
-        ringing when the call ended (the caller hung up, ...) last, as ``cancelled``."""
+        ringing when the call ended (the caller hung up, ...) last, as ``cancelled``
+        (``end`` None: the call goes on, they are ``ringing``, with no end: the journal)."""
         records = [
             self._leg(index, target, result) for index, (target, result) in enumerate(route_log)
         ]
@@ -81,12 +84,12 @@ class CallTimes:
         return _leg_record(target, result, *timing)
 
 
-def _leg_record(target: str, result: str, started: LegStart, end: datetime) -> LegRecord:
+def _leg_record(target: str, result: str, started: LegStart, end: datetime | None) -> LegRecord:
     return LegRecord(
         target=target,
-        result=result,
+        result=result if end is not None else RINGING,
         ringing_at=started.at.isoformat(),
-        ended_at=end.isoformat(),
+        ended_at=end.isoformat() if end is not None else "",
         agent=started.agent,
         owner_ring=started.owner_ring,
     )

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from switchboard.ari.client import AriClient, AriError
 from switchboard.callbacks import Callback
 from switchboard.callbacks.dialer import CallbackObserver
-from switchboard.calllog import customer_data
+from switchboard.calllog import CallRecord, customer_data
 from switchboard.engine import (
     SETUP_COMMANDS,
     CallState,
@@ -67,6 +67,7 @@ class RunnerHost(Protocol):
 
     def route(self, runner: CallRunner, *, channel: str = "", bridge: str = "") -> None: ...
     def stepped(self, runner: CallRunner, before: CallState) -> None: ...
+    def note_progress(self, runner: CallRunner) -> None: ...
     async def record_call(self, runner: CallRunner) -> None: ...
     def finished(self, runner: CallRunner) -> None: ...
 
@@ -98,6 +99,8 @@ class CallRunner:
         self.told: CallbackObserver | None = None  # a callback call: who asked for it
         self.times = CallTimes()  # for the call log: the wait, each phone's ring
         self.callback_taken: Callback | None = None  # stored, not yet in the caller's place
+        self.history: CallRecord | None = None  # re-adopted: what the journal knew before
+        self.journaled: CallRecord | None = None  # its journal file's record (as last written)
 
     async def run(self) -> None:
         recorded = False
@@ -134,7 +137,10 @@ class CallRunner:
             return GuardExpired(self.state.phase)
 
     async def _advance(self, event: EngineEvent) -> None:
+        """One event and what follows from it at once (a batch of steps); then the
+        call's journal, if any step changed the call."""
         pending: deque[EngineEvent] = deque([event])
+        changed = False
         while pending:
             current = pending.popleft()
             before = self.state
@@ -151,6 +157,7 @@ class CallRunner:
                 )
             if self.state is before and not commands:
                 continue
+            changed = True
             self.host.stepped(self, before)
             log.info(
                 "call.transition",
@@ -164,6 +171,8 @@ class CallRunner:
                 },
             )
             pending.extend(await self._execute(commands))
+        if changed and not self.state.terminal:  # (a call that ends: its row, not this)
+            self.host.note_progress(self)
 
     async def _execute(self, commands: list[Command]) -> list[EngineEvent]:
         """Run the commands in order. If Asterisk refuses one that builds the call, the

@@ -10,7 +10,10 @@ received whole: ``calls`` (the calls by id and the routes of their channels and
 bridges), ``runner`` (one call's task), ``commands`` (the command table the
 runners look commands up in), ``reconcile`` (the pure plan after a reconnection),
 ``callbackdesk`` (queue callbacks and the callback dialer), ``announcer`` (live
-events for the pages); the call log's row is built by ``calllog.call_record``.
+events for the pages); the call log's row is built by ``calllog.call_record``, and
+while a call runs, its record so far is kept in the ``calljournal`` (what a restarted
+daemon finds of the calls this one did not see end: ``recover_journal``, then the
+first reconcile settles each one).
 """
 
 from __future__ import annotations
@@ -20,17 +23,20 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
+from datetime import datetime
 
 from switchboard.ari import events as ari
 from switchboard.ari.client import AriClient, AriError
 from switchboard.callbacks import Callback
 from switchboard.callbacks.dialer import CALLBACK_ARG, CallbackObserver
-from switchboard.calllog import CallLog, call_record
+from switchboard.calljournal import CallJournal, Journaled, carried, completed, settled_legs
+from switchboard.calllog import CallLog, CallRecord, call_record
 from switchboard.durable.periodic import periodic
 from switchboard.engine import (
     CallState,
     Drain,
     EngineEvent,
+    Outcome,
     Phase,
     adopt_connected,
     dialed_number,
@@ -63,6 +69,7 @@ class Supervisor:
         parts: CallHandling,
         *,
         call_log: CallLog | None = None,
+        journal: CallJournal | None = None,
     ) -> None:
         self.ari = ari_client
         self.app = app
@@ -72,6 +79,9 @@ class Supervisor:
         self.book = parts.book
         self.callback_gate = parts.callback_gate
         self.call_log = call_log
+        self.journal = journal
+        self._recovered: dict[str, Journaled] = {}  # the last process's calls, until reconcile
+        self._handing_back: dict[str, CallRecord] = {}  # suspects the journal knew: history
         self.recorder = parts.recorder
         self.clock = parts.clock
         self.live = parts.live
@@ -173,20 +183,75 @@ class Supervisor:
         self.forget(runner)
 
     async def record_call(self, runner: CallRunner) -> None:
-        """The call log's row for a call that has ended (spooled, then PostgreSQL)."""
+        """The call log's row for a call that has ended (spooled, then PostgreSQL);
+        then its journal file goes."""
         self.metrics.call_ended(str(runner.state.outcome or "failed"))
         if self.call_log is None:
             return
+        await self.call_log.record(self._record_of(runner, self.clock()))
+        if self.journal is not None and runner.journaled is not None:
+            self.journal.remove(runner.call_id)
+
+    def _record_of(self, runner: CallRunner, ended: datetime | None) -> CallRecord:
+        """The call's row (``ended`` None: so far, for the journal), after its history."""
         state = runner.state
         record = call_record(
             state,
             runner.times,
             started=state.started_at or runner.started_at,
             answered_at=runner.answered_at,
-            ended=self.clock(),
+            ended=ended,
             recorded=self.recorder is not None,
         )
-        await self.call_log.record(record)
+        return carried(runner.history, record) if runner.history is not None else record
+
+    def note_progress(self, runner: CallRunner) -> None:
+        """After a batch of steps: the call's journal file, if its record changed
+        (callback calls have none: see ``calljournal``)."""
+        if self.journal is None or runner.callback is not None:
+            return
+        record = self._record_of(runner, None)
+        if record != runner.journaled and self.journal.write(record, self.clock()):
+            runner.journaled = record
+
+    # -- the journal of the last process (calljournal) -------------------------------------
+    async def recover_journal(self) -> int:
+        """Read the calls the last process journaled and did not see end (before the
+        first reconcile, which settles them); those whose row is spooled already are
+        just removed. Returns how many are left to settle."""
+        if self.journal is None or self.call_log is None:
+            return 0
+        found = await asyncio.to_thread(self.journal.leftovers)
+        logged = await asyncio.to_thread(self.call_log.spooled, [j.record.id for j in found])
+        for entry in found:
+            if entry.record.id in logged:
+                slog.info("journal.already_logged", extra={"call_id": entry.record.id})
+                self.journal.remove(entry.record.id)
+            else:
+                self._recovered[entry.record.id] = entry
+        if self._recovered:
+            slog.info("journal.recovered", extra={"calls": len(self._recovered)})
+        return len(self._recovered)
+
+    def _settle_journal(self) -> None:
+        """After the first reconcile: journaled calls nobody adopted or handed back
+        ended while the daemon was down (or are being hung up now): their rows are
+        written in the background (one fsync each: new calls do not wait for them)."""
+        left, self._recovered = self._recovered, {}
+        if left:
+            self._track(asyncio.create_task(self._record_unobserved(left)))
+
+    async def _record_unobserved(self, left: dict[str, Journaled]) -> None:
+        for call_id, entry in sorted(left.items()):
+            log.info("call.end_unobserved", extra={"call_id": call_id, "seen_at": entry.seen_at})
+            await self._record_journaled(entry.record, Outcome.ENDED_UNOBSERVED)
+
+    async def _record_journaled(self, record: CallRecord, outcome: Outcome) -> None:
+        self.metrics.call_ended(str(outcome))
+        if self.call_log is not None:
+            await self.call_log.record(completed(record, outcome, self.clock()))
+        if self.journal is not None:
+            self.journal.remove(record.id)
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._calls.track(task)
@@ -218,6 +283,7 @@ class Supervisor:
     def _stasis_start(self, event: ari.StasisStart) -> None:
         channel = event.channel
         self._suspects.discard(channel.id)
+        history = self._handing_back.pop(channel.id, None)
         if event.args[:1] == (CALLBACK_ARG,) and self.dialer.entered(event):
             return  # (an agent took a callback: the customer is called)
         if event.args[:1] == (LEG_ARG,):
@@ -245,8 +311,10 @@ class Supervisor:
         flow, entry = found
         log.info("call.start", extra={**extra, "flow": flow.name, "entry": entry})
         state = new_call(channel.id, flow, entry, self._stall_guard)
+        runner = self._start(state)
+        runner.history = history  # (a suspect the journal knew: it came back to our app)
         # The call's time is the daemon's clock (which tests and demos may set).
-        self._start(state).queue.put_nowait(replace(event, at=self.clock()))
+        runner.queue.put_nowait(replace(event, at=self.clock()))
 
     # -- queues and callbacks -------------------------------------------------------------
     async def restore_callbacks(self, pending: list[Callback]) -> None:
@@ -298,6 +366,7 @@ class Supervisor:
             self.app,
         )
         await carry_out(strays.actions, self)
+        self._settle_journal()
         self.queues.paused = self.draining  # endpoint states are known: turns may be given
         self.queues.wake()
         slog.info(
@@ -320,6 +389,12 @@ class Supervisor:
 
     def suspect(self, channel_id: str) -> None:
         self._suspects.add(channel_id)
+        entry = self._recovered.pop(channel_id, None)
+        if entry is not None:  # a caller of the last process, not connected: handed back
+            record = entry.record
+            self._handing_back[channel_id] = replace(
+                record, legs=settled_legs(record.legs, self.clock())
+            )
 
     def hand_back_suspects(self) -> None:
         if self._suspects:
@@ -377,7 +452,19 @@ class Supervisor:
         for channel_id in sorted(suspects & self._suspects):
             self._suspects.discard(channel_id)
             slog.info("reconcile.hand_back", extra={"channel": channel_id})
-            await quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
+            history = self._handing_back.pop(channel_id, None)
+            if history is None:
+                await quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
+                continue
+            outcome = Outcome.HANDED_BACK  # (a caller of the last process: its row now)
+            try:
+                await self.ari.continue_in_dialplan(channel_id)
+            except AriError as exc:
+                extra = {"call_id": channel_id, "error": str(exc)}
+                log.info("call.best_effort_failed", extra=extra)
+                if exc.status == 404:  # they hung up meanwhile: never handed back
+                    outcome = Outcome.ENDED_UNOBSERVED
+            await self._record_journaled(history, outcome)
 
     def adopt(self, caller: ari.Channel, leg: str) -> None:
         flows = self._flows()
@@ -386,7 +473,19 @@ class Supervisor:
         state = adopt_connected(caller.id, flow, leg)
         runner = self._start(state)
         self.route(runner, channel=leg, bridge=state.bridge_id)
-        log.info("call.adopted", extra={"call_id": caller.id, "leg": leg})
+        entry = self._recovered.pop(caller.id, None)
+        if entry is not None:  # its row goes on from what the journal knew
+            now = self.clock()
+            history = entry.record
+            runner.history = replace(history, legs=settled_legs(history.legs, now))
+            runner.journaled = runner.history  # (its file is there: rewritten when it changes)
+            runner.answered_at = (
+                datetime.fromisoformat(history.answered_at) if history.answered_at else now
+            )
+        log.info(
+            "call.adopted",
+            extra={"call_id": caller.id, "leg": leg, "journaled": entry is not None},
+        )
 
     # -- drain --------------------------------------------------------------------------
     async def drain(self, grace: float) -> int:

@@ -56,6 +56,9 @@ class Outcome(StrEnum):
     HANDED_BACK = "handed_back"
     HANDED_BACK_ON_STOP = "handed_back_on_stop"
     FAILED = "failed"
+    # Never set by the engine: the daemon's journal (``calljournal``) for a call whose
+    # channel was gone when a restarted daemon looked; it ended at or before the row's end.
+    ENDED_UNOBSERVED = "ended_unobserved"
 
 
 TERMINAL = frozenset({Phase.ENDED, Phase.HANDED_BACK})
