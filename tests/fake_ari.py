@@ -290,6 +290,10 @@ class FakeAri:
                 return web.json_response(list(self.channels.values()))
             case "GET", ["bridges"]:
                 return web.json_response(list(self.bridges.values()))
+            case "GET", ["channels", channel_id]:
+                if channel_id not in self.channels:
+                    return _not_found("Channel not found")
+                return web.json_response(self.channels[channel_id])
             case "GET", ["endpoints", *tech]:
                 found = [e for e in self.endpoints if tech in ([], [e["technology"]])]
                 return web.json_response(found)

@@ -46,6 +46,15 @@ _ON_A_CHANNEL = (
 Sender = Callable[[Any], Awaitable[None]]  # one ARI request for one command type
 
 
+class GoneFromBridge(Exception):
+    """A channel to bridge no longer exists: Asterisk answers ``addChannel`` with 400
+    "Channel not found" (or 422) for the whole request, not naming which one."""
+
+    def __init__(self, channel_id: str) -> None:
+        super().__init__(channel_id)
+        self.channel_id = channel_id
+
+
 class Executor:
     def __init__(self, ari: AriClient, app: str) -> None:
         self._ari = ari
@@ -79,6 +88,8 @@ class Executor:
     async def attempt(cmd: Command, send: Sender) -> EngineEvent | None:
         try:
             await send(cmd)
+        except GoneFromBridge as gone:
+            return ChannelGone(gone.channel_id)
         except AriError as exc:
             if exc.status == 404 and isinstance(cmd, _ON_A_CHANNEL):
                 return ChannelGone(cmd.channel_id)
@@ -135,7 +146,21 @@ class Executor:
         await self._ari.create_bridge(cmd.bridge_id)
 
     async def _add_to_bridge(self, cmd: AddToBridge) -> None:
-        await self._ari.add_to_bridge(cmd.bridge_id, cmd.channel_ids)
+        try:
+            await self._ari.add_to_bridge(cmd.bridge_id, cmd.channel_ids)
+        except AriError as exc:
+            if exc.status not in (400, 422):
+                raise
+            # A caller who hangs up as the agent answers (or the reverse) makes the
+            # whole request fail; which one left decides the call (the caller gone:
+            # abandoned; the agent gone: the next phone), not "failed".
+            for channel_id in cmd.channel_ids:
+                try:
+                    await self._ari.get_channel(channel_id)
+                except AriError as probe:
+                    if probe.status == 404:
+                        raise GoneFromBridge(channel_id) from exc
+            raise
 
     async def _destroy_bridge(self, cmd: DestroyBridge) -> None:
         await self._ari.destroy_bridge(cmd.bridge_id)
