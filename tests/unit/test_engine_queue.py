@@ -314,3 +314,13 @@ def test_a_queue_ringing_one_phone_at_a_time_serves_hundreds_but_ring_all_is_cap
         "overloads Asterisk (use strategy longest_idle, linear or round_robin, which ring "
         "one phone at a time)"
     ]
+
+
+def test_a_queues_busy_phones_are_not_recorded_on_the_waiting_callers_call() -> None:
+    caller = queued()
+    for _ in range(3):  # three turns (same request id); PJSIP/100 busy at each
+        (ring,) = caller.send(TargetsFound(TURN, order=(1,), skipped=((0, "busy"),)))
+        assert isinstance(ring, Originate)
+        assert ring.endpoint == "PJSIP/101"
+        caller.send(ari.ChannelDestroyed(channel=ari.Channel(id=ring.channel_id), cause=19))
+    assert caller.state.route_log == (("PJSIP/101", "no_answer"),) * 3

@@ -121,7 +121,7 @@ def test_the_wait_and_each_phones_ring_are_timed_by_the_daemon_not_the_engine() 
     )  # fmt: skip
     assert (times.ended_phase, times.answered_external) == (Phase.CONNECTED, False)
     assert call.legs(end=64) == [
-        ("PJSIP/100", "busy", None, ""),  # skipped: never rang
+        # (PJSIP/100, busy at the turn, never rang: a queue's member away is not a try)
         ("PJSIP/101", "answered", 3.0, "09:00:01"),
     ]
 

@@ -80,13 +80,15 @@ def _out_of_line(state: CallState, **changes: Any) -> CallState:
 
 
 def turn(state: CallState, event: EngineEvent) -> Result:
-    """The caller's turn: ring the phones the daemon found free (the music goes on)."""
+    """The caller's turn: ring the phones the daemon found free (the music goes on).
+
+    The phones that could not ring this turn (busy, logged out) are not recorded on
+    the call: a queue's members being away is its normal state, not a try, and a
+    turn comes every few seconds (a caller waiting a minute in a queue of 400 phones
+    would carry thousands of such entries). The phones rung are recorded, as legs."""
     assert isinstance(event, TargetsFound)
     queue = _queue_node(state)
-    targets = queue.targets
-    skipped = tuple((targets[i].label, why) for i, why in event.skipped if i < len(targets))
-    order = tuple(i for i in event.order if i < len(targets))
-    state = replace(state, route_log=state.route_log + skipped)
+    order = tuple(i for i in event.order if i < len(queue.targets))
     line = _line(state)
     if line.legs:
         return state, []  # already ringing (a late turn): nothing to add
