@@ -80,6 +80,8 @@ def lab_endpoints(offline: tuple[str, ...] = ()) -> list[dict[str, Any]]:
 class FakeAri:
     app: str = "switchboard"
     answer_originates: bool = True  # an originated leg answers at once
+    # Channels being hung up: listed by the next GET, then gone (no events sent).
+    leaving: set[str] = field(default_factory=set)
     finish_playbacks: bool = True  # a playback finishes at once
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     in_stasis: set[str] = field(default_factory=set)  # channels our app controls
@@ -293,6 +295,9 @@ class FakeAri:
             case "GET", ["channels", channel_id]:
                 if channel_id not in self.channels:
                     return _not_found("Channel not found")
+                if channel_id in self.leaving:
+                    self.leaving.discard(channel_id)
+                    return web.json_response(self.channels.pop(channel_id))
                 return web.json_response(self.channels[channel_id])
             case "GET", ["endpoints", *tech]:
                 found = [e for e in self.endpoints if tech in ([], [e["technology"]])]

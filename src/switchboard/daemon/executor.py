@@ -8,10 +8,12 @@ ARI command type; ``attempt`` sends one and says what the refusal means.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from switchboard.ari.client import AriClient, AriError
+from switchboard.daemon.reconcile import in_app
 from switchboard.engine import ChannelGone, Command, CommandFailed, EngineEvent
 from switchboard.engine.commands import (
     AddToBridge,
@@ -44,6 +46,8 @@ _ON_A_CHANNEL = (
 )
 
 Sender = Callable[[Any], Awaitable[None]]  # one ARI request for one command type
+LEAVING_PROBES = 5  # a refused addChannel: looks for the channel that left, this many times
+LEAVING_PROBE_S = 0.2  # apart (a channel being hung up is destroyed within this second)
 
 
 class GoneFromBridge(Exception):
@@ -152,15 +156,25 @@ class Executor:
             if exc.status not in (400, 422):
                 raise
             # A caller who hangs up as the agent answers (or the reverse) makes the
-            # whole request fail; which one left decides the call (the caller gone:
-            # abandoned; the agent gone: the next phone), not "failed".
-            for channel_id in cmd.channel_ids:
-                try:
-                    await self._ari.get_channel(channel_id)
-                except AriError as probe:
-                    if probe.status == 404:
+            # whole request fail: 400 "Channel not found" once the channel is gone,
+            # 422 "Channel not in Stasis application" while it is being hung up.
+            # Which one left decides the call (the next phone, or its end), not
+            # "failed"; a channel on its way out is gone within moments.
+            for _ in range(LEAVING_PROBES):
+                for channel_id in cmd.channel_ids:
+                    if not await self._in_our_app(channel_id):
                         raise GoneFromBridge(channel_id) from exc
+                await asyncio.sleep(LEAVING_PROBE_S)
             raise
+
+    async def _in_our_app(self, channel_id: str) -> bool:
+        try:
+            channel = await self._ari.get_channel(channel_id)
+        except AriError as probe:
+            if probe.status == 404:
+                return False
+            raise
+        return in_app(channel, self._app)
 
     async def _destroy_bridge(self, cmd: DestroyBridge) -> None:
         await self._ari.destroy_bridge(cmd.bridge_id)
