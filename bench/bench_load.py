@@ -117,9 +117,10 @@ nodes:
 """
 
 
-def daemon_config(directory: Path, variant: str, schema: str, phones: int) -> Path:
+def daemon_config(directory: Path, variant: str, schema: str, args: argparse.Namespace) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "flow.yaml").write_text(flow_yaml(variant, phones))
+    (directory / "flow.yaml").write_text(flow_yaml(variant, args.phones))
+    admission = f"{{max_loop_lag: {args.max_loop_lag}, max_setting_up: {args.max_setting_up}}}"
     config = directory / "switchboard.yaml"
     config.write_text(
         f"""\
@@ -128,7 +129,7 @@ ari: {{url: "http://127.0.0.1:8088", username: switchboard, password: switchboar
 flows: {{files: [flow.yaml], prompts: {REPO / "prompts"}, watch_interval: 0}}
 daemon: {{drain_timeout: 30, log_level: info, state_directory: {directory / "state"}}}
 database: {{url: "{DATABASE_URL}", schema: {schema}}}
-admission: {{max_loop_lag: 0.5, max_setting_up: 1000}}
+admission: {admission}
 """
     )
     return config
@@ -266,10 +267,16 @@ def row(line: Line) -> str:
     verdict = " ".join(f"{k}={'PASS' if v else 'FAIL'}" for k, v in line.checks.items())
     ratio = f"{line.ratio:.2f}" if line.ratio is not None else "-"
     shed = f"{line.shed}" if line.variant != "Q" else "-"
+    extra = ""
+    if line.variant != "Q":
+        outcomes = ",".join(f"{k}={v}" for k, v in sorted(line.outcomes.items()))
+        extra = f"  [call log: {outcomes}; shed answered by fallback: {line.shed_answered}]"
+    elif line.abandoned:
+        extra = f"  [app_queue abandoned: {line.abandoned}]"
     return (
         f"{line.variant + '@' + str(line.rate):<7}{line.attempted:>6}{line.sipp_failed:>10}"
         f"{line.connected:>10}{shed:>6}{line.asterisk_cpu_s:>10.2f}{line.daemon_cpu_s:>9.2f}"
-        f"{line.cpu_ms_per_call:>9.2f}{ratio:>7}  {verdict}"
+        f"{line.cpu_ms_per_call:>9.2f}{ratio:>7}  {verdict}{extra}"
     )
 
 
@@ -289,7 +296,7 @@ def run(args: argparse.Namespace, idle: dict[str, float]) -> list[Line]:
     run_dir = ARTIFACTS / "run"
     tag = uuid.uuid4().hex[:8]
     schemas = {v: f"bench_load_{v.lower()}_{tag}" for v in ("A", "B")}
-    configs = {v: daemon_config(run_dir / v, v, schemas[v], args.phones) for v in ("A", "B")}
+    configs = {v: daemon_config(run_dir / v, v, schemas[v], args) for v in ("A", "B")}
     lines: list[Line] = []
     try:
         if "B" in args.variants:
@@ -360,6 +367,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ms a caller stays after the answer (greeting included)")  # fmt: skip
     parser.add_argument("--phones", type=int, default=int(env("BENCH_LOAD_PHONES", "400")))
     parser.add_argument("--variants", default=env("BENCH_LOAD_VARIANTS", "Q,A,B"))
+    lag, setting_up = env("BENCH_LOAD_MAX_LAG", "0.5"), env("BENCH_LOAD_MAX_SETTING_UP", "1000")
+    parser.add_argument("--max-loop-lag", type=float, default=float(lag),
+                        help="the daemons' admission.max_loop_lag (s)")  # fmt: skip
+    parser.add_argument("--max-setting-up", type=int, default=int(setting_up),
+                        help="the daemons' admission.max_setting_up")  # fmt: skip
     args = parser.parse_args(argv)
     args.rates = [int(r) for r in str(args.rates).split(",")]
     args.variants = [v for v in str(args.variants).split(",") if v in VARIANTS]
