@@ -70,6 +70,7 @@ class Line:
     sipp_failed: int = 0
     connected: int = 0  # callers who reached a phone
     shed: int = 0  # A/B: refused by admission (handed back to the dialplan)
+    shed_reasons: dict[str, int] = field(default_factory=dict)  # call.shed's reasons
     shed_answered: int = 0  # of those, answered by the dialplan's fallback group
     outcomes: dict[str, int] = field(default_factory=dict)  # A/B: the call log
     abandoned: int = 0  # Q: app_queue's abandoned count
@@ -192,8 +193,12 @@ def settle(within: float = 90.0) -> None:
         time.sleep(0.5)
 
 
-def shed_lines(daemon: DaemonProcess, mark: int) -> int:
-    return sum(1 for line in daemon.lines()[mark:] if line.get("msg") == "call.shed")
+def shed_reasons(daemon: DaemonProcess, mark: int) -> dict[str, int]:
+    reasons: dict[str, int] = {}
+    for line in daemon.lines()[mark:]:
+        if line.get("msg") == "call.shed":
+            reasons[str(line.get("reason"))] = reasons.get(str(line.get("reason")), 0) + 1
+    return reasons
 
 
 def fallback_answered(log: AsteriskLog) -> int:
@@ -237,7 +242,8 @@ def run_line(
     else:
         assert daemon is not None
         line.outcomes = outcomes_since(schema, since)
-        line.shed = shed_lines(daemon, mark)
+        line.shed_reasons = shed_reasons(daemon, mark)
+        line.shed = sum(line.shed_reasons.values())
         line.shed_answered = fallback_answered(log)
         line.connected = line.outcomes.get("answered", 0) + line.shed_answered
     return line
@@ -270,7 +276,11 @@ def row(line: Line) -> str:
     extra = ""
     if line.variant != "Q":
         outcomes = ",".join(f"{k}={v}" for k, v in sorted(line.outcomes.items()))
-        extra = f"  [call log: {outcomes}; shed answered by fallback: {line.shed_answered}]"
+        reasons = ",".join(f"{k}={v}" for k, v in sorted(line.shed_reasons.items())) or "none"
+        extra = (
+            f"  [call log: {outcomes}; shed: {reasons}, answered by the fallback group: "
+            f"{line.shed_answered}]"
+        )
     elif line.abandoned:
         extra = f"  [app_queue abandoned: {line.abandoned}]"
     return (
