@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 LAB := deploy/lab/lab.sh
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: test demo bench lint unit adapter e2e venv sysdeps prompts lab pg lab-stop clean
+.PHONY: test demo bench bench-load lint unit adapter e2e venv sysdeps prompts lab pg lab-stop clean
 
 test: venv lab pg lint
 	$(PY) -m pytest
@@ -37,6 +37,11 @@ bench: venv pg
 	$(PY) bench/bench_routing.py
 	$(PY) bench/bench_agi.py
 	$(PY) bench/bench_stats.py
+
+# The load bench on the real lab Asterisk (not part of `make test`; takes /tmp/lab.lock
+# for the lab part, about 8 minutes). Quick: BENCH_LOAD_SECONDS=10 BENCH_LOAD_RATES=20
+bench-load: venv lab pg
+	$(PY) bench/bench_load.py
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml

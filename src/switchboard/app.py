@@ -43,6 +43,7 @@ from switchboard.calljournal import CallJournal
 from switchboard.calllog import CallLog
 from switchboard.config import Config
 from switchboard.daemon import Supervisor
+from switchboard.daemon.admission import Admission
 from switchboard.daemon.executor import Executor
 from switchboard.daemon.parts import CallHandling, call_handling
 from switchboard.daemon.targets import TargetBook
@@ -148,7 +149,10 @@ async def build_services(
     parts = _call_handling(config, flows, executor, keeper=keeper, callbacks=callbacks,
                            clock=clock, metrics=metrics, live=live, recorder=recorder,
                            gate=gate)  # fmt: skip
-    supervisor = Supervisor(client, ari_cfg.app, parts, call_log=call_log, journal=journal)
+    admission = Admission(config.admission, metrics.registry)  # (overload: shed new calls)
+    supervisor = Supervisor(
+        client, ari_cfg.app, parts, call_log=call_log, journal=journal, admission=admission
+    )
     web_callbacks = _web_callbacks(config, supervisor, database, metrics, clock, gate)
     await supervisor.restore_callbacks(await callbacks.pending())
     await supervisor.recover_journal()  # (before the first reconcile: it settles them)
@@ -352,6 +356,7 @@ async def start(
     workers.start(services.callbacks.run(), name="callbacks")
     workers.start(services.parts.queues.run(), name="queues")
     workers.start(supervisor.watch_endpoints(), name="endpoints")
+    workers.start(supervisor.admission.run(), name="admission")
     if services.sweeper is not None:
         workers.start(services.sweeper.run(), name="retention")
     for service in reversed(_flushed(services)):  # 3 (flushed last: entered first)

@@ -16,7 +16,7 @@ from switchboard.ari.stream import ApplicationTakenOver
 
 DRAIN_S = 3.0
 WORKERS = [  # cancelled together, after every flush
-    "stream", "flows", "callbacks", "queues", "endpoints", "retention",
+    "stream", "flows", "callbacks", "queues", "endpoints", "admission", "retention",
     "recordings", "voicemail", "web-callbacks-store", "call-log", "routing",
 ]  # fmt: skip
 FLUSHES = ["routing", "call-log", "web-callbacks-store", "voicemail", "recordings"]
@@ -89,6 +89,7 @@ class FakeSupervisor:
     def __init__(self, journal: list[str]) -> None:
         self.journal = journal
         self.watch_endpoints = Fake("endpoints", journal).run
+        self.admission = Fake("admission", journal)  # (its sampler: run)
         self.drained: list[float] = []
 
     async def drain(self, seconds: float) -> int:
@@ -172,7 +173,15 @@ async def test_without_the_optional_services_the_same_order_holds() -> None:
     assert stop[:3] == ["drain", "routing.flush", "call-log.flush"]
     assert set(stop[3:-1]) == {
         f"{name}.cancelled"
-        for name in ["stream", "callbacks", "queues", "endpoints", "call-log", "routing"]
+        for name in [
+            "stream",
+            "callbacks",
+            "queues",
+            "endpoints",
+            "admission",
+            "call-log",
+            "routing",
+        ]
     }
     assert stop[-1] == "routing.close"
 

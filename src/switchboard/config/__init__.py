@@ -69,6 +69,9 @@ Every error names the file, line and column and says how to fix it.
       default_country: RU       # for numbers without +<country code> (caller IDs, forms)
       per_number: 3             # callback requests per number per window, queue and web
       window_seconds: 3600
+    admission:                  # optional: when an overloaded daemon sheds new calls to
+      max_loop_lag: 0.5         # the dialplan: event loop late by more than this (s), or
+      max_setting_up: 1000      # this many calls not yet connected (0 turns a limit off)
     callbacks:                  # optional: web callbacks (POST /callbacks); docs/callbacks.md
       trunk: carrier            # the customer is called through this PJSIP endpoint
       company_number: "+74951234567"   # the caller ID the customer sees
@@ -87,6 +90,7 @@ from pathlib import Path
 
 from . import callbacks, sections
 from .model import (
+    AdmissionConfig,
     AgiConfig,
     ApiConfig,
     ApiScope,
@@ -129,6 +133,7 @@ SECTIONS = {
     "callbacks",
     "dial_policy",
     "calls",
+    "admission",
 }
 
 
@@ -155,12 +160,16 @@ def load_config(path: str | Path) -> Config:
         if "dial_policy" in top.items
         else None,
         calls=sections.calls(top) if "calls" in top.items else CallsConfig(),
+        admission=sections.admission(top.section("admission"))
+        if "admission" in top.items
+        else AdmissionConfig(),
     )
 
 
 __all__ = [
     "NOW_ENV",
     "SECTIONS",
+    "AdmissionConfig",
     "AgiConfig",
     "ApiConfig",
     "ApiScope",

@@ -42,6 +42,15 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdmissionConfig:
+    """When an overloaded daemon sheds new calls to the dialplan (daemon/admission.py);
+    0 turns a limit off."""
+
+    max_loop_lag: float = 0.5  # seconds the event loop may run late
+    max_setting_up: int = 1000  # calls not yet connected to a person
+
+
+@dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     url: str
     schema: str = "switchboard"
@@ -216,3 +225,4 @@ class Config:
     callbacks: CallbacksConfig | None = None
     dial_policy: DialPolicy | None = None  # no section: no number is called back
     calls: CallsConfig = CallsConfig()
+    admission: AdmissionConfig = AdmissionConfig()

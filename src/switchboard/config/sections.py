@@ -15,6 +15,7 @@ from switchboard.safeyaml import Problem
 
 from . import values
 from .model import (
+    AdmissionConfig,
     AgiConfig,
     ApiConfig,
     ApiScope,
@@ -182,6 +183,16 @@ def _daemon_section(top: Section, base: Path) -> DaemonConfig:
         if "clock_start" in sec.items
         else None,
     )
+
+
+def admission(sec: Section) -> AdmissionConfig:
+    sec.check_keys({"max_loop_lag", "max_setting_up"})
+    lag = sec.scalar("max_loop_lag", float, 0.5)
+    setting_up = sec.scalar("max_setting_up", int, 1000)
+    if lag < 0 or setting_up < 0:
+        node = sec.items["max_loop_lag" if lag < 0 else "max_setting_up"]
+        raise err(sec.path, node, "admission: limits must be >= 0 (0 turns one off)")
+    return AdmissionConfig(max_loop_lag=lag, max_setting_up=setting_up)
 
 
 def database(sec: Section) -> DatabaseConfig:

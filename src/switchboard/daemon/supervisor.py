@@ -31,6 +31,7 @@ from switchboard.callbacks import Callback
 from switchboard.callbacks.dialer import CALLBACK_ARG, CallbackObserver
 from switchboard.calljournal import CallJournal, Journaled, carried, completed, settled_legs
 from switchboard.calllog import CallLog, CallRecord, call_record
+from switchboard.config import AdmissionConfig
 from switchboard.durable.periodic import periodic
 from switchboard.engine import (
     CallState,
@@ -46,6 +47,7 @@ from switchboard.engine.commands import FindAgent, ReportAgent
 from switchboard.engine.events import AgentFound
 from switchboard.hours import Calendar
 
+from .admission import Admission
 from .commands import place_callback
 from .parts import CallHandling, calendars_of
 from .reconcile import LEG_ARG, Tracked, carry_out, catch_up, plan
@@ -70,8 +72,10 @@ class Supervisor:
         *,
         call_log: CallLog | None = None,
         journal: CallJournal | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.ari = ari_client
+        self.admission = admission or Admission(AdmissionConfig(0, 0))  # (none: no limit)
         self.app = app
         self.metrics = parts.metrics
         self._flows = parts.flows
@@ -295,6 +299,9 @@ class Supervisor:
             slog.info("call.refused_draining", extra={"channel": channel.id})
             self._background(self.ari.continue_in_dialplan(channel.id), channel.id)
             return
+        if self.admission.refuse(channel.id, (r.state for r in self._calls.by_id.values())):
+            self._background(self.ari.continue_in_dialplan(channel.id), channel.id)
+            return  # (overloaded: the dialplan's fallback serves this caller)
         flows = self._flows()  # this call keeps this version to its end
         dialed = dialed_number(event)
         found = flows.for_number(dialed)
