@@ -132,3 +132,19 @@ async def test_record_moh_and_subscribe_send_the_parameters_asterisk_expects(
     await client.subscribe("switchboard", "endpoint:PJSIP")
     assert fake.requests[-1].path == "/applications/switchboard/subscription"
     assert fake.requests[-1].query == {"eventSource": "endpoint:PJSIP"}
+
+
+async def test_an_endpoint_list_read_again_shows_every_change(
+    fake: FakeAri, session: aiohttp.ClientSession
+) -> None:
+    """(An answer the same as the last is not decoded again: a changed one is.)"""
+    client = AriClient(session, fake.url, USER, PASSWORD)
+    first = await client.list_endpoints()
+    assert first == await client.list_endpoints()
+    fake.endpoints[1]["state"] = "offline"
+    fake.endpoints[2]["channel_ids"] = ["1700000001.1"]
+    changed = {e.resource: (e.state, e.channel_ids) for e in await client.list_endpoints()}
+    assert changed[fake.endpoints[1]["resource"]] == ("offline", ())
+    assert changed[fake.endpoints[2]["resource"]] == ("online", ("1700000001.1",))
+    assert len(changed) == len(first)
+    assert len(fake.requested("GET", "/endpoints")) == 3  # each one asked Asterisk

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import get_args
 
 import aiohttp
 import pytest
@@ -107,3 +108,44 @@ async def test_a_failing_reconcile_does_not_stop_the_events(fake: FakeAri) -> No
         await asyncio.wait_for(seen.wait(), 5)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_each_connection_asks_for_the_parsed_events_only_and_a_refusal_changes_nothing(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def on_event(event: ari.AriEvent) -> None:
+        assert isinstance(event, ari.StasisEnd)
+        seen.append(event.channel.id)
+
+    async def nothing() -> None:
+        return None
+
+    fake.fail("PUT", "/applications/switchboard/eventFilter", 400, "no filter", times=1)
+    async with aiohttp.ClientSession() as session:
+        stream = EventStream(
+            session, fake.url, USER, PASSWORD, "switchboard", on_event=on_event,
+            on_connect=nothing, backoff=Backoff(base=0.05, cap=0.1), rng=random.Random(1),
+        )  # fmt: skip
+        task = asyncio.create_task(stream.run())
+        await fake.wait_connected()
+        await fake.wait_request("PUT", "/applications/switchboard/eventFilter")
+        await fake.push({"type": "StasisEnd", "channel": {"id": "a"}})  # refused: all come
+        await fake.drop_websockets()
+        await fake.wait_connected(count=2)
+        await fake.wait_request("PUT", "/applications/switchboard/eventFilter", count=2)
+        await fake.push({"type": "StasisEnd", "channel": {"id": "b"}})
+        async with asyncio.timeout(5):
+            while len(seen) < 2:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert seen == ["a", "b"]
+    refused = [r for r in caplog.records if r.getMessage() == "ari.event_filter_refused"]
+    assert [(r.status, r.body) for r in refused] == [(400, "no filter")]  # type: ignore[attr-defined]
+
+
+def test_the_event_filter_lets_through_every_event_type_that_is_parsed() -> None:
+    parsed = {kind.__name__ for kind in get_args(ari.AriEvent)} - {"UnknownEvent"}
+    assert set(ari.EVENT_TYPES) == parsed

@@ -75,6 +75,7 @@ class AriClient:
         self._base = base_url.rstrip("/") + "/ari"
         self._headers = {"Authorization": basic_auth_header(username, password)}
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._endpoints_seen: dict[str, tuple[str, tuple[Endpoint, ...]]] = {}
 
     async def request(
         self,
@@ -84,6 +85,12 @@ class AriClient:
         body: Any = None,
     ) -> Any:
         """One REST call; ``path`` must already have its segments encoded."""
+        return self._decode(await self._text(method, path, params, body), method, path)
+
+    async def _text(
+        self, method: str, path: str, params: Params | None = None, body: Any = None
+    ) -> str:
+        """One REST call's answer as sent (2xx), undecoded."""
         url = URL(self._base + path, encoded=True)
         query = {k: str(v) for k, v in (params or {}).items()}
         data = json.dumps(body) if body is not None else None
@@ -97,9 +104,16 @@ class AriClient:
                 text = await resp.text()
                 if resp.status >= 300:
                     raise AriError(resp.status, text, method, path)
-                return json.loads(text) if text.strip() else None
+                return text
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise AriUnavailable(f"{type(exc).__name__}: {exc}", method, path) from exc
+        except ValueError as exc:  # a 2xx body that is not text (UnicodeDecodeError)
+            raise AriError(502, f"invalid JSON from Asterisk: {exc}", method, path) from exc
+
+    @staticmethod
+    def _decode(text: str, method: str, path: str) -> Any:
+        try:
+            return json.loads(text) if text.strip() else None
         except ValueError as exc:  # 2xx with a body that is not JSON
             raise AriError(502, f"invalid JSON from Asterisk: {exc}", method, path) from exc
 
@@ -267,9 +281,17 @@ class AriClient:
 
     # -- endpoints, device states, applications -----------------------------------------
     async def list_endpoints(self, technology: str | None = None) -> list[Endpoint]:
+        """Every endpoint. Read every second (the daemon's poll): an answer the same as
+        the last one, to the byte, is not decoded again (hundreds of phones)."""
         path = f"/endpoints/{segment(technology)}" if technology else "/endpoints"
-        raw = await self.request("GET", path)
-        return [parse_endpoint(e) for e in raw or [] if isinstance(e, dict)]
+        text = await self._text("GET", path)
+        seen = self._endpoints_seen.get(path)
+        if seen is not None and seen[0] == text:
+            return list(seen[1])
+        raw = self._decode(text, "GET", path)
+        endpoints = [parse_endpoint(e) for e in raw or [] if isinstance(e, dict)]
+        self._endpoints_seen[path] = (text, tuple(endpoints))
+        return endpoints
 
     async def get_endpoint(self, technology: str, resource: str) -> Endpoint:
         raw = await self.request("GET", f"/endpoints/{segment(technology)}/{segment(resource)}")

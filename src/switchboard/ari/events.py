@@ -342,6 +342,11 @@ _PARSERS: dict[str, Any] = {
 }
 
 
+# The event types parsed above: every other one becomes UnknownEvent, which nothing
+# uses, so the event stream asks Asterisk for these only.
+EVENT_TYPES: tuple[str, ...] = tuple(_PARSERS)
+
+
 def parse_event(raw: dict[str, Any]) -> AriEvent:
     """Turn one decoded ARI message into a typed event.
 

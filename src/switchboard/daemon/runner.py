@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -38,7 +38,11 @@ log = logging.getLogger("switchboard.call")
 
 
 def describe(cmd: Command) -> str:
-    return f"{type(cmd).__name__}({','.join(str(v) for v in astuple(cmd))})"
+    # What astuple(cmd) printed, without its deep copy of every field (a queue's
+    # hundreds of phones); a field holding a dataclass is still shown as a tuple.
+    values = (getattr(cmd, f.name) for f in fields(cmd))
+    shown = (str(astuple(v) if is_dataclass(v) and not isinstance(v, type) else v) for v in values)
+    return f"{type(cmd).__name__}({','.join(shown)})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from switchboard.engine.events import TargetsFound
 from switchboard.flows.model import Strategy
 
 OFFLINE = "offline"
+_UNKNOWN = object()  # not in Asterisk's list
 
 
 def endpoint_name(endpoint: ari.Endpoint) -> str:
@@ -87,12 +88,19 @@ class TargetBook:
             self.next_start[ask.route_key] = self.next_start.get(ask.route_key, 0) + 1
 
     def _find(self, ask: FindTargets) -> TargetsFound:
+        # _why_not for each target, inlined: a queue of hundreds of phones asks on
+        # every turn it tries to give.
         skipped: list[tuple[int, str]] = []
         ready: list[int] = []
+        states, talking, loaded = self.states, self.talking, self.loaded
         for index, presence in enumerate(ask.presences):
-            why = self._why_not(presence)
-            if why:
-                skipped.append((index, why))
+            state = states.get(presence, _UNKNOWN)
+            if state is _UNKNOWN and loaded:
+                skipped.append((index, "unknown_endpoint"))
+            elif state == OFFLINE:
+                skipped.append((index, "unregistered"))
+            elif talking.get(presence):
+                skipped.append((index, "busy"))
             else:
                 ready.append(index)
         return TargetsFound(ask.request_id, self._order(ask, ready), tuple(skipped))
@@ -113,5 +121,6 @@ class TargetBook:
             return tuple(sorted(ready, key=lambda i: (i - start) % count))
         if ask.strategy == Strategy.LONGEST_IDLE:
             # Never rung by us: idle since the daemon started (first, in written order).
-            return tuple(sorted(ready, key=lambda i: self.idle_since.get(ask.presences[i], 0.0)))
+            idle, presences = self.idle_since, ask.presences
+            return tuple(sorted(ready, key=lambda i: idle.get(presences[i], 0.0)))
         return tuple(ready)
