@@ -13,11 +13,12 @@ from switchboard.callbacks import Callback
 from switchboard.daemon.commands import Keepers, command_table
 from switchboard.daemon.executor import Executor
 from switchboard.daemon.queues import QueueManager
-from switchboard.daemon.runner import CallRunner, CommandTable, UnhandledCommand
+from switchboard.daemon.runner import CallRunner, CommandTable, UnhandledCommand, describe
 from switchboard.daemon.targets import TargetBook
 from switchboard.engine import Command
 from switchboard.engine.commands import (
     FindAgent,
+    JoinQueue,
     RecordBridge,
     ReportAgent,
     RequestCallback,
@@ -80,3 +81,14 @@ def test_a_command_without_a_handler_crashes_the_call_loudly() -> None:
 
 class _State:
     call_id = "c1"
+
+
+def test_a_logged_command_shows_a_long_list_of_phones_cut_short() -> None:
+    phones = tuple(f"PJSIP/phone{i}" for i in range(400))
+    shown = describe(JoinQueue("bench", "c1", "c1-q1", "longest_idle", phones))
+    assert shown == (
+        "JoinQueue(bench,c1,c1-q1,longest_idle,"
+        "('PJSIP/phone0', 'PJSIP/phone1', 'PJSIP/phone2', ... 400 in all))"
+    )
+    few = describe(JoinQueue("sales", "c1", "c1-q1", "ring_all", ("PJSIP/100", "PJSIP/101")))
+    assert few == "JoinQueue(sales,c1,c1-q1,ring_all,('PJSIP/100', 'PJSIP/101'))"

@@ -37,12 +37,24 @@ from .calltimes import CallTimes
 log = logging.getLogger("switchboard.call")
 
 
+SHOWN_ITEMS = 8  # a longer tuple in a logged command (a queue's phones) is cut short
+
+
 def describe(cmd: Command) -> str:
-    # What astuple(cmd) printed, without its deep copy of every field (a queue's
-    # hundreds of phones); a field holding a dataclass is still shown as a tuple.
+    # What astuple(cmd) printed, without its deep copy of every field; a field
+    # holding a dataclass is still shown as a tuple. A queue's hundreds of phones
+    # are shown as the first few and the count (the flow file has them all).
     values = (getattr(cmd, f.name) for f in fields(cmd))
-    shown = (str(astuple(v) if is_dataclass(v) and not isinstance(v, type) else v) for v in values)
-    return f"{type(cmd).__name__}({','.join(shown)})"
+    return f"{type(cmd).__name__}({','.join(_shown(v) for v in values)})"
+
+
+def _shown(value: object) -> str:
+    if is_dataclass(value) and not isinstance(value, type):
+        return str(astuple(value))
+    if isinstance(value, tuple) and len(value) > SHOWN_ITEMS:
+        first = ", ".join(repr(v) for v in value[:3])
+        return f"({first}, ... {len(value)} in all)"
+    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
