@@ -112,7 +112,7 @@ flows:
   files: [{", ".join(str(REPO / "flows" / f) for f in FLOW_FILES)}]
   prompts: {REPO / "prompts"}
   watch_interval: 0
-daemon: {{drain_timeout: 30, log_level: info}}
+daemon: {{drain_timeout: 30, log_level: info, state_directory: {directory / "state"}}}
 database: {{url: "{database_url}", schema: {schema}}}
 voicemail:
   directory: {directory / "voicemail"}
