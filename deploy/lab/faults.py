@@ -428,15 +428,21 @@ class Campaign:
             probe, KINDS[0].number, port=5399, media_port=41990, rate=1, calls=1, timeout_s=40
         )
         await asyncio.to_thread(proc.wait, 60)
-        served = [
-            s
-            for s in self.observer.calls.values()
-            if s.created > answering and s.kind == "other" and s.talking
+        await asyncio.sleep(1)  # (its call.end follows the hang-up)
+        started = [
+            ln["call_id"]
+            for ln in self.daemon.lines()
+            if ln.get("msg") == "call.start" and ln.get("caller") == "79160000009"
+        ]
+        outcomes = [
+            ln.get("outcome")
+            for ln in self.daemon.lines()
+            if ln.get("msg") == "call.end" and ln.get("call_id") in started
         ]
         return {
             "restart_s": round(answering - stopped, 2),
             "reconciled_after_ari_s": _since(connected, answering),
-            "next_call_served": bool(served),
+            "next_call": outcomes or "not served",
         }
 
     async def fault_smtp(self, result: Result) -> dict[str, Any]:
@@ -461,7 +467,7 @@ class Campaign:
                 f"{ln.get('msg')}: {str(ln.get('error', ''))[:120]}"
                 for ln in self.daemon.lines()
                 if logged_at(ln) >= filled
-                and ln.get("level") in ("WARNING", "ERROR")
+                and ln.get("level") in ("warning", "error")
                 and "voicemail" in str(ln.get("logger", "")) + str(ln.get("msg", ""))
             }
         )
@@ -603,7 +609,7 @@ def count_files(directory: Path, suffix: str) -> int:
     return len(list(directory.glob(f"*{suffix}"))) if directory.exists() else 0
 
 
-def fill_tmpfs(directory: Path, size: str = "2m") -> float:
+def fill_tmpfs(directory: Path, size: str = "64m") -> float:
     """Mount a small tmpfs over `directory` (the spool inside made again) and fill it."""
     directory.mkdir(parents=True, exist_ok=True)
     subprocess.run(

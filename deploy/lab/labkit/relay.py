@@ -123,9 +123,10 @@ class ThreadedRelay:
         return self
 
     def sever(self) -> float:
-        """Cut every connection, refuse new ones; returns the time it happened."""
+        """Cut every connection, refuse new ones; returns the time it began."""
+        began = time.time()
         self._run(self.relay.sever())
-        return time.time()
+        return began
 
     def restore(self) -> float:
         self._loop.call_soon_threadsafe(self.relay.restore)
