@@ -5,8 +5,9 @@ finding a: it then gets the playback, bridge, recording, dialplan and hang-up ev
 of every channel, the daemon's too) and keeps, per caller channel (``PJSIP/caller-*``),
 when it entered Stasis(), every time Asterisk did something for it (a playback, a
 recording, a bridge, a dialplan step, Dial), what it was hearing (prompts,
-recordings) and when it was talking to someone (a bridge with two channels, or
-the dialplan's Dial answered). Times are time.time() when the event arrived.
+recordings, ringback while the daemon rings a phone for it) and when it was
+talking to someone (a bridge with two channels, or the dialplan's Dial answered).
+Times are time.time() when the event arrived.
 It reconnects by itself (Asterisk restarts are one of the faults).
 
 `Seen.silence_after(at)` is the campaign's silence measure: the seconds from `at`
@@ -176,11 +177,29 @@ class Observer:
     def _on_Dial(self, event: dict[str, Any], at: float) -> None:
         seen = self._call(event.get("caller"), at)
         if seen is None:
+            self._leg_dial(event, at)
             return
         seen.service.append(at)
         open_span = bool(seen.talking) and seen.talking[-1][1] is None
         if event.get("dialstatus") == "ANSWER" and not open_span:
             seen.talking.append([at, None])  # the dialplan's Dial(): no ARI bridge events
+
+    def _leg_dial(self, event: dict[str, Any], at: float) -> None:
+        """A phone the daemon rings for a call (its leg ``<call id>-legN``): the caller
+        hears ringback (POST /channels/{id}/ring, no event of its own) until the leg's
+        Dial has a final status."""
+        peer = str(event.get("peer", {}).get("id", ""))
+        seen = self.calls.get(peer.partition("-leg")[0]) if "-leg" in peer else None
+        if seen is None:
+            return
+        status = str(event.get("dialstatus", ""))
+        ringing = bool(seen.hearing) and seen.hearing[-1][1] is None
+        if status in ("", "RINGING", "PROGRESS"):
+            if not ringing:
+                seen.service.append(at)
+                seen.hearing.append([at, None])
+        elif ringing:
+            seen.hearing[-1][1] = at
 
     def _on_PlaybackStarted(self, event: dict[str, Any], at: float) -> None:
         playback = event.get("playback", {})
