@@ -124,7 +124,9 @@ KINDS = (
     Kind("agents", "74951234573", "79160000006", 0.1),
 )
 KIND_BY_CALLER = {k.caller: k for k in KINDS}
-QUEUE_KINDS = {"queue", "callback"}  # music on hold: no ARI event while they wait
+# Waiting with music on hold (queue, callback) or ringback while no agent is free (agents):
+# neither has an ARI event, so their gaps are shown apart.
+QUEUE_KINDS = {"queue", "callback", "agents"}
 
 
 def kind_of(number: str) -> str:
@@ -422,7 +424,7 @@ class Campaign:
         async with asyncio.timeout(10):
             await self.observer.connected.wait()
         probe = campaign_caller(
-            "faults_probe", hold_min_ms=3000, hold_max_ms=3000, caller="79160000009"
+            "faults_probe", hold_min_ms=10000, hold_max_ms=10000, caller="79160000009"
         )
         proc = start_campaign_callers(
             probe, KINDS[0].number, port=5399, media_port=41990, rate=1, calls=1, timeout_s=40
@@ -633,7 +635,7 @@ COLUMNS = (
     ("in progress", 22),
     ("dropped", 8),
     ("silence s", 10),
-    ("queue s", 8),
+    ("waiting s", 9),
     ("rows", 9),
     ("rows@fault", 10),
     ("voicemails", 10),

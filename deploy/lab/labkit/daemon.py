@@ -101,8 +101,8 @@ FLOW_FILES = ("lab.yaml", "examples/seed.yaml", "agents.yaml")
 
 def seed_config(directory: Path, *, schema: str, smtp_port: int, database_url: str) -> Path:
     """A daemon config for the seed specification: the lab's ARI and flows, a
-    database schema of the test's own, voicemail under `directory`, mail to a
-    local SMTP sink on `smtp_port`, retries every second."""
+    database schema of the test's own, voicemail and the spools under `directory`,
+    mail to a local SMTP sink on `smtp_port`, retries every second."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "switchboard.yaml"
     config.write_text(
