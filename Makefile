@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 LAB := deploy/lab/lab.sh
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: test demo bench bench-load lint unit adapter e2e venv sysdeps prompts lab pg lab-stop clean
+.PHONY: test demo bench bench-load faults lint unit adapter e2e venv sysdeps prompts lab pg lab-stop clean
 
 test: venv lab pg lint
 	$(PY) -m pytest
@@ -29,6 +29,13 @@ lint: venv
 
 demo: venv lab pg
 	$(PY) deploy/lab/demo.py
+
+# The fault campaign (docs/reliability.md): calls in progress while the daemon is killed,
+# frozen, cut from ARI, PostgreSQL/Asterisk/SMTP restarted, the spool disk full. Run it
+# under the lab lock; shorter: make faults FAULTS_ARGS="--only kill,relay --rate 3".
+FAULTS_ARGS ?=
+faults: venv lab pg
+	$(PY) deploy/lab/faults.py $(FAULTS_ARGS)
 
 bench: venv pg
 	$(PY) bench/bench_first_command.py

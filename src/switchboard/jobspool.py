@@ -82,11 +82,22 @@ class JobSpool(Generic[J]):
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self._nudged: set[str] = set()  # due now, whatever their next_at says
+        # Jobs the spool could not take (disk full): held here, written at each pass until
+        # the disk has room again. Lost only if the daemon stops before that.
+        self._unsaved: dict[str, J] = {}
 
     # -- what keepers use ----------------------------------------------------------------
     async def put(self, job: J) -> None:
-        """On disk (fsync'd) when this returns; the worker is woken."""
-        await asyncio.to_thread(self.save, job)
+        """On disk (fsync'd) when this returns; the worker is woken. If the spool cannot
+        be written (a full disk), the job is held in memory and written at the next
+        passes, and this raises the OSError so the caller says so."""
+        try:
+            await asyncio.to_thread(self.save, job)
+        except OSError:
+            self._unsaved[job.id] = job
+            self._wake.set()
+            raise
+        self._unsaved.pop(job.id, None)  # (a later stage written: the held one is stale)
         self._wake.set()
 
     def nudge(self, job_id: str) -> None:
@@ -98,7 +109,9 @@ class JobSpool(Generic[J]):
         await asyncio.to_thread(self._spool.remove, self.path(job_id))
 
     def pending(self) -> list[J]:
-        return self._load_all()
+        on_disk = self._load_all()
+        written = {job.id for job in on_disk}
+        return on_disk + [job for job in self._unsaved.values() if job.id not in written]
 
     def path(self, job_id: str) -> Path:
         return self._spool.path(job_id)
@@ -124,8 +137,11 @@ class JobSpool(Generic[J]):
         """Work on every job that is due; returns when the next one is due (or None).
         One flush at a time (the worker's and the last one at shutdown)."""
         async with self._flushing:
+            await asyncio.to_thread(self._write_unsaved)
             jobs = await asyncio.to_thread(self._load_all)
             earliest: float | None = None
+            if self._unsaved:  # try the disk again soon
+                earliest = self._clock() + self.retry_seconds
             for job in jobs:
                 if job.next_at <= self._clock() or job.id in self._nudged:
                     self._nudged.discard(job.id)
@@ -162,6 +178,18 @@ class JobSpool(Generic[J]):
         return job
 
     # -- the spool (blocking file work: called in a thread) ------------------------------
+    def _write_unsaved(self) -> None:
+        for job in list(self._unsaved.values()):
+            try:
+                self.save(job)
+            except OSError as exc:
+                extra = {self._what: job.id, "held": len(self._unsaved), "error": str(exc)}
+                self._log.warning(f"{self._what}.spool_still_full", extra=extra)
+                return
+            del self._unsaved[job.id]
+            extra = {self._what: job.id, "call_id": getattr(job, "call_id", "")}
+            self._log.info(f"{self._what}.spooled_late", extra=extra)
+
     def _save_or_drop(self, job: J) -> None:
         if job.stage == "done":
             self._spool.remove(self.path(job.id))

@@ -110,8 +110,8 @@ FLOW_FILES = ("lab.yaml", "examples/seed.yaml", "agents.yaml")
 
 def seed_config(directory: Path, *, schema: str, smtp_port: int, database_url: str) -> Path:
     """A daemon config for the seed specification: the lab's ARI and flows, a
-    database schema of the test's own, voicemail under `directory`, mail to a
-    local SMTP sink on `smtp_port`, retries every second."""
+    database schema of the test's own, voicemail and the spools under `directory`,
+    mail to a local SMTP sink on `smtp_port`, retries every second."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "switchboard.yaml"
     config.write_text(
@@ -121,7 +121,7 @@ flows:
   files: [{", ".join(str(REPO / "flows" / f) for f in FLOW_FILES)}]
   prompts: {REPO / "prompts"}
   watch_interval: 0
-daemon: {{drain_timeout: 30, log_level: info}}
+daemon: {{drain_timeout: 30, log_level: info, state_directory: {directory / "state"}}}
 database: {{url: "{database_url}", schema: {schema}}}
 voicemail:
   directory: {directory / "voicemail"}

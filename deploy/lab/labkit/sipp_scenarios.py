@@ -863,3 +863,154 @@ def start_desk_phones(
         phones[ext] = start_phone(scenario, DESK_PHONE_PORTS[ext], timeout_s=int(wait_s) + 20)
     wait_for_endpoints(list(answering), "online")
     return phones
+
+
+# --- the fault campaign's callers (deploy/lab/faults.py) ---------------------
+#
+# Many calls from one sipp (-r, -m): each presses its keys, holds for a time
+# drawn per call (uniform), then hangs up. A BYE from Asterisk before that is
+# written to the sipp log (-trace_logs) as "far_end_bye <call id>": for a caller
+# who means to hang up themselves, the call was dropped.
+
+_CAMPAIGN_TAIL = f"""
+  <pause distribution="uniform" min="{{hold_min_ms}}" max="{{hold_max_ms}}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {_FROM}
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {{cseq}} BYE
+      [routes]
+      {_CONTACT}
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true" next="done"/>
+
+  <label id="far_end_hung_up"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      {_CONTACT}
+      Content-Length: 0
+
+    ]]>
+    <action>
+      <log message="far_end_bye [call_id]"/>
+    </action>
+  </send>
+
+  <label id="done"/>
+  <nop/>
+</scenario>
+"""
+
+
+def campaign_caller(
+    name: str,
+    *,
+    keys: Sequence[tuple[int, str]] = (),
+    hold_min_ms: int,
+    hold_max_ms: int,
+    audio: bool = False,
+    caller: str = CALLER_ID,
+) -> Path:
+    """Write artifacts/sipp/<name>.xml: a caller for many calls at a rate (sipp -r/-m).
+
+    Like `dtmf_caller`: presses `keys` (``(pause_ms, digit)``, pauses counted from
+    the answer, then from the previous key), talks if `audio` (looped speech),
+    then holds for a time drawn per call between `hold_min_ms` and `hold_max_ms`
+    and hangs up. If Asterisk hangs up first, the sipp log (``-trace_logs``) gets
+    a line ``far_end_bye <Call-ID>`` and the call still ends cleanly."""
+    _check_name(name)
+    _check_keys(keys)
+    if not 0 <= hold_min_ms <= hold_max_ms:
+        raise ValueError(f"need 0 <= hold_min_ms <= hold_max_ms, not {hold_min_ms}, {hold_max_ms}")
+    pressed = "".join(d for _, d in keys) or "no keys"
+    parts = [
+        _HEAD.format(
+            name=quoteattr(f"campaign caller {name}"),
+            description=f"press {pressed}, hold {hold_min_ms}-{hold_max_ms} ms, hang up",
+            caller=caller,
+        )
+    ]
+    if audio:
+        parts.append(_AUDIO.format(speech=caller_speech()))
+    cseq = 2
+    for pause_ms, digit in keys:
+        parts.append(_KEY.format(pause_ms=pause_ms, cseq=cseq, digit=digit, caller=caller))
+        cseq += 1
+    parts.append(
+        _CAMPAIGN_TAIL.format(
+            hold_min_ms=hold_min_ms, hold_max_ms=hold_max_ms, cseq=cseq, caller=caller
+        )
+    )
+    return _write(name, "".join(parts))
+
+
+def start_campaign_callers(
+    scenario: Path,
+    number: str,
+    *,
+    port: int,
+    media_port: int,
+    rate: float,
+    calls: int,
+    timeout_s: int,
+) -> subprocess.Popen[bytes]:
+    """`calls` calls of `scenario` to `number`, `rate` new calls a second (one sipp on
+    `port`); its logs in artifacts/sipp/<scenario>-<port>-*.  Exits when all ended."""
+    stem = SIPP_ARTIFACTS / f"{scenario.stem}-{port}"
+    command = [
+        "sipp", "-sf", str(scenario), "-s", number,
+        "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port),
+        "-r", str(max(1, round(rate * 10))), "-rp", "10000",
+        "-m", str(calls), "-nostdin", "-timeout", f"{timeout_s}s",
+        "-trace_err", "-error_file", f"{stem}-errors.log",
+        "-trace_logs", "-log_file", f"{stem}-logs.log",
+        "-trace_stat", "-stf", f"{stem}-stats.csv", "-fd", "1",
+        ASTERISK_HOST,
+    ]  # fmt: skip
+    SIPP_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        command,
+        cwd=SIPP_ARTIFACTS,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_answering_uas(
+    port: int, *, reject: int | None = None, timeout_s: int = 600
+) -> subprocess.Popen[bytes]:
+    """A phone on `port` that takes any number of calls at once until killed: sipp's
+    built-in UAS (answers, waits for BYE), or one that refuses each call with
+    `reject` (486: busy). For the static lab endpoints agent100-102."""
+    if reject is None:
+        scenario = ["-sn", "uas"]
+    else:
+        scenario = ["-sf", str(carrier_reject(reject, name=f"uas_reject_{reject}"))]
+    stem = SIPP_ARTIFACTS / f"uas-{port}"
+    command = [
+        "sipp", *scenario, "-i", "127.0.0.1", "-p", str(port), "-mp", str(port * 10),
+        "-nostdin", "-timeout", f"{timeout_s}s",
+        "-trace_err", "-error_file", f"{stem}-errors.log",
+    ]  # fmt: skip
+    SIPP_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        command,
+        cwd=SIPP_ARTIFACTS,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

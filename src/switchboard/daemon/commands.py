@@ -205,10 +205,17 @@ class Keepers:
         try:
             await self.voicemail.keep(cmd)
         except OSError as exc:
-            # The spool cannot be written: the recording stays in Asterisk; say so loudly.
+            # The spool cannot be written (disk full): the job is held in memory and
+            # spooled once there is room; the recording waits in Asterisk. Say so loudly.
+            detail = "held in memory until the spool has room; lost if the daemon stops first"
             log.error(
                 "voicemail.spool_failed",
-                extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "error": str(exc)},
+                extra={
+                    "call_id": cmd.call_id,
+                    "voicemail": cmd.recording,
+                    "error": str(exc),
+                    "detail": detail,
+                },
             )
 
     async def keep_call_recording(self, cmd: KeepCallRecording) -> None:
