@@ -37,6 +37,8 @@ from .calltimes import CallTimes
 log = logging.getLogger("switchboard.call")
 
 
+LATE_S = 0.5  # a stall guard firing this much after its time: the process was frozen
+FROZEN_GRACE_S = 1.0  # then the events buffered meanwhile get this long to be read
 SHOWN_ITEMS = 8  # a longer tuple in a logged command (a queue's phones) is cut short
 
 
@@ -145,12 +147,25 @@ class CallRunner:
     async def _next_event(self) -> EngineEvent:
         """The next event, or GuardExpired when Asterisk stays silent too long."""
         guard = guard_seconds(self.state)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             async with asyncio.timeout(guard):  # not wait_for: it can lose a cancel on 3.11
                 return await self.queue.get()
         except TimeoutError:
-            log.warning("call.stalled", extra={"call_id": self.call_id, "after_s": guard})
-            return GuardExpired(self.state.phase)
+            pass
+        assert guard is not None  # (no limit: the wait above never times out)
+        if loop.time() - started - guard > LATE_S:
+            # The guard fired late: the process was frozen (SIGSTOP, a VM paused) or
+            # starved, and Asterisk's events of that time may still be unread in the
+            # websocket. They decide the call, not the guard.
+            try:
+                async with asyncio.timeout(FROZEN_GRACE_S):
+                    return await self.queue.get()
+            except TimeoutError:
+                pass
+        log.warning("call.stalled", extra={"call_id": self.call_id, "after_s": guard})
+        return GuardExpired(self.state.phase)
 
     async def _advance(self, event: EngineEvent) -> None:
         """One event and what follows from it at once (a batch of steps); then the
