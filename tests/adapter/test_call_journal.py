@@ -214,3 +214,25 @@ async def test_callback_calls_and_agents_legs_are_not_journaled(
         await fake.wait_request("DELETE", r"/bridges/cb-[^/]+-bridge")
     found, _ = await rows(schema)
     assert sorted(r["flow_version"] == "callback" for r in found.values()) == [False, True]
+
+
+async def test_a_caller_whose_start_was_lost_in_a_cut_gets_a_row_when_handed_back(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """A caller entered our app while the websocket was down (its StasisStart lost):
+    the reconcile finds them in our app, owned by no call, and hands them back to the
+    dialplan after the grace; that is their row (no journal knew them)."""
+    config = config_for(fake, tmp_path, schema)
+    lost = fake.new_channel(exten=MENU_NUMBER, caller="+79161112233")  # no StasisStart
+    async with running_daemon(fake, config):
+        await fake.wait_request("POST", rf"/channels/{lost}/continue", within=5)
+        await asyncio.sleep(0.1)
+    found, legs = await rows(schema)
+    assert list(found) == [lost]
+    row = found[lost]
+    assert (row["outcome"], row["caller"], row["dialed"], json.loads(row["path"])) == (
+        "handed_back", "+79161112233", MENU_NUMBER, [],
+    )  # fmt: skip
+    assert row["started_at"] == datetime.fromisoformat("2026-11-25T10:00:00+00:00")
+    assert row["ended_at"] > row["started_at"]
+    assert legs == []

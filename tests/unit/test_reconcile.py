@@ -87,7 +87,7 @@ def test_strays_connected_calls_are_adopted_and_the_rest_cleaned_or_suspected() 
     assert strays.actions == [
         Adopt(channels[0], "a-leg1"),
         HangUp("b", "reconcile.hangup_lone_caller"),
-        Suspect("c"),
+        Suspect("c", channels[3]),
         HandBackSuspects(),
         HangUp("z-leg1", "reconcile.hangup_leg"),
         DestroyBridge("b-bridge"),

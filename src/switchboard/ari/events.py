@@ -34,6 +34,7 @@ class Channel:
     app_name: str = ""
     app_data: str = ""
     language: str = ""
+    created: str = ""  # creationtime, as Asterisk writes it: 2026-11-25T03:32:52.810+0000
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,7 @@ def parse_channel(raw: dict[str, Any]) -> Channel:
         app_name=_str(dialplan, "app_name"),
         app_data=_str(dialplan, "app_data"),
         language=_str(raw, "language"),
+        created=_str(raw, "creationtime"),
     )
 
 

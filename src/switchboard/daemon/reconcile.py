@@ -92,6 +92,7 @@ class Suspect:
     way; handed back to the dialplan after a grace unless it arrives."""
 
     channel_id: str
+    channel: ari.Channel | None = None  # as Asterisk listed it (who called, when)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +203,7 @@ def _adopt_or_clean(
         elif channel.id in members:  # talked to an agent who has since left
             actions.append(HangUp(channel.id, "reconcile.hangup_lone_caller"))
         else:
-            actions.append(Suspect(channel.id))
+            actions.append(Suspect(channel.id, channel))
     actions.append(HandBackSuspects())
     for channel in unknown:
         if leg_of(channel) is not None and channel.id not in owned | adopted:
@@ -222,7 +223,7 @@ class PlanHost(Protocol):
     def callback_leg_lost(self, channel_id: str) -> None: ...
     def callback_leg_answered(self, channel: ari.Channel) -> None: ...
     def adopt(self, caller: ari.Channel, leg: str) -> None: ...
-    def suspect(self, channel_id: str) -> None: ...
+    def suspect(self, channel_id: str, channel: ari.Channel | None = None) -> None: ...
     def hand_back_suspects(self) -> None: ...
     def hang_up(self, channel_id: str) -> None: ...
     def destroy_bridge(self, bridge_id: str) -> None: ...
@@ -246,8 +247,8 @@ async def carry_out(actions: Iterable[Action], host: PlanHost) -> None:
             case HangUp(channel_id=channel_id, event=event):
                 slog.info(event, extra={"channel": channel_id})
                 host.hang_up(channel_id)
-            case Suspect(channel_id=channel_id):
-                host.suspect(channel_id)
+            case Suspect(channel_id=channel_id, channel=channel):
+                host.suspect(channel_id, channel)
             case HandBackSuspects():
                 host.hand_back_suspects()
             case DestroyBridge(bridge_id=bridge_id):

@@ -86,6 +86,7 @@ class Supervisor:
         self.journal = journal
         self._recovered: dict[str, Journaled] = {}  # the last process's calls, until reconcile
         self._handing_back: dict[str, CallRecord] = {}  # suspects the journal knew: history
+        self._unseen_callers: dict[str, ari.Channel] = {}  # suspects nobody knew (a lost start)
         self.recorder = parts.recorder
         self.clock = parts.clock
         self.live = parts.live
@@ -288,6 +289,7 @@ class Supervisor:
         channel = event.channel
         self._suspects.discard(channel.id)
         history = self._handing_back.pop(channel.id, None)
+        self._unseen_callers.pop(channel.id, None)  # (its call starts: a row of its own)
         if event.args[:1] == (CALLBACK_ARG,) and self.dialer.entered(event):
             return  # (an agent took a callback: the customer is called)
         if event.args[:1] == (LEG_ARG,):
@@ -394,7 +396,7 @@ class Supervisor:
         callback = self.dialer.legs[channel.id].callback
         self.dialer.entered(ari.StasisStart(channel=channel, args=(CALLBACK_ARG, callback.id)))
 
-    def suspect(self, channel_id: str) -> None:
+    def suspect(self, channel_id: str, channel: ari.Channel | None = None) -> None:
         self._suspects.add(channel_id)
         entry = self._recovered.pop(channel_id, None)
         if entry is not None:  # a caller of the last process, not connected: handed back
@@ -402,6 +404,29 @@ class Supervisor:
             self._handing_back[channel_id] = replace(
                 record, legs=settled_legs(record.legs, self.clock())
             )
+        elif channel is not None and self.call_log is not None:
+            # A caller who entered our app while we could not hear it (its StasisStart
+            # lost in a websocket cut): if it is handed back, that is its row.
+            self._unseen_callers[channel_id] = channel
+
+    def _unseen(self, channel: ari.Channel) -> CallRecord:
+        """The row of a caller no call ever ran: who called, what, when Asterisk says
+        the channel was made (else now), and no path."""
+        now = self.clock()
+        dialed = channel.app_data.split(",")[2] if channel.app_data.count(",") >= 2 else ""
+        dialed = dialed or channel.exten
+        flows = self._flows()
+        found = flows.for_number(dialed)
+        try:
+            started = datetime.strptime(channel.created, "%Y-%m-%dT%H:%M:%S.%f%z")
+        except ValueError:
+            started = now
+        return CallRecord(
+            id=channel.id, dialed=dialed, caller=channel.caller_number, customer=None,
+            flow=found[0].name if found else "", flow_version=flows.version,
+            started_at=started.isoformat(), answered_at="", ended_at="", answered_by="",
+            agent="", outcome="", route_result="", path=(), legs=(), ended_phase="new",
+        )  # fmt: skip
 
     def hand_back_suspects(self) -> None:
         if self._suspects:
@@ -460,6 +485,9 @@ class Supervisor:
             self._suspects.discard(channel_id)
             slog.info("reconcile.hand_back", extra={"channel": channel_id})
             history = self._handing_back.pop(channel_id, None)
+            unseen = self._unseen_callers.pop(channel_id, None)
+            if history is None and unseen is not None:
+                history = self._unseen(unseen)
             if history is None:
                 await quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
                 continue
