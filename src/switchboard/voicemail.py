@@ -106,12 +106,22 @@ class VoicemailKeeper(SpoolKeeper[Job]):
             extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "stage": job.stage},
         )
 
+    def call_left(self, call_id: str) -> None:
+        """A call of a daemon that died (SIGKILL) has ended or been handed back, and
+        with it the recording it was leaving: fetch it now, not at the end of the
+        wait its job was spooled with (its ``max_seconds`` and a margin). A recording
+        not yet finished answers 404 and is asked again (``MISSING_ATTEMPTS``)."""
+        for job in self._jobs.pending():
+            if job.call_id == call_id and job.stage == "recording":
+                log.info("voicemail.nudged", extra={"voicemail": job.id, "call_id": call_id})
+                self._jobs.nudge(job.id)
+
     # -- the worker ---------------------------------------------------------------------
     async def _step(self, job: Job) -> Job:
         stage = job.stage
         if stage == "recording":  # the daemon stopped before it ended: fetch what is there
             log.warning("voicemail.unfinished", extra={"voicemail": job.id})
-            return replace(job, stage="fetch")
+            return replace(job, stage="fetch", next_at=self._clock())  # (now: due, or nudged)
         if stage == "fetch":
             return await self._fetch_audio(job)
         if stage == "index":

@@ -63,6 +63,7 @@ class CallHandling:
     metrics: Metrics
     callback_gate: CallbackGate  # which numbers may be called back
     recorder: RecordingKeeper | None
+    voicemail: VoicemailKeeper | None = None
 
 
 def calendars_of(flows: FlowSet) -> dict[str, Calendar]:
@@ -126,5 +127,5 @@ def call_handling(
     )
     return CallHandling(
         calls, book, queues, queue_callbacks, dialer, agents, table, announcer,
-        flows, stall_guard, now, metrics, gate, recorder,
+        flows, stall_guard, now, metrics, gate, recorder, voicemail,
     )  # fmt: skip

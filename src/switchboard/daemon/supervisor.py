@@ -88,6 +88,7 @@ class Supervisor:
         self._handing_back: dict[str, CallRecord] = {}  # suspects the journal knew: history
         self._unseen_callers: dict[str, ari.Channel] = {}  # suspects nobody knew (a lost start)
         self.recorder = parts.recorder
+        self.voicemail = parts.voicemail
         self.clock = parts.clock
         self.live = parts.live
         self.queues = parts.queues
@@ -252,6 +253,8 @@ class Supervisor:
             await self._record_journaled(entry.record, Outcome.ENDED_UNOBSERVED)
 
     async def _record_journaled(self, record: CallRecord, outcome: Outcome) -> None:
+        if self.voicemail is not None:  # a message it was leaving has ended with it
+            self.voicemail.call_left(record.id)
         self.metrics.call_ended(str(outcome))
         if self.call_log is not None:
             await self.call_log.record(completed(record, outcome, self.clock()))
