@@ -8,6 +8,7 @@ import asyncio
 import json
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,14 @@ import asyncpg
 import pytest
 
 from switchboard.app import build_services
-from switchboard.config import AriConfig, Config, DaemonConfig, DatabaseConfig, FlowsConfig
+from switchboard.config import (
+    AdmissionConfig,
+    AriConfig,
+    Config,
+    DaemonConfig,
+    DatabaseConfig,
+    FlowsConfig,
+)
 from switchboard.flows.registry import FlowRegistry
 from tests.adapter.test_queue_fake_ari import daemon as queue_daemon
 from tests.daemonkit import running_daemon
@@ -236,3 +244,29 @@ async def test_a_caller_whose_start_was_lost_in_a_cut_gets_a_row_when_handed_bac
     assert row["started_at"] == datetime.fromisoformat("2026-11-25T10:00:00+00:00")
     assert row["ended_at"] > row["started_at"]
     assert legs == []
+
+
+async def test_a_caller_shed_by_an_overloaded_daemon_gets_a_row(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """Shed to the dialplan (admission): handed back, with who called and what."""
+    config = replace(
+        config_for(fake, tmp_path, schema),
+        admission=AdmissionConfig(max_loop_lag=0, max_setting_up=1),
+    )
+    fake.finish_playbacks = False  # the first caller stays in the greeting: setting up
+    async with running_daemon(fake, config):
+        first = fake.new_channel(exten=MENU_NUMBER)
+        shed = fake.new_channel(exten=MENU_NUMBER, caller="+79161112244")
+        await fake.stasis_start(first)
+        await fake.wait_request("POST", rf"/channels/{first}/play/.*")
+        await fake.stasis_start(shed)
+        await fake.wait_request("POST", rf"/channels/{shed}/continue")
+        await fake.caller_hangs_up(first)
+        await asyncio.sleep(0.1)
+    found, _ = await rows(schema)
+    assert sorted(found) == sorted([first, shed])
+    row = found[shed]
+    assert (row["outcome"], row["caller"], row["dialed"], json.loads(row["path"])) == (
+        "handed_back", "+79161112244", MENU_NUMBER, [],
+    )  # fmt: skip

@@ -305,8 +305,9 @@ class Supervisor:
             self._background(self.ari.continue_in_dialplan(channel.id), channel.id)
             return
         if self.admission.refuse(channel.id, (r.state for r in self._calls.by_id.values())):
-            self._background(self.ari.continue_in_dialplan(channel.id), channel.id)
-            return  # (overloaded: the dialplan's fallback serves this caller)
+            # (overloaded: the dialplan's fallback serves this caller; the row says so)
+            self._track(asyncio.create_task(self._shed(channel, history)))
+            return
         flows = self._flows()  # this call keeps this version to its end
         dialed = dialed_number(event)
         found = flows.for_number(dialed)
@@ -412,9 +413,13 @@ class Supervisor:
             # lost in a websocket cut): if it is handed back, that is its row.
             self._unseen_callers[channel_id] = channel
 
+    async def _shed(self, channel: ari.Channel, history: CallRecord | None) -> None:
+        await quietly(self.ari.continue_in_dialplan(channel.id), channel.id)
+        await self._record_journaled(history or self._unseen(channel), Outcome.HANDED_BACK)
+
     def _unseen(self, channel: ari.Channel) -> CallRecord:
-        """The row of a caller no call ever ran: who called, what, when Asterisk says
-        the channel was made (else now), and no path."""
+        """The row of a caller no call ever ran (its start lost in a cut, or shed):
+        who called, what, when Asterisk says the channel was made (else now), no path."""
         now = self.clock()
         dialed = channel.app_data.split(",")[2] if channel.app_data.count(",") >= 2 else ""
         dialed = dialed or channel.exten
