@@ -13,16 +13,24 @@ from switchboard.callbacks import Callback
 from switchboard.daemon.commands import Keepers, command_table
 from switchboard.daemon.executor import Executor
 from switchboard.daemon.queues import QueueManager
-from switchboard.daemon.runner import CallRunner, CommandTable, UnhandledCommand, describe
+from switchboard.daemon.runner import (
+    CallRunner,
+    CommandTable,
+    Reply,
+    UnhandledCommand,
+    describe,
+)
 from switchboard.daemon.targets import TargetBook
-from switchboard.engine import Command
+from switchboard.engine import Command, CommandFailed
 from switchboard.engine.commands import (
     FindAgent,
     JoinQueue,
+    Record,
     RecordBridge,
     ReportAgent,
     RequestCallback,
     StopAgentSearch,
+    StopRinging,
 )
 from switchboard.engine.events import AgentFound, CallbackDecided
 
@@ -81,6 +89,7 @@ def test_a_command_without_a_handler_crashes_the_call_loudly() -> None:
 
 class _State:
     call_id = "c1"
+    terminal = False
 
 
 def test_a_logged_command_shows_a_long_list_of_phones_cut_short() -> None:
@@ -92,3 +101,25 @@ def test_a_logged_command_shows_a_long_list_of_phones_cut_short() -> None:
     )
     few = describe(JoinQueue("sales", "c1", "c1-q1", "ring_all", ("PJSIP/100", "PJSIP/101")))
     assert few == "JoinQueue(sales,c1,c1-q1,ring_all,('PJSIP/100', 'PJSIP/101'))"
+
+
+def test_a_refused_set_up_command_is_what_the_call_hears_of_not_an_earlier_clean_up() -> None:
+    """Stopping the ringing refused (409: the caller is leaving Stasis), then the
+    voicemail's Record refused too: the engine must hear of the Record (it would
+    otherwise wait for a recording that never started)."""
+
+    class Fake:
+        clock = staticmethod(lambda: datetime.now(UTC))
+
+    async def refuse(call: CallRunner, cmd: Command) -> Reply:
+        return Reply(CommandFailed(cmd, 409, "Channel not in Stasis application"), refused=True)
+
+    state = typing.cast(Any, _State())
+    runner = CallRunner(typing.cast(Any, Fake()), {StopRinging: refuse, Record: refuse}, state)
+    record = Record("c1", "c1-vm1", 180, 10, True, "#")
+    fed = asyncio.run(runner._execute([StopRinging("c1"), record]))
+    assert fed == [CommandFailed(record, 409, "Channel not in Stasis application")]
+    only_cleanup = asyncio.run(runner._execute([StopRinging("c1")]))
+    assert only_cleanup == [
+        CommandFailed(StopRinging("c1"), 409, "Channel not in Stasis application")
+    ]

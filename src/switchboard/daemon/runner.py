@@ -209,9 +209,12 @@ class CallRunner:
         """Run the commands in order. If Asterisk refuses one that builds the call, the
         batch stops there and the engine decides what next; other refusals (ringing,
         stopping a prompt, clean-up) are logged and the batch goes on. Returns the
-        events that follow at once: answers to questions, the first refusal."""
+        events that follow at once: answers to questions, and the refusal that matters:
+        the set-up command's that stopped the batch, else the first (a clean-up refused
+        before it, e.g. stopping the ringing of a caller who just hung up, must not hide
+        a refused recording: the call would wait for a recording that never started)."""
         answers: list[EngineEvent] = []
-        first_failure: EngineEvent | None = None
+        failure: EngineEvent | None = None
         for cmd in commands:
             handler = self.table.get(type(cmd))
             if handler is None:
@@ -222,10 +225,11 @@ class CallRunner:
             if not reply.refused:
                 answers.append(reply.event)
                 continue
-            first_failure = first_failure or reply.event
             if isinstance(cmd, SETUP_COMMANDS) and not self.state.terminal:
+                failure = reply.event
                 break
-        return [*answers, first_failure] if first_failure is not None else answers
+            failure = failure or reply.event
+        return [*answers, failure] if failure is not None else answers
 
     # -- timers (menu timeouts: the runner owns the clock and reports back as an event) --
     async def timer(self, cmd: StartTimer | CancelTimer) -> None:
