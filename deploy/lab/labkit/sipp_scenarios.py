@@ -126,8 +126,8 @@ _KEY = f"""
   <recv response="200"/>
 """
 
-_TAIL = f"""
-  <pause milliseconds="{{hold_ms}}"/>
+_ENDING = f"""
+  @PAUSE@
   <send retrans="500">
     <![CDATA[
       BYE [next_url] SIP/2.0
@@ -157,13 +157,22 @@ _TAIL = f"""
       {_CONTACT}
       Content-Length: 0
 
-    ]]>
+    ]]>@ACTION@
   </send>
 
   <label id="done"/>
   <nop/>
 </scenario>
 """
+
+
+def _ending(pause: str, far_end_action: str = "") -> str:
+    """The caller hangs up after ``pause``, or answers the far end's BYE (then
+    ``far_end_action``, e.g. a log line), and the scenario ends."""
+    return _ENDING.replace("@PAUSE@", pause).replace("@ACTION@", far_end_action)
+
+
+_TAIL = _ending('<pause milliseconds="{hold_ms}"/>')
 
 
 def caller_speech() -> Path:
@@ -872,47 +881,10 @@ def start_desk_phones(
 # written to the sipp log (-trace_logs) as "far_end_bye <call id>": for a caller
 # who means to hang up themselves, the call was dropped.
 
-_CAMPAIGN_TAIL = f"""
-  <pause distribution="uniform" min="{{hold_min_ms}}" max="{{hold_max_ms}}"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      {_FROM}
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: {{cseq}} BYE
-      [routes]
-      {_CONTACT}
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true" next="done"/>
-
-  <label id="far_end_hung_up"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      {_CONTACT}
-      Content-Length: 0
-
-    ]]>
-    <action>
-      <log message="far_end_bye [call_id]"/>
-    </action>
-  </send>
-
-  <label id="done"/>
-  <nop/>
-</scenario>
-"""
+_CAMPAIGN_TAIL = _ending(
+    '<pause distribution="uniform" min="{hold_min_ms}" max="{hold_max_ms}"/>',
+    '\n    <action>\n      <log message="far_end_bye [call_id]"/>\n    </action>',
+)
 
 
 def campaign_caller(
