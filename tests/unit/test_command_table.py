@@ -21,7 +21,7 @@ from switchboard.daemon.runner import (
     describe,
 )
 from switchboard.daemon.targets import TargetBook
-from switchboard.engine import Command, CommandFailed
+from switchboard.engine import ChannelGone, Command, CommandFailed
 from switchboard.engine.commands import (
     FindAgent,
     JoinQueue,
@@ -123,3 +123,26 @@ def test_a_refused_set_up_command_is_what_the_call_hears_of_not_an_earlier_clean
     assert only_cleanup == [
         CommandFailed(StopRinging("c1"), 409, "Channel not in Stasis application")
     ]
+
+
+def test_a_caller_found_gone_is_told_before_the_set_up_refusal_it_caused() -> None:
+    """Stopping the music answered 404 (the caller hung up), then the Record was
+    refused: the engine hears of the caller gone first (the call is abandoned, not
+    failed), then of the refusal."""
+
+    class Fake:
+        clock = staticmethod(lambda: datetime.now(UTC))
+
+    async def gone(call: CallRunner, cmd: Command) -> Reply:
+        return Reply(ChannelGone("c1"), refused=True)
+
+    async def refuse(call: CallRunner, cmd: Command) -> Reply:
+        return Reply(CommandFailed(cmd, 409, "Channel not in Stasis application"), refused=True)
+
+    state = typing.cast(Any, _State())
+    runner = CallRunner(typing.cast(Any, Fake()), {StopRinging: gone, Record: refuse}, state)
+    record = Record("c1", "c1-vm1", 180, 10, True, "#")
+    fed = asyncio.run(runner._execute([StopRinging("c1"), record]))
+    refused = CommandFailed(record, 409, "Channel not in Stasis application")
+    assert fed == [ChannelGone("c1"), refused]
+    assert asyncio.run(runner._execute([StopRinging("c1")])) == [ChannelGone("c1")]

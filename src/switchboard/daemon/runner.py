@@ -23,6 +23,7 @@ from switchboard.calllog import CallRecord, customer_data
 from switchboard.engine import (
     SETUP_COMMANDS,
     CallState,
+    ChannelGone,
     Command,
     EngineEvent,
     GuardExpired,
@@ -212,9 +213,12 @@ class CallRunner:
         events that follow at once: answers to questions, and the refusal that matters:
         the set-up command's that stopped the batch, else the first (a clean-up refused
         before it, e.g. stopping the ringing of a caller who just hung up, must not hide
-        a refused recording: the call would wait for a recording that never started)."""
+        a refused recording: the call would wait for a recording that never started).
+        A channel found gone on the way is told first: a caller who hung up is
+        abandoned, even if a later set-up command was refused because of it."""
         answers: list[EngineEvent] = []
         failure: EngineEvent | None = None
+        gone: EngineEvent | None = None
         for cmd in commands:
             handler = self.table.get(type(cmd))
             if handler is None:
@@ -225,11 +229,16 @@ class CallRunner:
             if not reply.refused:
                 answers.append(reply.event)
                 continue
+            if gone is None and isinstance(reply.event, ChannelGone):
+                gone = reply.event
             if isinstance(cmd, SETUP_COMMANDS) and not self.state.terminal:
                 failure = reply.event
                 break
             failure = failure or reply.event
-        return [*answers, failure] if failure is not None else answers
+        told = [gone] if gone is not None else []
+        if failure is not None and failure is not gone:
+            told.append(failure)
+        return [*answers, *told]
 
     # -- timers (menu timeouts: the runner owns the clock and reports back as an event) --
     async def timer(self, cmd: StartTimer | CancelTimer) -> None:
