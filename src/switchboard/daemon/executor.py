@@ -160,11 +160,12 @@ class Executor:
             # 422 "Channel not in Stasis application" while it is being hung up.
             # Which one left decides the call (the next phone, or its end), not
             # "failed"; a channel on its way out is gone within moments.
-            for _ in range(LEAVING_PROBES):
+            for probe in range(LEAVING_PROBES):
+                if probe:
+                    await asyncio.sleep(LEAVING_PROBE_S)
                 for channel_id in cmd.channel_ids:
                     if not await self._in_our_app(channel_id):
                         raise GoneFromBridge(channel_id) from exc
-                await asyncio.sleep(LEAVING_PROBE_S)
             raise
 
     async def _in_our_app(self, channel_id: str) -> bool:
