@@ -109,7 +109,13 @@ class JobSpool(Generic[J]):
         await asyncio.to_thread(self._spool.remove, self.path(job_id))
 
     def pending(self) -> list[J]:
-        on_disk = self._load_all()
+        return self._with_unsaved(self._load_all())
+
+    async def pending_off_loop(self) -> list[J]:
+        """``pending()``, the folder read in a thread (the event loop goes on)."""
+        return self._with_unsaved(await asyncio.to_thread(self._load_all))
+
+    def _with_unsaved(self, on_disk: list[J]) -> list[J]:
         written = {job.id for job in on_disk}
         return on_disk + [job for job in self._unsaved.values() if job.id not in written]
 

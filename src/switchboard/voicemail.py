@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -106,15 +106,24 @@ class VoicemailKeeper(SpoolKeeper[Job]):
             extra={"call_id": cmd.call_id, "voicemail": cmd.recording, "stage": job.stage},
         )
 
-    def call_left(self, call_id: str) -> None:
-        """A call of a daemon that died (SIGKILL) has ended or been handed back, and
-        with it the recording it was leaving: fetch it now, not at the end of the
-        wait its job was spooled with (its ``max_seconds`` and a margin). A recording
-        not yet finished answers 404 and is asked again (``MISSING_ATTEMPTS``)."""
-        for job in self._jobs.pending():
-            if job.call_id == call_id and job.stage == "recording":
-                log.info("voicemail.nudged", extra={"voicemail": job.id, "call_id": call_id})
-                self._jobs.nudge(job.id)
+    async def unfinished(self, call_ids: Collection[str]) -> list[Job]:
+        """The messages these calls were leaving when a daemon died (SIGKILL): spooled
+        at stage ``recording``, due at the end of their wait (``max_seconds`` and a
+        margin). Each job's id is its recording's name."""
+        return [
+            job
+            for job in await self._jobs.pending_off_loop()
+            if job.call_id in call_ids and job.stage == "recording"
+        ]
+
+    async def calls_left(self, call_ids: Collection[str]) -> None:
+        """These calls' recordings have ended (their channels are gone, or the
+        recording was stopped): fetch them now, not at the end of their wait. A
+        recording not yet finished answers 404 and is asked again
+        (``MISSING_ATTEMPTS``)."""
+        for job in await self.unfinished(call_ids):
+            log.info("voicemail.nudged", extra={"voicemail": job.id, "call_id": job.call_id})
+            self._jobs.nudge(job.id)
 
     # -- the worker ---------------------------------------------------------------------
     async def _step(self, job: Job) -> Job:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
@@ -17,6 +18,8 @@ import asyncpg
 import pytest
 
 from switchboard.app import build_services
+from switchboard.calljournal import CallJournal
+from switchboard.calllog import CallRecord
 from switchboard.config import (
     AdmissionConfig,
     AriConfig,
@@ -27,6 +30,12 @@ from switchboard.config import (
 )
 from switchboard.flows.registry import FlowRegistry
 from tests.adapter.test_queue_fake_ari import daemon as queue_daemon
+from tests.adapter.test_voicemail_keeper import (
+    KEEP,
+    Clock,
+    FakeAsteriskRecordings,
+    keeper_for,
+)
 from tests.daemonkit import running_daemon
 from tests.fake_ari import PASSWORD, USER, FakeAri, lab_endpoints
 from tests.pgkit import DATABASE_URL, fresh_schema
@@ -270,3 +279,83 @@ async def test_a_caller_shed_by_an_overloaded_daemon_gets_a_row(
     assert (row["outcome"], row["caller"], row["dialed"], json.loads(row["path"])) == (
         "handed_back", "+79161112244", MENU_NUMBER, [],
     )  # fmt: skip
+
+
+async def test_a_shed_caller_who_hung_up_first_is_logged_as_never_handed_back(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """Shed, but Asterisk no longer has the channel when it is continued (404): the
+    row says the call ended unobserved, not that the dialplan took it."""
+    config = replace(
+        config_for(fake, tmp_path, schema),
+        admission=AdmissionConfig(max_loop_lag=0, max_setting_up=1),
+    )
+    fake.finish_playbacks = False
+    async with running_daemon(fake, config):
+        first = fake.new_channel(exten=MENU_NUMBER)
+        shed = fake.new_channel(exten=MENU_NUMBER)
+        fake.fail("POST", rf"/channels/{shed}/continue", 404, '{"message": "Channel not found"}')
+        await fake.stasis_start(first)
+        await fake.wait_request("POST", rf"/channels/{first}/play/.*")
+        await fake.stasis_start(shed)
+        await fake.wait_request("POST", rf"/channels/{shed}/continue")
+        await fake.caller_hangs_up(first)
+        await asyncio.sleep(0.1)
+    found, _ = await rows(schema)
+    assert found[shed]["outcome"] == "ended_unobserved"
+
+
+async def test_an_agent_answering_a_dead_daemons_callback_is_hung_up_without_a_row(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """The daemon that rang an agent for a callback died; the agent answers now: no
+    dialer knows the leg. It is hung up, not run as a caller nor handed back."""
+    config = config_for(fake, tmp_path, schema)
+    async with running_daemon(fake, config):
+        agent = fake.new_channel(exten="s")
+        await fake.stasis_start(agent, args=["callback", "cb-gone"])
+        await fake.wait_request("DELETE", rf"/channels/{agent}")
+        await asyncio.sleep(0.1)
+        assert fake.requested("POST", rf"/channels/{agent}/.*") == []
+    found, _ = await rows(schema)
+    assert found == {}
+
+
+async def test_a_killed_daemons_message_is_fetched_early_only_if_its_caller_is_gone(
+    fake: FakeAri, tmp_path: Path, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two callers of a killed daemon were leaving messages. One has hung up since:
+    their recording has ended, it is fetched now. The other is still in our app and
+    is handed back to the dialplan alive: their recording is stopped first (not
+    fetched cut short while it runs), then fetched."""
+    config = config_for(fake, tmp_path, schema)
+    alive = fake.new_channel(exten=MENU_NUMBER)  # in our app, no StasisStart: a suspect
+    gone = "1764064800.99"  # not in Asterisk any more
+    keeper = keeper_for(tmp_path, FakeAsteriskRecordings(), None, 1, Clock(now=time.time()))
+    journal = CallJournal(config.daemon.journal_path)
+    for call_id in (alive, gone):
+        await keeper.keep(
+            replace(KEEP, recording=f"{call_id}-vm1", call_id=call_id, stage="recording",
+                    wait_s=240)
+        )  # fmt: skip
+        record = CallRecord(
+            id=call_id, dialed=MENU_NUMBER, caller="+79161234567", customer=None,
+            flow="flow", flow_version="v", started_at="2026-11-25T10:00:00+00:00",
+            answered_at="", ended_at="", answered_by="", agent="", outcome="",
+            route_result="", path=("menu", "vm"), legs=(),
+        )  # fmt: skip
+        assert journal.write(record, datetime.fromisoformat("2026-11-25T10:00:05+00:00"))
+    config = replace(config, voicemail=keeper.config)
+    caplog.set_level("INFO", logger="switchboard")
+    async with running_daemon(fake, config):
+        await fake.wait_request("POST", rf"/channels/{alive}/continue", within=5)
+        await asyncio.sleep(0.2)
+    stopped = fake.requested("POST", rf"/recordings/live/{alive}-vm1/stop")
+    continued = fake.requested("POST", rf"/channels/{alive}/continue")
+    assert fake.requests.index(stopped[0]) < fake.requests.index(continued[0])
+    nudged = [r.__dict__["call_id"] for r in caplog.records if r.msg == "voicemail.nudged"]
+    assert sorted(nudged) == sorted([alive, gone])
+    found, _ = await rows(schema)
+    assert {k: r["outcome"] for k, r in found.items()} == {
+        alive: "handed_back", gone: "ended_unobserved",
+    }  # fmt: skip

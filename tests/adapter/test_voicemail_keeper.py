@@ -297,16 +297,16 @@ async def test_a_message_still_being_recorded_is_kept_if_the_daemon_stops_before
 async def test_a_killed_daemons_message_is_fetched_once_its_call_is_settled(
     tmp_path: Path, sink: SmtpSink
 ) -> None:
-    """After a SIGKILL the next daemon hands the caller back (or finds them gone):
-    the recording has ended with the call, so it is fetched then, not 240 s later."""
+    """After a SIGKILL the next daemon finds the caller gone: the recording has
+    ended with the call, so it is fetched then, not 240 s later."""
     asterisk = FakeAsteriskRecordings({KEEP.recording: a_wav()})
     clock = Clock()
     first = keeper_for(tmp_path, asterisk, None, sink.port, clock)
     await first.keep(replace(KEEP, stage="recording", wait_s=240))
     later = keeper_for(tmp_path, asterisk, None, sink.port, Clock(now=clock.now + 5))
-    later.call_left("some-other-call")
+    await later.calls_left({"some-other-call"})
     assert await later.flush() == clock.now + 240  # (another call's end: still waiting)
-    later.call_left(KEEP.call_id)
+    await later.calls_left({"some-other-call", KEEP.call_id})
     assert await later.flush() is None
     assert len(sink.messages) == 1
 

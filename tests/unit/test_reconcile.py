@@ -106,3 +106,14 @@ def test_callback_legs_lost_answered_ringing_or_being_dialled() -> None:
         HandBackSuspects(),
     ]
     assert strays.unknown == 0  # (the answered leg is now a call of its own)
+
+
+def test_an_agent_rung_for_a_callback_by_a_dead_process_is_hung_up_not_handed_back() -> None:
+    """A callback's agent leg no dialer of this process knows (the daemon that rang it
+    was killed): not a caller (no row, not handed to the dialplan): hung up."""
+    orphan = in_app("cb-old", "callback", "cb9")
+    strays = plan(set(), [], set(), [orphan], [], APP)
+    assert strays.actions == [
+        HandBackSuspects(),
+        HangUp("cb-old", "reconcile.hangup_callback_leg"),
+    ]

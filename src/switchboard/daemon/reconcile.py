@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from switchboard.ari import events as ari
+from switchboard.callbacks.dialer import CALLBACK_ARG
 from switchboard.engine import CallState, ChannelGone, EngineEvent, Phase
 
 slog = logging.getLogger("switchboard.supervisor")
@@ -32,6 +33,11 @@ def leg_of(channel: ari.Channel) -> str | None:
     """For a leg we originated (in our app with ``leg,<call id>``): its call id."""
     args = stasis_args(channel)
     return args[1] if len(args) >= 2 and args[0] == LEG_ARG else None
+
+
+def callback_leg_of(channel: ari.Channel) -> bool:
+    """An agent rung for a callback (in our app with ``callback,<id>``)."""
+    return stasis_args(channel)[:1] == [CALLBACK_ARG]
 
 
 def in_app(channel: ari.Channel, app: str) -> bool:
@@ -190,7 +196,7 @@ def _adopt_or_clean(
     actions: list[Action] = []
     unknown_ids = {c.id for c in unknown}
     by_id = {b.id: b for b in bridges}
-    callers = [c for c in unknown if leg_of(c) is None]
+    callers = [c for c in unknown if leg_of(c) is None and not callback_leg_of(c)]
     calls_of_legs = {c.id: leg_of(c) for c in unknown}
     adopted: set[str] = set()
     for channel in callers:
@@ -208,6 +214,8 @@ def _adopt_or_clean(
     for channel in unknown:
         if leg_of(channel) is not None and channel.id not in owned | adopted:
             actions.append(HangUp(channel.id, "reconcile.hangup_leg"))
+        elif callback_leg_of(channel):  # (rung for a callback by a process now dead)
+            actions.append(HangUp(channel.id, "reconcile.hangup_callback_leg"))
     for bridge in bridges:
         if bridge.id.endswith("-bridge") and bridge.id not in owned | adopted:
             actions.append(DestroyBridge(bridge.id))

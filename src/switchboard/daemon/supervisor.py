@@ -248,13 +248,19 @@ class Supervisor:
             self._track(asyncio.create_task(self._record_unobserved(left)))
 
     async def _record_unobserved(self, left: dict[str, Journaled]) -> None:
+        await self._gone(set(left))
         for call_id, entry in sorted(left.items()):
             log.info("call.end_unobserved", extra={"call_id": call_id, "seen_at": entry.seen_at})
             await self._record_journaled(entry.record, Outcome.ENDED_UNOBSERVED)
 
+    async def _gone(self, call_ids: set[str]) -> None:
+        """These callers' channels are gone, and with them any message they were
+        leaving: fetched now. (Not for a caller handed back alive with a recording
+        still running: it would be fetched cut short; ``_hand_back`` stops it first.)"""
+        if self.voicemail is not None and call_ids:
+            await self.voicemail.calls_left(call_ids)
+
     async def _record_journaled(self, record: CallRecord, outcome: Outcome) -> None:
-        if self.voicemail is not None:  # a message it was leaving has ended with it
-            self.voicemail.call_left(record.id)
         self.metrics.call_ended(str(outcome))
         if self.call_log is not None:
             await self.call_log.record(completed(record, outcome, self.clock()))
@@ -293,7 +299,10 @@ class Supervisor:
         self._suspects.discard(channel.id)
         history = self._handing_back.pop(channel.id, None)
         self._unseen_callers.pop(channel.id, None)  # (its call starts: a row of its own)
-        if event.args[:1] == (CALLBACK_ARG,) and self.dialer.entered(event):
+        if event.args[:1] == (CALLBACK_ARG,):
+            if not self.dialer.entered(event):  # (rung by a process that has since died)
+                slog.info("callback.orphan_hangup", extra={"channel": channel.id})
+                self._background(self.ari.hangup(channel.id), channel.id)
             return  # (an agent took a callback: the customer is called)
         if event.args[:1] == (LEG_ARG,):
             # A leg whose call has ended (e.g. the caller hung up while it rang).
@@ -414,8 +423,30 @@ class Supervisor:
             self._unseen_callers[channel_id] = channel
 
     async def _shed(self, channel: ari.Channel, history: CallRecord | None) -> None:
-        await quietly(self.ari.continue_in_dialplan(channel.id), channel.id)
-        await self._record_journaled(history or self._unseen(channel), Outcome.HANDED_BACK)
+        # (only a caller the journal knew can have a message under way)
+        journaled = history is not None
+        await self._hand_back(channel.id, history or self._unseen(channel), journaled)
+
+    async def _hand_back(self, channel_id: str, history: CallRecord, journaled: bool) -> None:
+        """A caller no call runs goes on in the dialplan; their row says so, or that
+        they had hung up (never handed back) if Asterisk no longer has the channel.
+        A message a killed daemon's caller was leaving is stopped first (Asterisk
+        keeps what was said) and fetched now."""
+        unfinished = []
+        if journaled and self.voicemail is not None:
+            unfinished = await self.voicemail.unfinished({channel_id})
+        for job in unfinished:
+            await quietly(self.ari.stop_recording(job.id), channel_id)
+        outcome = Outcome.HANDED_BACK
+        try:
+            await self.ari.continue_in_dialplan(channel_id)
+        except AriError as exc:
+            log.info("call.best_effort_failed", extra={"call_id": channel_id, "error": str(exc)})
+            if exc.status == 404:
+                outcome = Outcome.ENDED_UNOBSERVED
+        if unfinished or outcome == Outcome.ENDED_UNOBSERVED:
+            await self._gone({channel_id})
+        await self._record_journaled(history, outcome)
 
     def _unseen(self, channel: ari.Channel) -> CallRecord:
         """The row of a caller no call ever ran (its start lost in a cut, or shed):
@@ -494,20 +525,12 @@ class Supervisor:
             slog.info("reconcile.hand_back", extra={"channel": channel_id})
             history = self._handing_back.pop(channel_id, None)
             unseen = self._unseen_callers.pop(channel_id, None)
-            if history is None and unseen is not None:
-                history = self._unseen(unseen)
-            if history is None:
+            if history is not None:  # a caller of the last process: its row now
+                await self._hand_back(channel_id, history, journaled=True)
+            elif unseen is not None:  # a caller whose start was lost in a cut
+                await self._hand_back(channel_id, self._unseen(unseen), journaled=False)
+            else:
                 await quietly(self.ari.continue_in_dialplan(channel_id), channel_id)
-                continue
-            outcome = Outcome.HANDED_BACK  # (a caller of the last process: its row now)
-            try:
-                await self.ari.continue_in_dialplan(channel_id)
-            except AriError as exc:
-                extra = {"call_id": channel_id, "error": str(exc)}
-                log.info("call.best_effort_failed", extra=extra)
-                if exc.status == 404:  # they hung up meanwhile: never handed back
-                    outcome = Outcome.ENDED_UNOBSERVED
-            await self._record_journaled(history, outcome)
 
     def adopt(self, caller: ari.Channel, leg: str) -> None:
         flows = self._flows()
