@@ -255,18 +255,20 @@ async def test_a_caller_whose_start_was_lost_in_a_cut_gets_a_row_when_handed_bac
     assert legs == []
 
 
-async def test_a_caller_shed_by_an_overloaded_daemon_gets_a_row(
-    fake: FakeAri, tmp_path: Path, schema: str
-) -> None:
-    """Shed to the dialplan (admission): handed back, with who called and what."""
+async def shed_while_one_sets_up(
+    fake: FakeAri, tmp_path: Path, schema: str, shed: str, *, gone: bool = False
+) -> dict[str, asyncpg.Record]:
+    """One caller stays in the greeting (setting up); ``shed`` arrives past the limit
+    of one and is shed (``gone``: Asterisk answers its continue 404). The rows."""
     config = replace(
         config_for(fake, tmp_path, schema),
         admission=AdmissionConfig(max_loop_lag=0, max_setting_up=1),
     )
     fake.finish_playbacks = False  # the first caller stays in the greeting: setting up
+    if gone:
+        fake.fail("POST", rf"/channels/{shed}/continue", 404, '{"message": "Channel not found"}')
     async with running_daemon(fake, config):
         first = fake.new_channel(exten=MENU_NUMBER)
-        shed = fake.new_channel(exten=MENU_NUMBER, caller="+79161112244")
         await fake.stasis_start(first)
         await fake.wait_request("POST", rf"/channels/{first}/play/.*")
         await fake.stasis_start(shed)
@@ -275,7 +277,15 @@ async def test_a_caller_shed_by_an_overloaded_daemon_gets_a_row(
         await asyncio.sleep(0.1)
     found, _ = await rows(schema)
     assert sorted(found) == sorted([first, shed])
-    row = found[shed]
+    return found
+
+
+async def test_a_caller_shed_by_an_overloaded_daemon_gets_a_row(
+    fake: FakeAri, tmp_path: Path, schema: str
+) -> None:
+    """Shed to the dialplan (admission): handed back, with who called and what."""
+    shed = fake.new_channel(exten=MENU_NUMBER, caller="+79161112244")
+    row = (await shed_while_one_sets_up(fake, tmp_path, schema, shed))[shed]
     assert (row["outcome"], row["caller"], row["dialed"], json.loads(row["path"])) == (
         "handed_back", "+79161112244", MENU_NUMBER, [],
     )  # fmt: skip
@@ -286,22 +296,8 @@ async def test_a_shed_caller_who_hung_up_first_is_logged_as_never_handed_back(
 ) -> None:
     """Shed, but Asterisk no longer has the channel when it is continued (404): the
     row says the call ended unobserved, not that the dialplan took it."""
-    config = replace(
-        config_for(fake, tmp_path, schema),
-        admission=AdmissionConfig(max_loop_lag=0, max_setting_up=1),
-    )
-    fake.finish_playbacks = False
-    async with running_daemon(fake, config):
-        first = fake.new_channel(exten=MENU_NUMBER)
-        shed = fake.new_channel(exten=MENU_NUMBER)
-        fake.fail("POST", rf"/channels/{shed}/continue", 404, '{"message": "Channel not found"}')
-        await fake.stasis_start(first)
-        await fake.wait_request("POST", rf"/channels/{first}/play/.*")
-        await fake.stasis_start(shed)
-        await fake.wait_request("POST", rf"/channels/{shed}/continue")
-        await fake.caller_hangs_up(first)
-        await asyncio.sleep(0.1)
-    found, _ = await rows(schema)
+    shed = fake.new_channel(exten=MENU_NUMBER)
+    found = await shed_while_one_sets_up(fake, tmp_path, schema, shed, gone=True)
     assert found[shed]["outcome"] == "ended_unobserved"
 
 
