@@ -106,13 +106,32 @@ def test_the_journal_keeps_one_file_per_call_rewritten_whole(tmp_path: Path) -> 
     assert journal.leftovers() == []
 
 
+def test_a_shorter_version_overwrites_a_longer_one_in_place_and_reads_back_whole(
+    tmp_path: Path,
+) -> None:
+    journal = CallJournal(tmp_path)
+    (tmp_path / "c1.json").write_bytes(b"x" * 5000)  # (not ours: the first write truncates)
+    longer = record("", ended_at="", path=("greeting", "sales", "support", "voicemail"))
+    assert journal.write(longer, T0)
+    size = (tmp_path / "c1.json").stat().st_size
+    assert size < 5000
+    shorter = record("", ended_at="", path=("greeting",))
+    assert journal.write(shorter, AT)
+    assert (tmp_path / "c1.json").stat().st_size == size  # (padded: one write, no rename)
+    (found,) = CallJournal(tmp_path).leftovers()  # (as the next process reads it)
+    assert (found.record, found.seen_at) == (shorter, AT.isoformat())
+    journal.remove("c1")
+    assert journal.write(shorter, AT)  # (a new file: not padded to the old length)
+    assert (tmp_path / "c1.json").stat().st_size < size
+
+
 def test_a_torn_file_is_set_aside_and_a_half_written_one_dropped(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     journal = CallJournal(tmp_path)
     journal.write(record("", id="c2", ended_at=""), T0)
     (tmp_path / "c1.json").write_bytes(b'{"seen_at": "2026')  # (power lost mid-write)
-    (tmp_path / ".c3.json.tmp").write_bytes(b"{")  # (killed before the rename)
+    (tmp_path / ".c3.json.tmp").write_bytes(b"{")  # (an older version killed before its rename)
     assert [j.record.id for j in journal.leftovers()] == ["c2"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c1.bad", "c2.json"]
     assert [r.getMessage() for r in caplog.records] == ["calljournal.bad_spool_file"]
