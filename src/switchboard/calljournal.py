@@ -49,6 +49,7 @@ never a reason to drop a call.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -102,9 +103,12 @@ class CallJournal:
             try:
                 if previous is not None and previous > len(encoded):
                     encoded += b" " * (previous - len(encoded))
-                os.pwrite(out, encoded, 0)
+                written = os.pwrite(out, encoded, 0)
             finally:
                 os.close(out)
+            if written < len(encoded):  # (a full disk can cut a write short)
+                self._sizes[record.id] = max(written, previous or 0)
+                raise OSError(errno.ENOSPC, f"wrote {written} of {len(encoded)} bytes")
         except OSError as exc:
             if not self._failing:
                 log.error("calljournal.write_failed", extra={"call_id": record.id,

@@ -5,6 +5,7 @@ the folder itself (atomic files, leftovers, a file that cannot be read)."""
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -154,3 +155,21 @@ def test_a_menu_timer_that_changes_nothing_does_not_change_the_record() -> None:
     before = so_far(call)
     call.at(3, TimerFired("no-such-timer"))
     assert so_far(call) == before
+
+
+def test_a_write_cut_short_by_a_full_disk_is_a_failed_write_and_the_next_covers_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = CallJournal(tmp_path)
+    assert journal.write(record("", ended_at="", path=("greeting",)), T0)
+    real = os.pwrite
+    longer = record("", ended_at="", path=("greeting", "sales", "support", "voicemail"))
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, at: real(fd, data[:-40], at))
+    with caplog.at_level(logging.ERROR):
+        assert not journal.write(longer, T0)
+    assert [r.getMessage() for r in caplog.records] == ["calljournal.write_failed"]
+    monkeypatch.setattr(os, "pwrite", real)
+    shorter = record("", ended_at="", path=("greeting", "sales"))
+    assert journal.write(shorter, AT)  # (padded over what the cut write left)
+    (found,) = CallJournal(tmp_path).leftovers()
+    assert (found.record, found.seen_at) == (shorter, AT.isoformat())
