@@ -28,6 +28,7 @@ from switchboard.api import (
     Mount,
     activity,
     agents,
+    blocklist,
     history,
     make_app,
     ops,
@@ -38,6 +39,7 @@ from switchboard.api import (
 from switchboard.api.connections import connection_cap, fd_reserve, raise_open_files_limit
 from switchboard.ari.client import AriClient
 from switchboard.ari.stream import ApplicationTakenOver, EventStream
+from switchboard.blocklist import BlockSet, LiveBlocklist
 from switchboard.callbacks import CallbackStore
 from switchboard.calljournal import CallJournal
 from switchboard.calllog import CallLog
@@ -90,6 +92,7 @@ class Services:
     recorder: RecordingKeeper | None = None
     sweeper: Sweeper | None = None
     web_callbacks: WebCallbacks | None = None
+    blocklist: LiveBlocklist | None = None  # (with a database: polled for changes)
     agi: Callable[[], list[asyncio.Task[None]]] | None = None  # starts FastAGI's tasks
 
 
@@ -150,9 +153,11 @@ async def build_services(
                            clock=clock, metrics=metrics, live=live, recorder=recorder,
                            gate=gate)  # fmt: skip
     admission = Admission(config.admission, metrics.registry)  # (overload: shed new calls)
+    blocked = LiveBlocklist(database) if database is not None else None
     supervisor = Supervisor(
-        client, ari_cfg.app, parts, call_log=call_log, journal=journal, admission=admission
-    )
+        client, ari_cfg.app, parts, call_log=call_log, journal=journal, admission=admission,
+        blocklist=(lambda: blocked.current) if blocked is not None else BlockSet,
+    )  # fmt: skip
     web_callbacks = _web_callbacks(config, supervisor, database, metrics, clock, gate)
     await supervisor.restore_callbacks(await callbacks.pending())
     await supervisor.recover_journal()  # (before the first reconcile: it settles them)
@@ -172,7 +177,8 @@ async def build_services(
     api = None
     if config.api is not None:
         api = _api(config, flows, supervisor, stream, database, web_callbacks,
-                   metrics=metrics, live=live, clock=clock, gate=gate)  # fmt: skip
+                   metrics=metrics, live=live, clock=clock, gate=gate,
+                   blocklist=blocked)  # fmt: skip
     agi = None
     if config.agi is not None:  # FastAGI (docs/agi.md); its failures stay its own
         agi = functools.partial(start_agi, config.agi, parts.agents, clock, client, flows)
@@ -190,6 +196,7 @@ async def build_services(
         recorder=recorder,
         sweeper=sweeper,
         web_callbacks=web_callbacks,
+        blocklist=blocked,
         agi=agi,
     )
 
@@ -272,6 +279,7 @@ def _api(
     live: LiveHub,
     clock: Callable[[], datetime],
     gate: CallbackGate,
+    blocklist: LiveBlocklist | None,
 ) -> ApiServer:
     """The HTTP API (``api:``), not listening yet."""
     assert config.api is not None
@@ -287,6 +295,7 @@ def _api(
         live=live,
         clock=clock,
         eraser=CallerEraser.of(config, database) if database is not None else None,
+        blocklist=blocklist,
     )
     callback_api = None
     if web_callbacks is not None:
@@ -298,7 +307,7 @@ def _api(
 def route_groups(callbacks: CallbackApi | None = None) -> list[Mount]:
     """Every route group the API application serves, in order (the tests build their
     apps from this list too): the API's own, the pages, the web callbacks if any."""
-    features = (ops, activity, agents, history, recordings, voicemails, privacy)
+    features = (ops, activity, agents, history, recordings, voicemails, privacy, blocklist)
     groups: list[Mount] = [*(feature.mount for feature in features), pages.mount]
     if callbacks is not None:
         groups.append(callback_routes(callbacks))
@@ -336,7 +345,8 @@ async def start(
        are freed now, not when leases expire), the call log, the web callbacks'
        store, voicemail, recordings (what is left stays spooled for the next start);
     4. every other worker, cancelled together: the event stream, flows watch,
-       callbacks, queues, endpoints, retention and the workers of 3;
+       callbacks, queues, endpoints, admission, the blocklist, retention and the
+       workers of 3;
     5. the API stops listening;
     6. the database is closed;
     7. the agent router is closed.
@@ -357,6 +367,8 @@ async def start(
     workers.start(services.parts.queues.run(), name="queues")
     workers.start(supervisor.watch_endpoints(), name="endpoints")
     workers.start(supervisor.admission.run(), name="admission")
+    if services.blocklist is not None:
+        workers.start(services.blocklist.run(), name="blocklist")
     if services.sweeper is not None:
         workers.start(services.sweeper.run(), name="retention")
     for service in reversed(_flushed(services)):  # 3 (flushed last: entered first)

@@ -1,4 +1,4 @@
-"""Command line: ``switchboard run|check|trace|db|import|agent|stats|doctor|erase``."""
+"""Command line: ``switchboard run|check|trace|db|import|agent|block|stats|doctor|erase``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import asyncpg
 
 from switchboard import __version__, logs, trace
 from switchboard.ari.client import AriClient, AriError
+from switchboard.blocklist import command as block_command
 from switchboard.config import Config, ConfigError, DatabaseConfig, load_config
 from switchboard.crm import (
     AgentFile,
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace = sub.add_parser("trace", help="print a call's path from the daemon's JSON log")
     trace.add_argument("call_id", nargs="?", help="call id (default: list the calls in the log)")
     trace.add_argument("--log", required=True, metavar="FILE", help="the daemon's log file")
+    block_command.add_parser(sub)
     stats_command.add_parser(sub)
     erase_command.add_parser(sub)
     return parser
@@ -112,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _agent(args.action, args.agent_id, args.reason, args.config)
     if args.command == "stats":
         return stats_command.run(args)
+    if args.command == "block":
+        config = _config_with_database(args.config)
+        return block_command.run(args, config) if config is not None else EXIT_USAGE
     if args.command == "erase":
         config = _config_with_database(args.config)
         return erase_command.run(args, config) if config is not None else EXIT_USAGE

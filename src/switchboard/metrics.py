@@ -84,6 +84,15 @@ class Metrics:
             ["component"],
             registry=self.registry,
         )
+        self.blocked = Counter(
+            "switchboard_calls_blocked",
+            "Callers sent to their flow's blocklist node, by what matched"
+            " (number, prefix, anonymous)",
+            ["match"],
+            registry=self.registry,
+        )
+        for match in ("number", "prefix", "anonymous"):
+            self.blocked.labels(match)
         self.callbacks_refused = Counter(
             "switchboard_callbacks_refused",
             "Callback requests refused (the dial policy, the per-number limit), by kind"
@@ -107,6 +116,9 @@ class Metrics:
 
     def call_ended(self, outcome: str) -> None:
         self.calls.labels(outcome).inc()
+
+    def call_blocked(self, match: str) -> None:
+        self.blocked.labels(match).inc()
 
     def call_answered(self, waited_s: float) -> None:
         self.wait.observe(max(waited_s, 0.0))

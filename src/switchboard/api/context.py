@@ -21,6 +21,7 @@ from aiohttp import web
 from switchboard.config import ApiConfig, ApiScope
 
 if TYPE_CHECKING:
+    from switchboard.blocklist import LiveBlocklist
     from switchboard.daemon.snapshot import LiveCall, WaitingCaller
     from switchboard.daemon.targets import TargetBook
     from switchboard.db import Database
@@ -57,6 +58,7 @@ class ApiContext:
     live: LiveHub | None = None  # call events as they happen (the pages)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the daemon's ("today")
     eraser: CallerEraser | None = None  # POST /privacy/erase (needs a database)
+    blocklist: LiveBlocklist | None = None  # the daemon's list in force, read again on changes
 
 
 # A route group: adds its routes to the app and declares who may use each.

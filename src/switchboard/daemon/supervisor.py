@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
 from switchboard.ari import events as ari
 from switchboard.ari.client import AriClient, AriError
+from switchboard.blocklist.model import ANONYMOUS, BlockSet
 from switchboard.callbacks import Callback
 from switchboard.callbacks.dialer import CALLBACK_ARG, CallbackObserver
 from switchboard.calljournal import CallJournal, Journaled, carried, completed, settled_legs
@@ -45,6 +46,7 @@ from switchboard.engine import (
 )
 from switchboard.engine.commands import FindAgent, ReportAgent
 from switchboard.engine.events import AgentFound
+from switchboard.flows.model import Flow
 from switchboard.hours import Calendar
 
 from .admission import Admission
@@ -73,8 +75,10 @@ class Supervisor:
         call_log: CallLog | None = None,
         journal: CallJournal | None = None,
         admission: Admission | None = None,
+        blocklist: Callable[[], BlockSet] = BlockSet,
     ) -> None:
         self.ari = ari_client
+        self._blocklist = blocklist  # the entries in force (blocklist.LiveBlocklist)
         self.admission = admission or Admission(AdmissionConfig(0, 0))  # (none: no limit)
         self.app = app
         self.metrics = parts.metrics
@@ -331,12 +335,32 @@ class Supervisor:
             self._background(self.ari.continue_in_dialplan(channel.id), channel.id)
             return
         flow, entry = found
+        blocked = self._blocked(flow, channel.caller_number)
+        if blocked:
+            entry = flow.blocklist.node if flow.blocklist else entry
+            log.info("call.blocked", extra={**extra, "flow": flow.name, "entry": entry,
+                                            "blocked_by": blocked})  # fmt: skip
         log.info("call.start", extra={**extra, "flow": flow.name, "entry": entry})
         state = new_call(channel.id, flow, entry, self._stall_guard)
+        if blocked:  # (the call row's vars say what matched)
+            state = replace(state, vars=(("blocked", blocked),))
         runner = self._start(state)
         runner.history = history  # (a suspect the journal knew: it came back to our app)
         # The call's time is the daemon's clock (which tests and demos may set).
         runner.queue.put_nowait(replace(event, at=self.clock()))
+
+    def _blocked(self, flow: Flow, caller_number: str) -> str:
+        """The blocklist entry (or ``anonymous``) that sends this caller to the flow's
+        ``blocklist.node``; "" when the flow has none or the caller is not on it."""
+        rule = flow.blocklist
+        if rule is None:
+            return ""
+        matched = self._blocklist().match(caller_number, anonymous=rule.anonymous)
+        if matched:
+            prefix = matched.endswith("*")
+            self.metrics.call_blocked(matched if matched == ANONYMOUS else
+                                      "prefix" if prefix else "number")  # fmt: skip
+        return matched
 
     # -- queues and callbacks -------------------------------------------------------------
     async def restore_callbacks(self, pending: list[Callback]) -> None:

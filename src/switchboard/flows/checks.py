@@ -16,7 +16,8 @@ def check_graph(reader: FlowReader, flow: Flow | None, catalog: PromptCatalog) -
     for ref in reader.refs:
         if ref.target not in known and ref.target not in reader.broken:
             hint = suggest(ref.target, known) or "add the node or fix the name"
-            where = "entry" if ref.source == "entry" else f"node {ref.source!r}"
+            top = ref.source in ("entry", "blocklist") and ref.source not in known
+            where = ref.source if top else f"node {ref.source!r}"
             reader.problems.append(
                 problem_at(
                     ref.pos,
@@ -94,7 +95,8 @@ def _report_loop(reader: FlowReader, flow: Flow, loop: list[str]) -> None:
 
 def _check_reachable(reader: FlowReader, flow: Flow) -> None:
     seen: set[str] = set()
-    todo = [n for n in flow.entry.values() if n in flow.nodes]
+    roots = [*flow.entry.values(), *([flow.blocklist.node] if flow.blocklist else [])]
+    todo = [n for n in roots if n in flow.nodes]
     while todo:
         node_id = todo.pop()
         if node_id in seen:

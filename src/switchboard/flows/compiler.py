@@ -22,7 +22,7 @@ from switchboard.hours.parse import parse_calendars
 from switchboard.safeyaml import Problem
 
 from .checks import check_graph
-from .model import Flow, FlowSet, Pos
+from .model import BlocklistRule, Flow, FlowSet, Pos
 from .nodes import read_nodes
 from .prompts import PromptCatalog
 from .reading import (
@@ -44,6 +44,7 @@ TOP_FIELDS = frozenset(
         "limits",
         "calendars",
         "record_calls",
+        "blocklist",
         "entry",
         "nodes",
     }
@@ -212,6 +213,7 @@ def _flow(reader: FlowReader, root: yaml.Node, version: str) -> Flow | None:
             calendars[name] = calendar
     nodes = read_nodes(reader, top["nodes"][1], languages) if "nodes" in top else {}
     entry, entry_pos = _entry(reader, top["entry"][1]) if "entry" in top else ({}, {})
+    blocklist = _blocklist(reader, top["blocklist"][1]) if "blocklist" in top else None
     return Flow(
         name=reader.file,
         version=version,
@@ -224,6 +226,7 @@ def _flow(reader: FlowReader, root: yaml.Node, version: str) -> Flow | None:
         max_menu_visits=max_visits,
         endpoint_refs=tuple(reader.endpoint_refs),
         skills=reader.skills or (),
+        blocklist=blocklist,
     )
 
 
@@ -259,6 +262,20 @@ def _skills(
         elif name:
             lines[name] = reader.pos(item).line
     return tuple(lines)
+
+
+def _blocklist(reader: FlowReader, node: yaml.Node) -> BlocklistRule | None:
+    """``blocklist: {node: blocked, anonymous: true}``."""
+    items = reader.mapping(node, "blocklist")
+    reader.check_fields(items, frozenset({"node", "anonymous"}), "blocklist")
+    if "node" not in items:
+        reader.error(node, "blocklist: missing 'node' (the node a blocked caller goes to)")
+        return None
+    target = reader.ref(items["node"][1], "blocklist", "node")
+    anonymous = False
+    if "anonymous" in items:
+        anonymous = reader.boolean(items["anonymous"][1], "blocklist: anonymous")
+    return BlocklistRule(target, anonymous) if target else None
 
 
 def _entry(reader: FlowReader, node: yaml.Node) -> tuple[dict[str, str], dict[str, Pos]]:

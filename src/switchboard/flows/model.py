@@ -294,6 +294,16 @@ def all_exits(kind: NodeKind) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class BlocklistRule:
+    """``blocklist:`` of a flow: a caller on the blocklist (``switchboard block``) goes
+    to ``node`` instead of the entry; with ``anonymous``, so does a caller without a
+    number."""
+
+    node: str
+    anonymous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """One flow file, compiled."""
 
@@ -311,6 +321,7 @@ class Flow:
     endpoint_refs: tuple[tuple[str, Pos], ...] = field(default=(), compare=False)
     # every Asterisk endpoint the flow rings, with where it is written (check --live)
     skills: tuple[str, ...] = ()  # the skills this flow routes on (declared at the top)
+    blocklist: BlocklistRule | None = None  # where blocked callers go (None: nobody is)
 
     def language_for(self, wanted: str) -> str:
         """The language a caller who speaks ``wanted`` hears prompts in."""
