@@ -166,6 +166,7 @@ async def test_the_api_adds_lists_and_removes_entries_in_force_at_once(schema: s
             for body_sent, field in (
                 ({"pattern": "8495*"}, "pattern"),
                 ({"pattern": 7}, "pattern"),
+                ({"pattern": "+79161234567" + " " * 60 + "x"}, "pattern"),  # (not cut to fit)
                 ({"pattern": "+7495*", "reason": "x" * 201}, "reason"),
                 ({"pattern": "+7495*", "by": "me"}, "by"),
             ):

@@ -24,9 +24,15 @@ from .render import jsonable
 log = logging.getLogger("switchboard.api")
 
 
+MAX_PATTERN_CHARS = 64
+
+
 def _pattern(text: str, field: str) -> str:
+    if len(text) > MAX_PATTERN_CHARS:  # (refused, not cut: a cut text could read as a number)
+        raise ApiError(400, "invalid_field", f"{field}: at most {MAX_PATTERN_CHARS} characters",
+                       detail={"field": field})  # fmt: skip
     try:
-        return read_pattern(text[:64])
+        return read_pattern(text)
     except BadPattern as exc:
         raise ApiError(400, "invalid_field", f"{field}: {exc}", detail={"field": field}) from None
 
