@@ -62,6 +62,14 @@ async def first_prompt(fake: FakeAri, caller: str) -> str:
     return str(played.query["media"])
 
 
+async def call_from(fake: FakeAri, caller: str, prompt: str) -> str:
+    """A call from ``caller``; its first prompt must be ``prompt``."""
+    channel = fake.new_channel(caller=caller)
+    await fake.stasis_start(channel)
+    assert (await first_prompt(fake, channel)).endswith(prompt)
+    return channel
+
+
 async def test_a_number_blocked_by_the_cli_while_the_daemon_runs_goes_to_the_blocklist_node(
     fake: FakeAri, tmp_path: Path, schema: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -74,18 +82,10 @@ async def test_a_number_blocked_by_the_cli_while_the_daemon_runs_goes_to_the_blo
     )
     assert await asyncio.to_thread(main, ["block", "add", "+7812*", "--config", str(path)]) == 0
     async with running_daemon(fake, load_config(str(path))):
-        blocked = fake.new_channel(caller="+79161234567")
-        await fake.stasis_start(blocked)
-        assert (await first_prompt(fake, blocked)).endswith("goodbye")
-        prefixed = fake.new_channel(caller="88121112233")
-        await fake.stasis_start(prefixed)
-        assert (await first_prompt(fake, prefixed)).endswith("goodbye")
-        anonymous = fake.new_channel(caller="anonymous")
-        await fake.stasis_start(anonymous)
-        assert (await first_prompt(fake, anonymous)).endswith("goodbye")
-        other = fake.new_channel(caller="+79169876543")
-        await fake.stasis_start(other)
-        assert (await first_prompt(fake, other)).endswith("greeting")
+        blocked = await call_from(fake, "+79161234567", "goodbye")
+        prefixed = await call_from(fake, "88121112233", "goodbye")
+        anonymous = await call_from(fake, "anonymous", "goodbye")
+        other = await call_from(fake, "+79169876543", "greeting")
         # Removed while it runs: the next call from that number is served (read again live).
         assert (
             await asyncio.to_thread(

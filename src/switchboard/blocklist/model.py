@@ -20,6 +20,11 @@ MAX_REASON_CHARS = 200
 ANONYMOUS = "anonymous"  # what a match on an anonymous caller names as its entry
 
 
+def kind_of(matched: str) -> str:
+    """What a match was: ``number``, ``prefix`` or ``anonymous`` (the metric's label)."""
+    return matched if matched == ANONYMOUS else "prefix" if Entry(matched).is_prefix else "number"
+
+
 class BadPattern(ValueError):
     """An entry that cannot be a number or a prefix; the message says why."""
 

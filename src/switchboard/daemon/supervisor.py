@@ -27,7 +27,7 @@ from datetime import datetime
 
 from switchboard.ari import events as ari
 from switchboard.ari.client import AriClient, AriError
-from switchboard.blocklist.model import ANONYMOUS, BlockSet
+from switchboard.blocklist.model import BlockSet, kind_of
 from switchboard.callbacks import Callback
 from switchboard.callbacks.dialer import CALLBACK_ARG, CallbackObserver
 from switchboard.calljournal import CallJournal, Journaled, carried, completed, settled_legs
@@ -336,13 +336,13 @@ class Supervisor:
             return
         flow, entry = found
         blocked = self._blocked(flow, channel.caller_number)
-        if blocked:
-            entry = flow.blocklist.node if flow.blocklist else entry
+        if blocked and flow.blocklist is not None:
+            entry = flow.blocklist.node
             log.info("call.blocked", extra={**extra, "flow": flow.name, "entry": entry,
                                             "blocked_by": blocked})  # fmt: skip
         log.info("call.start", extra={**extra, "flow": flow.name, "entry": entry})
         state = new_call(channel.id, flow, entry, self._stall_guard)
-        if blocked:  # (the call row's vars say what matched)
+        if blocked:  # (the call's variables, in its call.end line, say what matched)
             state = replace(state, vars=(("blocked", blocked),))
         runner = self._start(state)
         runner.history = history  # (a suspect the journal knew: it came back to our app)
@@ -357,9 +357,7 @@ class Supervisor:
             return ""
         matched = self._blocklist().match(caller_number, anonymous=rule.anonymous)
         if matched:
-            prefix = matched.endswith("*")
-            self.metrics.call_blocked(matched if matched == ANONYMOUS else
-                                      "prefix" if prefix else "number")  # fmt: skip
+            self.metrics.call_blocked(kind_of(matched))
         return matched
 
     # -- queues and callbacks -------------------------------------------------------------
